@@ -1,0 +1,146 @@
+"""Greedy and batched beam search over any encoder-decoder that implements four methods:
+
+    memory = model.encode(src, src_mask)            dict of batch-first tensors (or None values)
+    state  = model.init_state(memory, need_attn)    everything the decoder carries between steps
+    log_probs, state, attn = model.step(state, last_tokens)   (B,) -> (B, V), state, (B, S) or None
+    state  = model.reorder(state, beam_indices)     keep rows beam_indices (B',) of the carried state
+
+Each step feeds one token; the model carries its hidden state (RNN) or key/value cache
+(Transformer), so no prefix is recomputed. ``reorder`` only ever moves rows within the beams of
+one sentence, so models need not reorder the memory.
+
+Beam search keeps K hypotheses per sentence. At each step the K*V continuations are scored by
+their summed log-probability; of the best 2K, those ending in <eos> within the top K become
+finished hypotheses (score / lp(length), GNMT length penalty lp(n) = ((5 + n) / 6) ** alpha) and
+the best K others continue. A sentence is done once it has K finished hypotheses or reaches its
+maximum length ``max_len_a * source_length + max_len_b``. With K = 1 this is exactly greedy search.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass
+class Hypothesis:
+    tokens: list[int]  # generated ids, without <sos> and <eos>
+    score: float  # length-normalised log-probability (beam) or summed log-probability (greedy)
+    attn: Tensor | None = field(default=None, repr=False)  # (len(tokens)+1, S) or None
+
+
+def max_lengths(src_mask: Tensor, max_len_a: float, max_len_b: int, cap: int | None = None) -> Tensor:
+    """Per-sentence maximum output length (B,) long: a * source length + b, at least 1."""
+    n = (src_mask.sum(1).float() * max_len_a + max_len_b).long().clamp(min=1)
+    return n.clamp(max=cap) if cap is not None else n
+
+
+def _expand(memory: dict, k: int) -> dict:
+    """Repeat every batch row of the memory k times: (B, ...) -> (B*k, ...)."""
+    return {key: (v.repeat_interleave(k, 0) if torch.is_tensor(v) else v) for key, v in memory.items()}
+
+
+@torch.no_grad()
+def greedy(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, max_len_a: float = 1.5,
+           max_len_b: int = 10, max_len_cap: int | None = None, return_attn: bool = False) -> list[Hypothesis]:
+    """Pick the most probable token at every step. src (B, S), src_mask (B, S) bool True = real.
+
+    Returns one :class:`Hypothesis` per sentence (score = summed log-probability).
+    """
+    B = src.size(0)
+    limit = max_lengths(src_mask, max_len_a, max_len_b, max_len_cap)  # (B,)
+    state = model.init_state(model.encode(src, src_mask), need_attn=return_attn)
+    tokens = torch.full((B,), sos_id, dtype=torch.long, device=src.device)
+    done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    score = torch.zeros(B, device=src.device)
+    out, attns = [], []
+    for t in range(int(limit.max())):
+        log_probs, state, attn = model.step(state, tokens)  # (B, V)
+        lp, tokens = log_probs.max(-1)  # (B,)
+        score += lp.masked_fill(done, 0.0)
+        out.append(tokens.masked_fill(done, eos_id))
+        if attn is not None:
+            attns.append(attn)
+        done |= (tokens == eos_id) | (t + 1 >= limit)
+        if bool(done.all()):
+            break
+    seq = torch.stack(out, 1).tolist()  # (B, T)
+    attn_all = torch.stack(attns, 1) if attns else None  # (B, T, S)
+    hyps = []
+    for b in range(B):
+        toks = seq[b][: int(limit[b])]
+        n = toks.index(eos_id) if eos_id in toks else len(toks)
+        a = attn_all[b, : min(n + 1, len(toks))] if attn_all is not None else None
+        hyps.append(Hypothesis(toks[:n], float(score[b]), a))
+    return hyps
+
+
+@torch.no_grad()
+def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, beam: int = 5,
+                length_penalty: float = 0.6, n_best: int = 1, max_len_a: float = 1.5, max_len_b: int = 10,
+                max_len_cap: int | None = None, return_attn: bool = False) -> list[list[Hypothesis]]:
+    """Batched beam search. Returns, per sentence, the ``n_best`` hypotheses best first."""
+    if n_best > beam:
+        raise ValueError(f"n_best ({n_best}) cannot exceed the beam width ({beam})")
+    B, K, dev = src.size(0), beam, src.device
+    limit = max_lengths(src_mask, max_len_a, max_len_b, max_len_cap)  # (B,)
+    state = model.init_state(_expand(model.encode(src, src_mask), K), need_attn=return_attn)
+    tokens = torch.full((B * K,), sos_id, dtype=torch.long, device=dev)
+    scores = torch.full((B, K), float("-inf"), device=dev)
+    scores[:, 0] = 0.0  # all beams start identical: keep one so the first step does not pick duplicates
+    history = torch.empty(B, K, 0, dtype=torch.long, device=dev)  # (B, K, t)
+    attn_hist = None  # (B, K, t, S)
+    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
+    done = [False] * B
+    base = (torch.arange(B, device=dev) * K).unsqueeze(1)  # (B, 1), first row of each sentence
+    lp = lambda n: ((5.0 + n) / 6.0) ** length_penalty  # noqa: E731  GNMT length penalty
+
+    for t in range(int(limit.max())):
+        log_probs, state, attn = model.step(state, tokens)  # (B*K, V)
+        V = log_probs.size(-1)
+        cand = scores.unsqueeze(-1) + log_probs.view(B, K, V)  # (B, K, V)
+        top_scores, top_idx = cand.view(B, K * V).topk(2 * K, dim=1)  # (B, 2K)
+        top_beam, top_tok = top_idx // V, top_idx % V  # (B, 2K) each
+        is_eos = top_tok == eos_id
+        if attn is not None:
+            attn = attn.view(B, K, -1)  # (B, K, S)
+        # finished hypotheses: <eos> among the top K candidates
+        for b, j in (is_eos[:, :K] & torch.isfinite(top_scores[:, :K])).nonzero().tolist():
+            if done[b]:
+                continue
+            k = int(top_beam[b, j])
+            a = None
+            if attn is not None:
+                prev = attn_hist[b, k] if attn_hist is not None else attn.new_zeros(0, attn.size(-1))
+                a = torch.cat([prev, attn[b, k : k + 1]], 0)
+            n = history.size(2) + 1  # generated tokens including <eos>
+            finished[b].append(Hypothesis(history[b, k].tolist(), float(top_scores[b, j]) / lp(n), a))
+        # continuing hypotheses: the best K candidates that are not <eos>
+        cont = top_scores.masked_fill(is_eos, float("-inf"))
+        scores, pick = cont.topk(K, dim=1)  # (B, K)
+        beam_src = top_beam.gather(1, pick)  # (B, K) beam each survivor came from
+        tokens = top_tok.gather(1, pick)  # (B, K)
+        history = torch.cat([history.gather(1, beam_src.unsqueeze(-1).expand_as(history)), tokens.unsqueeze(-1)], 2)
+        if attn is not None:
+            prev = attn_hist.gather(1, beam_src[:, :, None, None].expand_as(attn_hist)) if attn_hist is not None else None
+            new = attn.gather(1, beam_src.unsqueeze(-1).expand_as(attn)).unsqueeze(2)  # (B, K, 1, S)
+            attn_hist = new if prev is None else torch.cat([prev, new], 2)
+        for b in range(B):
+            if done[b]:
+                continue
+            if len(finished[b]) >= K:
+                done[b] = True
+            elif t + 1 >= int(limit[b]):  # out of length: the live beams end here
+                for k in range(K):
+                    if torch.isfinite(scores[b, k]):
+                        a = attn_hist[b, k] if attn_hist is not None else None
+                        n = history.size(2)
+                        finished[b].append(Hypothesis(history[b, k].tolist(), float(scores[b, k]) / lp(n), a))
+                done[b] = True
+        if all(done):
+            break
+        state = model.reorder(state, (base + beam_src).view(-1))
+        tokens = tokens.view(-1)
+    return [sorted(f, key=lambda h: -h.score)[:n_best] for f in finished]

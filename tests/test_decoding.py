@@ -1,0 +1,148 @@
+"""Greedy and beam search: beam 1 = greedy, batching, n-best, max length, length penalty."""
+
+import math
+
+import pytest
+import torch
+
+from seqlab.models.decoding import beam_search, greedy, max_lengths
+from seqlab.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from seqlab.models.transformer import Transformer, TransformerConfig
+
+SOS, EOS = 2, 3
+
+
+class Markov:
+    """A toy decoder implementing the protocol: next-token log-probs depend on the last token only."""
+
+    def __init__(self, table):
+        self.table = torch.tensor(table).log()  # (V, V) rows = last token
+
+    def encode(self, src, src_mask):
+        return {"mask": src_mask}
+
+    def init_state(self, memory, need_attn=False):
+        return {"memory": memory, "steps": 0}
+
+    def step(self, state, last):
+        return self.table[last], dict(state, steps=state["steps"] + 1), None
+
+    def reorder(self, state, idx):
+        return state
+
+
+# vocab: 0 pad, 1 unk, 2 sos, 3 eos, 4 a, 5 b. Greedy takes "a" (0.6) then must end badly;
+# "b" (0.4) leads to a certain <eos>: P(b eos) = 0.4 > P(a eos) = 0.6 * 0.5 = 0.3.
+TABLE = [[1, 1, 1, 1, 1, 1]] * 2 + [
+    [1e-9, 1e-9, 1e-9, 1e-9, 0.6, 0.4],  # after sos
+    [1e-9, 1e-9, 1e-9, 1.0, 1e-9, 1e-9],  # after eos
+    [1e-9, 1e-9, 1e-9, 0.5, 0.25, 0.25],  # after a
+    [1e-9, 1e-9, 1e-9, 1.0, 1e-9, 1e-9],  # after b
+]
+
+
+def _src(B=2, S=4):
+    return torch.full((B, S), 7), torch.ones(B, S, dtype=torch.bool)
+
+
+def test_beam_finds_the_more_probable_sequence_than_greedy():
+    model = Markov(TABLE)
+    src, mask = _src()
+    assert [h.tokens for h in greedy(model, src, mask, SOS, EOS)] == [[4], [4]]
+    best = beam_search(model, src, mask, SOS, EOS, beam=2, length_penalty=0.0, n_best=2)
+    assert [h.tokens for h in best[0]] == [[5], [4]]
+    assert best[0][0].score == pytest.approx(math.log(0.4), abs=1e-5)
+    assert best[0][1].score == pytest.approx(math.log(0.3), abs=1e-5)
+    with pytest.raises(ValueError, match="n_best"):
+        beam_search(model, src, mask, SOS, EOS, beam=2, n_best=3)
+
+
+def test_max_length_is_a_ratio_of_the_source():
+    loop = [[1, 1, 1, 1, 1, 1]] * 2 + [[1e-9, 1e-9, 1e-9, 1e-9, 1.0, 1e-9]] * 4  # never ends
+    model = Markov(loop)
+    src, mask = _src(B=2, S=6)
+    mask[1, 2:] = False
+    lim = max_lengths(mask, 1.5, 1)
+    assert lim.tolist() == [10, 4]
+    out = greedy(model, src, mask, SOS, EOS, max_len_a=1.5, max_len_b=1)
+    assert [len(h.tokens) for h in out] == [10, 4]
+    out = beam_search(model, src, mask, SOS, EOS, beam=3, max_len_a=1.5, max_len_b=1)
+    assert [len(h[0].tokens) for h in out] == [10, 4]
+
+
+def _rnn():
+    torch.manual_seed(0)
+    return Seq2Seq(Seq2SeqConfig(src_vocab=15, tgt_vocab=12, emb_dim=8, hidden=16, attention="bahdanau",
+                                 cell="lstm", dropout=0.0)).eval()
+
+
+def _transformer():
+    torch.manual_seed(0)
+    return Transformer(TransformerConfig(src_vocab=15, tgt_vocab=12, d_model=16, n_head=2, n_enc_layer=1,
+                                         n_dec_layer=2, d_ff=32, dropout=0.0)).eval()
+
+
+def _real_batch():
+    g = torch.Generator().manual_seed(4)
+    src = torch.randint(5, 15, (4, 6), generator=g)
+    mask = torch.arange(6)[None] < torch.tensor([[6], [3], [5], [1]])
+    return src.masked_fill(~mask, 0), mask
+
+
+@pytest.mark.parametrize("make", [_rnn, _transformer])
+def test_beam_one_equals_greedy(make):
+    model = make()
+    src, mask = _real_batch()
+    g = greedy(model, src, mask, SOS, EOS, max_len_b=5, return_attn=True)
+    b = beam_search(model, src, mask, SOS, EOS, beam=1, max_len_b=5, return_attn=True)
+    assert [h.tokens for h in g] == [h[0].tokens for h in b]
+    for hg, hb in zip(g, b):
+        torch.testing.assert_close(hg.attn, hb[0].attn)
+
+
+@pytest.mark.parametrize("make", [_rnn, _transformer])
+def test_greedy_incremental_equals_full_recompute(make):
+    """The cached/carried state gives the same tokens as re-running the whole prefix each step."""
+    model = make()
+    src, mask = _real_batch()
+    hyps = greedy(model, src, mask, SOS, EOS, max_len_b=5)
+    for b, h in enumerate(hyps):
+        prefix = torch.tensor([[SOS] + h.tokens])
+        logits = model(src[b : b + 1], mask[b : b + 1], prefix)
+        pred = logits.argmax(-1)[0].tolist()
+        assert pred[: len(h.tokens)] == h.tokens
+
+
+@pytest.mark.parametrize("make", [_rnn, _transformer])
+def test_batched_beam_equals_one_sentence_at_a_time(make):
+    model = make()
+    src, mask = _real_batch()
+    batched = beam_search(model, src, mask, SOS, EOS, beam=4, n_best=3, max_len_b=5, return_attn=True)
+    for b in range(4):
+        n = int(mask[b].sum())
+        single = beam_search(model, src[b : b + 1, :n], mask[b : b + 1, :n], SOS, EOS, beam=4, n_best=3, max_len_b=5)
+        assert [h.tokens for h in batched[b]] == [h.tokens for h in single[0]]
+        scores = [h.score for h in batched[b]]
+        assert scores == sorted(scores, reverse=True)
+        for h in batched[b]:
+            assert h.attn.shape[1] == 6
+            torch.testing.assert_close(h.attn.sum(-1), torch.ones(h.attn.size(0)))
+
+
+def test_length_penalty_prefers_longer_hypotheses():
+    # after sos: eos 0.4, a 0.6; after a: eos 0.5, a 0.5. Raw scores: [] = log 0.4 > [a] = log 0.3.
+    table = [[1, 1, 1, 1, 1, 1]] * 2 + [
+        [1e-9, 1e-9, 1e-9, 0.4, 0.6, 1e-9],
+        [1e-9, 1e-9, 1e-9, 1.0, 1e-9, 1e-9],
+        [1e-9, 1e-9, 1e-9, 0.5, 0.5, 1e-9],
+        [1e-9, 1e-9, 1e-9, 1.0, 1e-9, 1e-9],
+    ]
+    model = Markov(table)
+    src, mask = _src()
+    raw = beam_search(model, src, mask, SOS, EOS, beam=2, length_penalty=0.0, n_best=2)[0]
+    assert [h.tokens for h in raw] == [[], [4]]
+    assert raw[0].score == pytest.approx(math.log(0.4), abs=1e-5)
+    # GNMT penalty: score / ((5 + n) / 6) ** alpha, n counting <eos>; alpha = 2 turns the order around
+    pen = beam_search(model, src, mask, SOS, EOS, beam=2, length_penalty=2.0, n_best=2)[0]
+    assert [h.tokens for h in pen] == [[4], []]
+    assert pen[0].score == pytest.approx(math.log(0.3) / (7 / 6) ** 2, abs=1e-5)
