@@ -6,8 +6,8 @@ Shapes, batch first: B batch, T time steps, E = d_emb, H = hidden, V vocabulary 
     h_t    = cell(x_t, h_{t-1})                           rnn: tanh(W_x x_t + W_h h_{t-1} + b); lstm, gru: gated
     logits = W_out · Dropout(h_t) + b_out                 (V, H); W_out = E when tie_weights (needs E == H)
 
-The cells are ``torch.nn.RNN/LSTM/GRU`` (seqlab's own ``seqlab.models.rnn`` cells mirror them and are
-tested against them). The hidden state can be carried from one block of text to the next
+The cells are seqlab's own ``seqlab.models.rnn`` RNN/LSTM/GRU, which mirror ``torch.nn`` (same
+parameters, fused kernels by default) and are tested against it. The hidden state can be carried from one block of text to the next
 (stateful training with truncated backpropagation through time: the task detaches the state between
 blocks with :func:`detach_state`), and generation carries it token by token, so each new token costs
 one step of the recurrence.
@@ -21,7 +21,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+from .rnn import GRU, LSTM, RNN
+
+CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 State = Tensor | tuple[Tensor, Tensor]  # h (n, B, H), or (h, c) for the LSTM
 

@@ -1,0 +1,107 @@
+"""Logit processors and the sampling loop: filtering is never violated, seeds reproduce, bad settings fail."""
+
+import pytest
+import torch
+
+from seqlab.models.gpt import GPT, GPTConfig
+from seqlab.models.sampling import (GenerationConfig, apply_repetition_penalty, apply_top_k, apply_top_p,
+                                    generate, process_logits)
+
+
+class _Fixed(torch.nn.Module):
+    """A fake LM whose next-token logits are always the same (B, V) row: isolates the sampler."""
+
+    context_size = None
+
+    def __init__(self, logits):
+        super().__init__()
+        self.row = torch.nn.Parameter(torch.as_tensor(logits, dtype=torch.float32), requires_grad=False)
+        self.config = type("C", (), {"vocab_size": self.row.numel()})
+
+    def prefill(self, idx, mask, n):
+        return self.row.expand(idx.size(0), -1), None
+
+    def decode(self, tok, state):
+        return self.row.expand(tok.size(0), -1)
+
+
+def test_top_k_keeps_exactly_the_k_largest():
+    logits = torch.tensor([[1.0, 5.0, 3.0, 4.0, 2.0]])
+    out = apply_top_k(logits, 2)
+    assert torch.isfinite(out).tolist() == [[False, True, False, True, False]]
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]])
+    keep = torch.isfinite(apply_top_p(probs.log(), 0.75)).tolist()[0]
+    assert keep == [True, True, False, False]  # 0.5 < 0.75 so the 0.3 token is needed; then 0.8 >= 0.75
+    assert torch.isfinite(apply_top_p(probs.log(), 0.01)).sum() == 1  # the argmax always survives
+    assert torch.isfinite(apply_top_p(probs.log(), 1.0)).all()
+
+
+def test_repetition_penalty_lowers_seen_tokens_both_signs():
+    logits = torch.tensor([[2.0, -2.0, 2.0]])
+    seen = torch.tensor([[True, True, False]])
+    assert apply_repetition_penalty(logits, seen, 2.0).tolist() == [[1.0, -4.0, 2.0]]
+
+
+@pytest.mark.parametrize("cfg,allowed", [
+    (dict(top_k=3), {9, 8, 7}),
+    (dict(top_p=0.4), {9, 8}),
+    (dict(top_k=5, top_p=0.5, temperature=2.0), None),  # temperature flattens before top-p
+])
+def test_sampling_never_emits_a_filtered_token(cfg, allowed):
+    logits = torch.arange(10, dtype=torch.float32) * 0.3  # token 9 most likely (p = .26, .19, .14, ...)
+    model = _Fixed(logits)
+    gen = GenerationConfig(max_new_tokens=200, seed=1, **cfg)
+    if allowed is None:
+        processed = process_logits(logits[None], gen, None)
+        allowed = set(torch.isfinite(processed[0]).nonzero()[:, 0].tolist())
+    out = generate(model, [[0]], gen)[0]
+    assert set(out) <= allowed
+    assert len(set(out)) > 1  # it did sample
+
+
+def test_same_seed_same_samples_and_other_seed_differs():
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=40, block_size=64, n_layer=1, n_head=2, n_embd=16, dropout=0.0)).eval()
+    a = generate(m, [[1, 2, 3]], GenerationConfig(max_new_tokens=40, seed=7, num_samples=2))
+    b = generate(m, [[1, 2, 3]], GenerationConfig(max_new_tokens=40, seed=7, num_samples=2))
+    c = generate(m, [[1, 2, 3]], GenerationConfig(max_new_tokens=40, seed=8, num_samples=2))
+    assert a == b and a != c
+    assert len(a) == 2 and a[0] != a[1]  # num_samples rows are independent draws
+
+
+def test_global_rng_untouched_by_unseeded_sampling():
+    m = _Fixed(torch.zeros(5))
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    generate(m, [[0]], GenerationConfig(max_new_tokens=3))
+    assert torch.equal(torch.rand(1), expected)
+
+
+def test_eos_and_stop_callback_end_rows():
+    model = _Fixed(torch.tensor([0.0, 0.0, 9.0]))
+    assert generate(model, [[0]], GenerationConfig(max_new_tokens=10, greedy=True), eos_id=2) == [[2]]
+    out = generate(model, [[0], [1]], GenerationConfig(max_new_tokens=10, greedy=True),
+                   stop=lambda row, ids: row == 0 and len(ids) == 3)
+    assert out == [[2, 2, 2], [2] * 10]
+
+
+def test_repetition_penalty_changes_greedy_choice():
+    model = _Fixed(torch.tensor([1.0, 0.9, 0.0]))
+    out = generate(model, [[2]], GenerationConfig(max_new_tokens=2, greedy=True, repetition_penalty=2.0))[0]
+    assert out == [0, 1]  # after emitting 0 its logit halves to 0.5 < 0.9
+
+
+@pytest.mark.parametrize("kw", [dict(top_p=0.0), dict(top_p=1.5), dict(temperature=0.0), dict(temperature=-1.0),
+                                dict(top_k=-1), dict(num_samples=0), dict(repetition_penalty=0.0)])
+def test_bad_settings_raise(kw):
+    with pytest.raises(ValueError):
+        GenerationConfig(**kw)
+
+
+def test_empty_prompt_rejected():
+    with pytest.raises(ValueError, match="at least one token"):
+        generate(_Fixed(torch.zeros(3)), [[]], GenerationConfig(max_new_tokens=1))
