@@ -228,13 +228,17 @@ class BertClassifier(nn.Module):
     """BERT encoder + pooler on the [CLS] state + a linear classifier, for fine-tuning.
 
     ``logits = W_c · Dropout(tanh(W_p h_L[:, 0] + b_p)) + b_c``, (B, n_classes).
+
+    With ``cls_id`` the classifier prepends the [CLS] token itself (inputs then hold the sentence's
+    tokens only) and keeps the first ``max_position - 1`` of them.
     """
 
-    def __init__(self, config: BertConfig, n_classes: int):
+    def __init__(self, config: BertConfig, n_classes: int, cls_id: int | None = None):
         super().__init__()
         if n_classes < 2:
             raise ValueError(f"n_classes must be >= 2; got {n_classes}")
         self.config = config
+        self.cls_id = cls_id
         self.bert = Bert(config)
         self.pooler = nn.Linear(config.d_model, config.d_model)
         self.drop = nn.Dropout(config.dropout)
@@ -245,6 +249,13 @@ class BertClassifier(nn.Module):
 
     def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None) -> Tensor:
         """ids (B, T) int64, mask (B, T) bool (True = real token) -> (B, n_classes) float logits."""
+        if self.cls_id is not None:
+            keep = self.config.max_position - 1
+            ids = F.pad(ids[:, :keep], (1, 0), value=self.cls_id)  # (B, 1 + T)
+            if mask is not None:
+                mask = F.pad(mask[:, :keep], (1, 0), value=True)
+            if segments is not None:
+                segments = F.pad(segments[:, :keep], (1, 0), value=0)
         h = self.bert(ids, mask, segments)  # (B, T, C)
         pooled = torch.tanh(self.pooler(h[:, 0]))  # (B, C): the [CLS] state
         return self.classifier(self.drop(pooled))
