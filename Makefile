@@ -1,0 +1,28 @@
+# Two commands for a fresh machine with Python ≥ 3.10 and pip:
+#   make demo   installs everything into .venv and runs `seqlab demo` on built-in data
+#   make test   installs everything into .venv and runs the whole test suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# torch is pinned here (not in pyproject) so that machines with a local CPU wheel use it
+# instead of pulling the registry's CUDA build; elsewhere pick your own build first.
+TORCH  ?= torch==2.13.*
+
+.PHONY: install demo test bench-help clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q "$(TORCH)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/seqlab demo
+
+test: install
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) seqlab-demo .pytest_cache

@@ -1,0 +1,41 @@
+"""``seqlab evaluate RUN --data SRC``: metrics of a trained run on labelled data."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..run import load
+
+
+@click.command("evaluate")
+@click.argument("run_dir", metavar="RUN")
+@click.option("--data", required=True, help="Labelled data: a file, builtin:NAME, or a dataset name (its test split).")
+@click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the metrics on stdout.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+def evaluate(run_dir, data, as_json, device):
+    """Evaluate the run in RUN on --data.
+
+    \b
+    Examples:
+      seqlab evaluate runs/sst2-lstm --data sst2 --json
+      seqlab evaluate runs/reviews --data test.csv
+    """
+    loaded = load(run_dir)
+    metrics = loaded.evaluate(data)
+    if as_json:
+        click.echo(json.dumps(metrics, ensure_ascii=False))
+        return
+    for k, v in metrics.items():
+        if isinstance(v, float):
+            click.echo(f"{k:>12}  {v:.4f}")
+        elif isinstance(v, int) and not isinstance(v, bool):
+            click.echo(f"{k:>12}  {v}")
+    if "per_class" in metrics:
+        click.echo(f"{'class':>12}  precision  recall     f1  support")
+        for name, r in metrics["per_class"].items():
+            click.echo(f"{name:>12}  {r['precision']:9.4f} {r['recall']:7.4f} {r['f1']:6.4f} {r['support']:8d}")
+
+
+COMMANDS = [evaluate]

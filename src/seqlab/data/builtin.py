@@ -1,0 +1,90 @@
+"""Datasets seqlab generates itself: no download, deterministic for a seed, sized by parameters.
+
+``builtin:NAME?key=value&...`` selects one. Each generator returns a dict whose shape depends on the
+task it feeds:
+
+- classify: ``{"texts": [str], "labels": [str]}``
+- lm: ``{"text": str}``
+- seq2seq: ``{"src": [str], "tgt": [str]}``
+- forecast: ``{"frame": pandas.DataFrame}`` with a time column and numeric columns
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Callable
+
+from ..errors import UserError
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    task: str
+    description: str
+    params: str  # documented parameters and their defaults
+    make: Callable[[dict, int], dict]
+
+
+def _int(params: dict, key: str, default: int, lo: int = 1, hi: int = 10**7) -> int:
+    v = params.get(key, default)
+    try:
+        n = int(v)
+    except (TypeError, ValueError):
+        raise UserError(f"builtin parameter {key} must be a whole number; found {v!r}") from None
+    if not lo <= n <= hi:
+        raise UserError(f"builtin parameter {key} must be between {lo} and {hi}; found {n}")
+    return n
+
+
+def longrange(params: dict, seed: int) -> dict:
+    """The notes' "멀리 있는 입력의 영향이 낮다": the label is the first token, ``distance`` tokens from the end.
+
+    Each example is ``MARK w_1 ... w_{distance}``: a class marker followed by ``distance`` noise
+    words drawn from a small vocabulary that never contains a marker. A model that reads the
+    sequence left to right and classifies from its last state must carry the marker across
+    ``distance`` steps, which is what a plain RNN fails to do as the distance grows.
+    """
+    distance = _int(params, "distance", 50, 1, 5000)
+    n = _int(params, "n", 2000, 4)
+    classes = _int(params, "classes", 2, 2, 26)
+    vocab = _int(params, "vocab", 20, 2, 1000)
+    rng = random.Random(f"longrange-{seed}-{distance}-{n}-{classes}-{vocab}")
+    markers = [f"class{chr(ord('a') + k)}" for k in range(classes)]
+    noise = [f"w{k}" for k in range(vocab)]
+    texts, labels = [], []
+    for i in range(n):
+        k = i % classes
+        words = [markers[k]] + [rng.choice(noise) for _ in range(distance)]
+        texts.append(" ".join(words))
+        labels.append(markers[k])
+    order = list(range(n))
+    rng.shuffle(order)
+    return {"texts": [texts[i] for i in order], "labels": [labels[i] for i in order]}
+
+
+def hello(params: dict, seed: int) -> dict:
+    """The notes' HELL -> ELLO: the word ``hello`` repeated; every next character is determined."""
+    n = _int(params, "n", 200, 1)
+    return {"text": "hello\n" * n}
+
+
+BUILTINS: dict[str, Builtin] = {
+    "longrange": Builtin("longrange", "classify", "label = first token, DISTANCE noise tokens before the end (RNN memory test)",
+                         "distance=50, n=2000, classes=2, vocab=20", longrange),
+    "hello": Builtin("hello", "lm", "the word 'hello' repeated: HELL -> ELLO next-character prediction",
+                     "n=200", hello),
+}
+
+
+def generate(name: str, params: dict, seed: int = 0) -> dict:
+    if name not in BUILTINS:
+        raise UserError(f"unknown built-in dataset {name!r}; built-ins: {', '.join(sorted(BUILTINS))}")
+    known = {p.split("=")[0].strip() for p in BUILTINS[name].params.split(",") if p.strip()} | {"split", "seed"}
+    for k in params:
+        if k not in known:
+            raise UserError(f"builtin:{name}: unknown parameter {k!r}; parameters: {BUILTINS[name].params}")
+    if "seed" in params:
+        seed = _int(params, "seed", seed, 0)
+    return BUILTINS[name].make(params, seed)
