@@ -259,6 +259,8 @@ class ClassifyTask:
         seed = tcfg.seed
         train_src = parse_source(req.data, "--data")
         train_ex = read_examples(train_src, data, "train", seed)
+        if len(set(train_ex.labels)) < 2:
+            raise UserError(f"{train_ex.origin}: the training data has a single class ({train_ex.labels[0]!r}); classification needs at least two")
         if req.valid:
             valid_ex = read_examples(parse_source(req.valid, "--valid"), data, "valid", seed)
         elif train_src.kind == "builtin":
@@ -270,8 +272,6 @@ class ClassifyTask:
             log.info("no --valid given: held out %d of %d training examples, stratified", len(va), len(tr) + len(va))
         test_text = req.test or (req.data if train_src.kind == "dataset" and train_src.split is None and "test" in datasets.get(train_src.name).splits else None)
         labels = _label_order(train_ex.labels)
-        if len(labels) < 2:
-            raise UserError(f"{train_ex.origin}: the training data has a single class ({labels[0]!r}); classification needs at least two")
         _check_known_labels(valid_ex, labels)
 
         if run is None:

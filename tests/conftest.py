@@ -1,0 +1,57 @@
+"""Shared fixtures: small data files the tests make themselves, and an in-process CLI runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
+    """Run ``seqlab ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    from seqlab.cli.main import main
+
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.fixture
+def cli(capsys):
+    return lambda *args: run_cli(list(args), capsys)
+
+
+def write_sentiment_csv(path: Path, n: int = 240, seed: int = 0, korean: bool = False) -> Path:
+    """A small, learnable sentiment CSV: positive words vs negative words plus filler."""
+    rng = random.Random(seed)
+    if korean:
+        pos, neg = ["최고", "재밌어요", "강추", "감동"], ["최악", "지루해요", "별로", "실망"]
+        filler = ["영화", "배우", "연기", "정말", "너무", "이", "그"]
+    else:
+        pos, neg = ["great", "wonderful", "superb", "loved"], ["awful", "boring", "terrible", "hated"]
+        filler = ["the", "movie", "plot", "actors", "was", "really", "a", "film"]
+    lines = ["text,label"]
+    for i in range(n):
+        y = i % 2
+        words = [rng.choice(filler) for _ in range(rng.randint(3, 8))]
+        words.insert(rng.randint(0, len(words)), rng.choice(pos if y else neg))
+        lines.append(f"{' '.join(words)},{'pos' if y else 'neg'}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def sentiment_csv(tmp_path) -> Path:
+    return write_sentiment_csv(tmp_path / "reviews.csv")
+
+
+def read_json_stdout(out: str) -> dict:
+    return json.loads(out)

@@ -1,0 +1,34 @@
+import pytest
+
+from seqlab.data.tokenizers import SPECIALS, load_tokenizer, make_tokenizer
+from seqlab.errors import UserError
+
+TEXTS = ["저는 강사 입니다", "정말 강추 합니다!", "The movie was great, truly.", "hello world"] * 20
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "bpe", "wordpiece", "morpheme"])
+def test_save_load_round_trip(tmp_path, kind):
+    tok = make_tokenizer(kind).fit(TEXTS, vocab_size=200)
+    assert [tok.pad_id, tok.unk_id, tok.sos_id, tok.eos_id, tok.mask_id, tok.cls_id] == list(range(6))
+    tok.save(tmp_path / "tok.json")
+    back = load_tokenizer(tmp_path / "tok.json")
+    for text in ["저는 강사 입니다", "정말 강추 합니다!", "hello world"]:
+        ids = tok.encode(text)
+        assert back.encode(text) == ids
+        assert ids and all(i != tok.unk_id for i in ids)
+        if kind != "word":
+            assert back.decode(ids).replace(" ", "") == text.replace(" ", "")
+
+
+def test_lossless_decode_bpe_and_morpheme():
+    for kind in ("bpe", "morpheme", "char"):
+        tok = make_tokenizer(kind).fit(TEXTS, vocab_size=300)
+        assert tok.decode(tok.encode("정말 강추 합니다!")) == "정말 강추 합니다!"
+
+
+def test_unknown_tokens_and_specials():
+    tok = make_tokenizer("char").fit(["abc"])
+    assert tok.itos[:6] == SPECIALS
+    assert tok.encode("abz") == [tok.stoi["a"], tok.stoi["b"], tok.unk_id]
+    with pytest.raises(UserError, match="unknown tokenizer"):
+        make_tokenizer("sentencepiece")
