@@ -79,3 +79,21 @@ def heatmap(weights, xlabels, ylabels, path, title="attention", xlabel="source",
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     return _save(fig, path)
+
+
+def forecast(hist_times, history, times, pred, path, names, actual=None, title="forecast") -> Path:
+    """History (T, C), forecast (H, C) and optionally what happened (H, C), one panel per target."""
+    k = len(names)
+    fig, axes = plt.subplots(k, 1, figsize=(8, 2.6 * k + 0.6), squeeze=False)
+    for j, ax in enumerate(axes[:, 0]):
+        ax.plot(hist_times, history[:, j], color="tab:blue", lw=1.2, label="history")
+        if actual is not None:
+            ax.plot(times, actual[:, j], color="black", lw=1.2, label="actual")
+        ax.plot(times, pred[:, j], color="tab:orange", lw=1.6, label="forecast")
+        ax.axvline(hist_times[-1], color="grey", ls="--", lw=1)
+        ax.set_ylabel(names[j])
+        ax.grid(alpha=0.3)
+    axes[0, 0].set_title(title)
+    axes[0, 0].legend(loc="upper left")
+    fig.autofmt_xdate()
+    return _save(fig, path)

@@ -1,0 +1,291 @@
+"""Time-series forecasting: the notes' "predict tomorrow's stock price from the past ones".
+
+Input: a CSV (or .gz) with a date/time column and numeric columns, ``etth1``, or a generated
+``builtin:sine|seasonal|random_walk``. The series is sorted, checked and split by time
+(train/valid/test, see :mod:`seqlab.data.timeseries`); standardised with training statistics
+only; cut into windows ``x (L, C) -> y (H, C_target)``. A model (``linear``, ``nlinear``,
+``dlinear``, ``patchtst``, ``transformer``, ``rnn``/``lstm``/``gru`` and their ``_seq2seq``
+variants, or the baselines ``naive``/``seasonal_naive``) learns the map with an MSE loss
+(or mae/huber/quantile) on the standardised values.
+
+Every evaluation reports the model beside the naive and seasonal-naive baselines: MSE/MAE on
+standardised data (the papers' numbers) and in original units, MAPE, sMAPE, MASE, per-step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import forecast_metrics as fm
+from ..data import datasets
+from ..data.builtin_series import SERIES, make_series
+from ..data.sources import parse_source
+from ..data.timeseries import (Scaler, TimeSeries, make_windows, prepare_series, read_table,
+                               split_series)
+from ..device import pick_device
+from ..errors import UserError
+from ..models.forecast import BASELINES, MODELS, PRESETS
+from ..run import RunDir
+from ..train.engine import TrainConfig, Trainer
+from .base import LoadedRun, TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
+
+log = logging.getLogger(__name__)
+
+# one natural cycle per sampling frequency: the default horizon and seasonal-naive season
+SEASON_BY_FREQ = {"1h": 24, "1D": 7, "B": 5, "15min": 96, "30min": 48, "10min": 144, "1min": 60, "7D": 52}
+
+
+@dataclass
+class ForecastData:
+    time_col: str | None = None  # the date/time column (auto: a date-like name, else the first column of dates)
+    target: str = ""  # column(s) to forecast, comma-separated, or "all" ("" = the only numeric column; OT for etth1)
+    features: str = ""  # covariate columns read as inputs only, comma-separated
+    lookback: int = 0  # L, input steps (0 = the model's preferred length, capped to fit the training part)
+    horizon: int = 0  # H, steps forecast at once (0 = one season: 24 hourly, 7 daily, 5 business days)
+    stride: int = 1  # step between training windows (1 = every window, as the benchmarks do)
+    season: int = 0  # seasonal-naive season and MASE lag (0 = from the frequency, as for the horizon)
+    missing: str = "error"  # error | ffill | interpolate
+    split: str = ""  # "0.7,0.1,0.2" ratios | "ett" (12/4/4 months) | "VALID_START,TEST_START" ("" = ett for etth1, else ratios)
+    loss: str = "mse"  # mse | mae | huber | quantile (pinball at data.quantile)
+    quantile: float = 0.5  # the quantile the quantile loss targets
+
+    def __post_init__(self):
+        if self.lookback < 0 or self.horizon < 0 or self.season < 0 or self.stride < 1:
+            raise ValueError("lookback, horizon and season must be ≥ 0 (0 = auto) and stride ≥ 1")
+        if self.missing not in ("error", "ffill", "interpolate"):
+            raise ValueError(f"missing must be error, ffill or interpolate; found {self.missing!r}")
+        if self.loss not in fm.LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(fm.LOSSES)}; found {self.loss!r}")
+        if not 0 < self.quantile < 1:
+            raise ValueError(f"quantile must be in (0, 1); found {self.quantile}")
+
+
+def default_train(model: str) -> TrainConfig:
+    """Per-family defaults that train well on ETTh1-sized data on a CPU in minutes."""
+    if model in ("linear", "nlinear", "dlinear"):
+        return TrainConfig(epochs=20, batch_size=32, lr=5e-3, weight_decay=0.0, warmup=0.0, patience=5,
+                           metric="mse", mode="min", precision="fp32")
+    if model == "patchtst":
+        return TrainConfig(epochs=20, batch_size=128, lr=1e-3, weight_decay=0.0, warmup=0.05, patience=5,
+                           metric="mse", mode="min", precision="fp32")
+    return TrainConfig(epochs=30, batch_size=64, lr=1e-3, weight_decay=0.01, warmup=0.03, patience=6,
+                       metric="mse", mode="min", precision="fp32")
+
+
+# ---------------------------------------------------------------- reading
+def read_frame(src: str, flag: str = "--data"):
+    """(DataFrame, source kind, dataset name or None) for a path, builtin:NAME?k=v or etth1."""
+    if str(src).startswith("builtin:"):
+        head, _, query = src[len("builtin:"):].partition("?")
+        if head not in SERIES:
+            raise UserError(f"{flag} {src}: expected a built-in series among {', '.join(SERIES)} for forecast")
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        return make_series(head, **params), "builtin", None
+    s = parse_source(src, flag)
+    if s.kind == "dataset":
+        ds = datasets.get(s.name)
+        if ds.task != "forecast":
+            raise UserError(f"{flag} {src}: dataset {s.name} is for task {ds.task}, not forecast")
+        return read_table(datasets.fetch(s.name, "train")), "dataset", s.name
+    if s.kind != "file" or len(s.paths) != 1:
+        raise UserError(f"{flag} {src}: expected one CSV file, builtin:NAME or etth1")
+    return read_table(s.paths[0]), "file", None
+
+
+def load_series(src: str, data: ForecastData, flag: str = "--data") -> tuple[TimeSeries, str | None]:
+    df, _, dataset = read_frame(src, flag)
+    target = data.target
+    if not target:
+        if dataset == "etth1":
+            target = "OT"
+        else:
+            from ..data.timeseries import find_time_column
+            tcol = find_time_column(df, data.time_col)
+            numeric = [str(c) for c in df.columns if c != tcol and np.issubdtype(df[c].dtype, np.number)]
+            if len(numeric) != 1:
+                raise UserError(f"expected --target naming the column(s) to forecast; found numeric columns: "
+                                f"{', '.join(numeric) or '(none)'} (use --target COL, --target A,B or --target all)")
+            target = numeric[0]
+    ts = prepare_series(df, target, data.features or None, data.time_col, data.missing, source=str(src))
+    return ts, dataset
+
+
+def resolve(data: ForecastData, model_cfg, ts: TimeSeries, dataset: str | None, n_rows_train: int | None = None):
+    """Fill the data config's automatic values (0 / "") from the series and the model."""
+    season = data.season or SEASON_BY_FREQ.get(ts.freq, 1)
+    horizon = data.horizon or max(SEASON_BY_FREQ.get(ts.freq, 24), 1)
+    split = data.split or ("ett" if dataset == "etth1" else "0.7,0.1,0.2")
+    lookback = data.lookback
+    if not lookback:
+        probe = split_series(ts, 1, 1, split) if n_rows_train is None else None
+        n_train = n_rows_train or probe.train_end
+        room = max(1, (n_train - horizon) // 2)  # keep at least half the training part as window starts
+        lookback = max(1, min(getattr(model_cfg, "lookback", 96), room))
+        lookback = max(lookback, min(season, room))
+    return dataclasses.replace(data, season=season, horizon=horizon, split=split, lookback=lookback,
+                               target=",".join(ts.targets), features=",".join(ts.columns[ts.n_targets:]))
+
+
+def shape_model_cfg(model_cfg, data: ForecastData, ts: TimeSeries):
+    changes = {"lookback": data.lookback, "horizon": data.horizon, "n_channels": len(ts.columns),
+               "n_targets": ts.n_targets}
+    if hasattr(model_cfg, "season"):
+        changes["season"] = min(data.season, data.lookback)
+    if hasattr(model_cfg, "patch_len") and model_cfg.patch_len > data.lookback // 2:
+        changes["patch_len"] = max(2, data.lookback // 4)  # short windows: smaller patches
+        changes["stride"] = max(1, changes["patch_len"] // 2)
+    try:
+        return dataclasses.replace(model_cfg, **changes)
+    except ValueError as e:
+        raise UserError(f"bad model settings for this data: {e}") from None
+
+
+def build_model(name: str, cfg) -> torch.nn.Module:
+    return MODELS[name][1].from_config(cfg)
+
+
+# ---------------------------------------------------------------- windows on a device
+class Windows:
+    """The standardised series as one tensor; batches are window start rows gathered on demand."""
+
+    def __init__(self, z: np.ndarray, lookback: int, horizon: int, n_targets: int):
+        self.z = torch.from_numpy(z)  # (N, C)
+        self.L, self.H, self.T = lookback, horizon, n_targets
+        self._ar = torch.arange(lookback + horizon)
+        self._on = {}
+
+    def get(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dev = starts.device
+        if dev not in self._on:
+            self._on[dev] = (self.z.to(dev), self._ar.to(dev))
+        z, ar = self._on[dev]
+        w = z[starts[:, None] + ar]                     # (B, L + H, C)
+        return w[:, : self.L], w[:, self.L:, : self.T]   # (B, L, C), (B, H, C_target)
+
+
+@torch.inference_mode()
+def predict_windows(model, win: Windows, starts: np.ndarray, device, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Scaled predictions and truths for windows at ``starts``: two (B, H, C_target) arrays."""
+    preds, trues = [], []
+    model.eval()
+    for i in range(0, len(starts), batch):
+        x, y = win.get(torch.as_tensor(starts[i: i + batch], device=device))
+        preds.append(model(x).float().cpu().numpy())
+        trues.append(y.cpu().numpy())
+    return np.concatenate(preds), np.concatenate(trues)
+
+
+def compare(model, name, cfg, win: Windows, starts, scaler: Scaler, mase_scale, device, season: int,
+            steps: bool = True) -> dict:
+    """Metrics of the model and both baselines on the same windows: {name: report, naive: ..., ...}."""
+    out = {}
+    T = win.T
+    contenders = [(name, model)] + [(b, build_model(b, _baseline_cfg(b, cfg, season))) for b in BASELINES if b != name]
+    for label, m in contenders:
+        p, y = predict_windows(m.to(device), win, starts, device)
+        out[label] = fm.report(p, y, scaler.inverse(p, T), scaler.inverse(y, T), mase_scale, steps=steps)
+    return out
+
+
+def _baseline_cfg(name, cfg, season: int):
+    return MODELS[name][0](lookback=cfg.lookback, horizon=cfg.horizon, n_channels=cfg.n_channels,
+                           n_targets=cfg.n_targets, season=max(1, min(season, cfg.lookback)))
+
+
+# ---------------------------------------------------------------- the task
+class ForecastTask:
+    name = "forecast"
+    models = MODELS
+
+    def train(self, req: TrainRequest) -> dict:
+        if req.resume:
+            refuse_changes_on_resume(req)
+            run = RunDir.create(req.out, resume=True)
+            name = run.read_json("config.json")["model_name"]
+            comp = restore_composed(run, choose_model(name, MODELS, self.name)[0], ForecastData)
+            if req.train_flags.get("time_budget") is not None:
+                comp.train.time_budget = req.train_flags["time_budget"]
+        else:
+            cfg_cls, _ = choose_model(req.model, MODELS, self.name)
+            preset = cfg_cls(**PRESETS.get(req.model, {}))
+            comp = compose(req, preset, ForecastData(), default_train(req.model))
+            run = None
+        if req.valid or req.test:
+            raise UserError("forecast splits one series by time; drop --valid/--test and use --set data.split=... "
+                            "(ratios like 0.7,0.1,0.2, 'ett', or two dates VALID_START,TEST_START)")
+        ts, dataset = load_series(req.data, comp.data)
+        data = comp.data if req.resume else resolve(comp.data, comp.model, ts, dataset)
+        split = split_series(ts, data.lookback, data.horizon, data.split)
+        model_cfg = comp.model if req.resume else shape_model_cfg(comp.model, data, ts)
+        comp.data, comp.model = data, model_cfg
+        scaler = Scaler.fit_train(ts.values, split)
+        win = Windows(scaler.transform(ts.values), data.lookback, data.horizon, ts.n_targets)
+        train_starts = split.starts("train", data.stride)
+        valid_starts = split.starts("valid")
+        if len(valid_starts) == 0:
+            raise UserError(f"expected at least one validation window (horizon {data.horizon}); the validation part has "
+                            f"{split.valid_end - split.train_end} rows (use a shorter --horizon or a larger split)")
+        n_train = ts.values[: split.train_end, : ts.n_targets]
+        meta = {"columns": ts.columns, "n_targets": ts.n_targets, "targets": ts.targets, "freq": ts.freq,
+                "scaler": scaler.to_dict(), "notes": ts.notes, "dataset": dataset,
+                "split_rows": [split.train_end, split.valid_end, split.test_end], "n_rows": len(ts.times),
+                "first_time": str(ts.times[0]), "last_time": str(ts.times[-1]),
+                "mase_scale": fm.mase_scale(n_train, data.season).tolist(),
+                "n_windows": {"train": len(train_starts), "valid": len(valid_starts), "test": len(split.starts("test"))}}
+        for note in ts.notes:
+            log.warning("%s: %s", req.data, note)
+        if run is None:
+            run = RunDir.create(req.out, overwrite=req.overwrite)
+        run.write_json("meta.json", meta)
+        run.write_json("config.json", comp.to_json(self.name))
+        tcfg = comp.train
+        device = pick_device(tcfg.device)
+        torch.manual_seed(tcfg.seed)
+        model = build_model(comp.model_name, model_cfg)
+
+        if comp.model_name in BASELINES:  # nothing to learn: save the (empty) weights and evaluate
+            run.save_weights("model.safetensors", model.state_dict())
+            p, y = predict_windows(model, win, valid_starts, device)
+            summary = {"stop_reason": "no_training", "best_mse": fm.mse(p, y), "steps": 0, "epochs_done": 0,
+                       "wall_s": 0.0, "tokens_per_s": 0.0, "precision": "fp32", "best_step": 0}
+        else:
+            def train_batches(epoch):
+                g = torch.Generator().manual_seed(tcfg.seed * 1000 + epoch)
+                perm = torch.from_numpy(train_starts)[torch.randperm(len(train_starts), generator=g)]
+                return [{"idx": b} for b in perm.split(tcfg.batch_size)]
+
+            def loss_fn(m, batch):
+                x, y = win.get(batch["idx"])
+                pred = m(x).float()
+                return fm.point_loss(data.loss, pred, y, data.quantile), y.numel()
+
+            def eval_fn(m):
+                p, y = predict_windows(m, win, valid_starts, device)
+                return {"mse": fm.mse(p, y), "mae": fm.mae(p, y)}
+
+            summary = Trainer(model, tcfg, run, loss_fn, eval_fn, train_batches, device, verbose=req.verbose).fit(resume=req.resume)
+        summary["windows"] = meta["n_windows"]
+        summary["notes"] = ts.notes
+        if len(split.starts("test")):
+            summary["test"] = self.load_run(run).evaluate(req.data, write=True, series=ts)
+        run.write_json("summary.json", summary)
+        return summary
+
+    def load_run(self, run: RunDir, device: str = "auto") -> "LoadedForecaster":
+        cfg = run.read_json("config.json")
+        meta = run.read_json("meta.json")
+        cfg_cls, model_cls = choose_model(cfg["model_name"], MODELS, self.name)
+        comp = restore_composed(run, cfg_cls, ForecastData)
+        module = model_cls.from_config(comp.model)
+        module.load_state_dict(run.load_weights("model.safetensors"))
+        return LoadedForecaster(run, module, cfg, meta, comp, device)
+
+
+from .forecast_run import LoadedForecaster  # noqa: E402  (the loaded run lives in its own file)
+
+TASK = ForecastTask()
