@@ -6,6 +6,7 @@ import json
 
 import click
 
+from ..errors import UserError
 from ..run import load
 
 
@@ -14,7 +15,9 @@ from ..run import load
 @click.option("--data", required=True, help="Labelled data: a file, builtin:NAME, or a dataset name (its test split).")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the metrics on stdout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-def evaluate(run_dir, data, as_json, device):
+@click.option("--backtest", type=int, default=None, metavar="N", help="forecast: errors at N origins through the test part.")
+@click.option("--plot", default=None, metavar="FILE.png", help="forecast: history, forecast and actuals of the last test window.")
+def evaluate(run_dir, data, as_json, device, backtest=None, plot=None):
     """Evaluate the run in RUN on --data.
 
     \b
@@ -23,7 +26,10 @@ def evaluate(run_dir, data, as_json, device):
       seqlab evaluate runs/reviews --data test.csv
     """
     loaded = load(run_dir)
-    metrics = loaded.evaluate(data)
+    extra = {k: v for k, v in {"backtest": backtest, "plot": plot}.items() if v is not None}
+    if extra and loaded.task != "forecast":
+        raise UserError(f"--backtest/--plot apply to forecast runs; {run_dir} is a {loaded.task} run")
+    metrics = loaded.evaluate(data, **extra)
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False))
         return
@@ -36,6 +42,10 @@ def evaluate(run_dir, data, as_json, device):
         click.echo(f"{'class':>12}  precision  recall     f1  support")
         for name, r in metrics["per_class"].items():
             click.echo(f"{name:>12}  {r['precision']:9.4f} {r['recall']:7.4f} {r['f1']:6.4f} {r['support']:8d}")
+    if "baselines" in metrics:
+        from .forecast_cmd import print_comparison
+
+        print_comparison(metrics)
 
 
 COMMANDS = [evaluate]
