@@ -46,6 +46,10 @@ def evaluate(run_dir, data, as_json, device, backtest=None, plot=None):
         from .forecast_cmd import print_comparison
 
         print_comparison(metrics)
+    if "by_length" in metrics:
+        click.echo(f"{'src tokens':>12}  {'n':>5}  {'BLEU':>6}  exact")
+        for r in metrics["by_length"]:
+            click.echo(f"{r['bucket']:>12}  {r['n']:5d}  {r['bleu']:6.2f}  {r['exact_match']:.4f}")
 
 
 COMMANDS = [evaluate]

@@ -34,7 +34,14 @@ def format_classify(inp, pred) -> str:
     return f"{pred['label']}\t{pred['prob']:.4f}\t{shown}"
 
 
-FORMATTERS = {"classify": format_classify}
+def format_seq2seq(inp, pred) -> str:
+    lines = [pred["translation"]]
+    for h in pred.get("n_best", [])[1:]:
+        lines.append(f"  {h['score']:.4f}\t{h['translation']}")
+    return "\n".join(lines)
+
+
+FORMATTERS = {"classify": format_classify, "seq2seq": format_seq2seq}
 
 
 @click.command("predict")
@@ -43,7 +50,10 @@ FORMATTERS = {"classify": format_classify}
 @click.option("--data", default=None, help="Read inputs from a file (or builtin:NAME) instead of arguments.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object {\"predictions\": [...]} on stdout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
-def predict(run_dir, texts, data, as_json, device):
+@click.option("--beam", type=int, default=None, help="seq2seq: beam width (1 = greedy; default: the run's data.beam).")
+@click.option("--n-best", type=int, default=None, help="seq2seq: also list the N best hypotheses.")
+@click.option("--attention", default=None, metavar="FILE.png", help="seq2seq: draw the first input's attention heatmap.")
+def predict(run_dir, texts, data, as_json, device, beam=None, n_best=None, attention=None):
     """Predict with the run in RUN for each TEXT (or each row of --data, or each stdin line).
 
     \b
@@ -53,7 +63,10 @@ def predict(run_dir, texts, data, as_json, device):
     """
     loaded = load(run_dir)
     inputs = _inputs(loaded, texts, data)
-    preds = loaded.predict(inputs)
+    options = {k: v for k, v in {"beam": beam, "n_best": n_best, "attention": attention}.items() if v is not None}
+    if options and loaded.task != "seq2seq":
+        raise UserError(f"--beam/--n-best/--attention apply to seq2seq runs; {run_dir} is a {loaded.task} run")
+    preds = loaded.predict(inputs, **options)
     if as_json:
         click.echo(json.dumps({"predictions": [{"input": i if isinstance(i, str) else None, **p} for i, p in zip(inputs, preds)]}, ensure_ascii=False))
         return

@@ -77,6 +77,8 @@ BUILTINS: dict[str, Builtin] = {
                      "n=200", hello),
 }
 
+BUILTINS.update({n: Builtin(n, "seq2seq", *spec) for n, spec in __import__("seqlab.data.builtin_seq2seq", fromlist=["SPECS"]).SPECS.items()})
+
 
 def generate(name: str, params: dict, seed: int = 0) -> dict:
     if name not in BUILTINS:
