@@ -6,6 +6,8 @@ numbers; the CLI prints them and names the plots written. Sections:
 1. ``longrange``: the notes' "멀리 있는 입력의 영향이 낮다" (a plain RNN forgets the start of a long
    input). The label is the first token; the model reads ``distance`` noise tokens after it and
    classifies from its *last* state. Plain RNN vs LSTM vs GRU vs TextCNN vs Transformer.
+2. ``forecast``: the notes' opening example (tomorrow's value from the past ones): DLinear and an LSTM
+   against the naive and seasonal-naive baselines on a generated hourly series, with a plot.
 """
 
 from __future__ import annotations
@@ -58,4 +60,28 @@ def longrange(out_dir: Path, distances=(5, 20, 50), models=LONGRANGE_MODELS, n: 
     return {"rows": rows, "plot": str(plot)}
 
 
-SECTIONS = {"longrange": longrange}
+def forecast(out_dir: Path, n: int = 1500) -> dict:
+    """The notes' "predict tomorrow from the past": DLinear and an LSTM forecast the next 24 hours of
+    builtin:seasonal (trend + daily + weekly cycle + noise), each beside the naive ("tomorrow = today")
+    and seasonal-naive ("same hour yesterday") baselines on the test part; writes forecast.png."""
+    rows, base = [], {}
+    data = f"builtin:seasonal?n={n}"
+    for m in ("dlinear", "lstm"):
+        t = time.perf_counter()
+        s = _train("forecast", m, data, out_dir / "forecast" / m, ["data.target=load", "data.lookback=96", "data.horizon=24"],
+                   {"seed": 0})
+        test = s["test"]
+        rows.append({"model": m, "test_mae": round(test["mae"], 4), "test_mse": round(test["mse"], 4),
+                     "mase": round(test["mase"], 3), "seconds": round(time.perf_counter() - t, 1)})
+        base = test["baselines"]
+    for b in ("naive", "seasonal_naive"):
+        rows.append({"model": b, "test_mae": round(base[b]["mae"], 4), "test_mse": round(base[b]["mse"], 4),
+                     "mase": round(base[b]["mase"], 3), "seconds": 0.0})
+    from .run import load
+
+    plot = out_dir / "forecast.png"
+    load(out_dir / "forecast" / "dlinear").forecast(data, plot=plot)
+    return {"rows": rows, "plot": str(plot)}
+
+
+SECTIONS = {"longrange": longrange, "forecast": forecast}
