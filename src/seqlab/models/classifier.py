@@ -34,16 +34,22 @@ def _check(ok: bool, message: str) -> None:
 def _check_common(cfg) -> None:
     _check(cfg.embed_dim > 0, f"embed_dim must be > 0; got {cfg.embed_dim}")
     _check(cfg.input_dim is None or cfg.input_dim > 0, f"input_dim must be > 0 or None; got {cfg.input_dim}")
-    for name in ("dropout", "embed_dropout"):
-        p = getattr(cfg, name)
+    for name in ("dropout", "embed_dropout", "word_dropout"):
+        p = getattr(cfg, name, 0.0)
         _check(0.0 <= p < 1.0, f"{name} must be in [0, 1); got {p}")
 
 
 class Embed(nn.Module):
-    """ids (B, T) -> (B, T, E) by a lookup table, or features (B, T, input_dim) -> (B, T, E) by a Linear."""
+    """ids (B, T) -> (B, T, E) by a lookup table, or features (B, T, input_dim) -> (B, T, E) by a Linear.
 
-    def __init__(self, vocab_size: int, embed_dim: int, pad_id: int, input_dim: int | None, dropout: float):
+    Training only: ``word_dropout`` blanks whole positions (their vector becomes 0, as if the word
+    were unknown), then ``dropout`` drops single coordinates.
+    """
+
+    def __init__(self, vocab_size: int, embed_dim: int, pad_id: int, input_dim: int | None, dropout: float,
+                 word_dropout: float = 0.0):
         super().__init__()
+        self.word_dropout = word_dropout
         if input_dim is None:
             self.table = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         else:
@@ -51,7 +57,11 @@ class Embed(nn.Module):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, ids: Tensor) -> Tensor:
-        return self.drop(self.table(ids))  # (B, T, E)
+        x = self.table(ids)  # (B, T, E)
+        if self.training and self.word_dropout > 0:
+            keep = torch.rand(x.shape[:2], device=x.device) >= self.word_dropout  # (B, T)
+            x = x * keep.unsqueeze(-1).to(x.dtype)
+        return self.drop(x)
 
 
 # ---- recurrent ---------------------------------------------------------------------------------
@@ -64,9 +74,11 @@ class RecurrentClassifierConfig:
     bidirectional: bool = True  # read left-to-right and right-to-left, concatenate
     pool: str = "max"  # last | mean | max | attention | cls: how T outputs become one vector
     embed_dropout: float = 0.3  # dropout on the word vectors
+    word_dropout: float = 0.0  # probability of blanking a whole word (training only)
     dropout: float = 0.3  # between recurrent layers and on the pooled vector
     impl: str = "fused"  # fused (torch kernels) | reference (the cell equations step by step)
     input_dim: int | None = None  # set for numeric inputs (B, T, input_dim) instead of token ids
+    forget_bias: float = 1.0  # LSTM: initial forget-gate bias, so the cell remembers by default (Jozefowicz et al. 2015)
 
     def __post_init__(self):
         _check(self.cell in CELLS, f"cell must be one of {tuple(CELLS)}; got {self.cell!r}")
@@ -91,6 +103,15 @@ class GRUClassifierConfig(RecurrentClassifierConfig):
     cell: str = "gru"  # gated recurrent unit
 
 
+def _init_forget_bias(lstm: nn.Module, value: float) -> None:
+    """Set the forget gate's bias (torch's gate order i, f, g, o) to ``value`` in every layer/direction."""
+    with torch.no_grad():
+        for name, p in lstm.named_parameters():
+            if name.startswith("bias_"):
+                H = p.shape[0] // 4
+                p[H: 2 * H].fill_(value if name.startswith("bias_ih") else 0.0)  # b_f = b_if + b_hf = value
+
+
 class RecurrentClassifier(nn.Module):
     """Embedding -> (bi)RNN/LSTM/GRU -> pooling -> dropout -> linear.
 
@@ -100,9 +121,11 @@ class RecurrentClassifier(nn.Module):
     def __init__(self, cfg: RecurrentClassifierConfig, vocab_size: int, n_classes: int, pad_id: int = 0):
         super().__init__()
         self.cfg = cfg
-        self.embed = Embed(vocab_size, cfg.embed_dim, pad_id, cfg.input_dim, cfg.embed_dropout)
+        self.embed = Embed(vocab_size, cfg.embed_dim, pad_id, cfg.input_dim, cfg.embed_dropout, cfg.word_dropout)
         self.rnn = CELLS[cfg.cell](cfg.embed_dim, cfg.hidden, num_layers=cfg.layers, bidirectional=cfg.bidirectional,
                                    dropout=cfg.dropout if cfg.layers > 1 else 0.0, impl=cfg.impl)
+        if cfg.cell == "lstm":
+            _init_forget_bias(self.rnn, cfg.forget_bias)
         width = cfg.hidden * (2 if cfg.bidirectional else 1)
         self.head = ClassifierHead(width, n_classes, cfg.pool, cfg.dropout, bidirectional=cfg.bidirectional)
 
