@@ -210,6 +210,50 @@ def load_model(path) -> tuple[str, torch.nn.Module, dict]:
     return kind, model.eval(), hf_cfg
 
 
-def from_hf(path, out=None):
-    """Import a checkpoint as a seqlab run directory (needs the run-directory code of phase 2)."""
-    raise NotImplementedError("writing a run directory from a Hugging Face checkpoint is not wired yet")
+def from_hf(path, out=None, overwrite: bool = False):
+    """Import a checkpoint directory as a seqlab run and load it.
+
+    GPT-2 becomes an ``lm`` run (``model_name`` gpt), BERT an ``mlm`` run (``model_name`` bert); the
+    checkpoint's ``tokenizer.json`` is imported when present. With ``out`` the run directory is written
+    there (config.json, meta.json, tokenizer.json, model.safetensors) and can be used like a trained run
+    (``seqlab generate``, ``classify --init``); without it the run lives in memory only.
+    """
+    from ..config import to_dict
+    from ..run import RunDir
+    from ..train.engine import TrainConfig
+
+    path = Path(path)
+    kind, model, hf_cfg = load_model(path)
+    tok = None
+    if (path / "tokenizer.json").is_file():
+        from ..data.tokenizers import from_hf_file
+
+        tok = from_hf_file(path / "tokenizer.json")
+    else:
+        logger.warning("%s has no tokenizer.json: the imported run reads and writes token ids only", path)
+    if kind == "gpt":
+        from ..tasks import lm as task_mod
+
+        task, data, loaded_cls = "lm", task_mod.LMData(tokenizer="hf", block_size=model.config.block_size), task_mod.LoadedLM
+    else:
+        from ..tasks import mlm as task_mod
+
+        task, data, loaded_cls = "mlm", task_mod.MLMData(tokenizer="hf", max_len=model.config.max_position), task_mod.LoadedMLM
+    train: TrainConfig = task_mod.default_train()
+    config = {"task": task, "model_name": kind, "model": to_dict(model.config), "data": to_dict(data),
+              "train": to_dict(train), "imported_from": str(path.resolve()),
+              "hf_architectures": hf_cfg.get("architectures")}
+    from .. import __version__
+
+    config["seqlab_version"] = __version__
+    if out is None:
+        return loaded_cls(RunDir(path), model, config, tok)
+    run = RunDir.create(out, overwrite=overwrite)
+    run.write_json("config.json", config)
+    run.write_json("meta.json", {"imported_from": str(path.resolve()), "tokenizer": "hf" if tok else None})
+    if tok is not None:
+        tok.save(run.file("tokenizer.json"))
+    run.save_weights("model.safetensors", model.state_dict())
+    from ..run import load
+
+    return load(run.path)

@@ -124,12 +124,13 @@ class CausalSelfAttention(nn.Module):
             cache.v[layer, :, :, start:end] = v
             k = cache.k[layer, :, :, :end]  # (B, nh, S, hs), S = end
             v = cache.v[layer, :, :, :end]  # (B, nh, S, hs)
+            q = q.to(k.dtype)  # a bf16 model may keep an fp32 cache (see GPT.prefill)
         # softmax(q kᵀ / sqrt(hs) + mask) v
         y = F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, is_causal=is_causal,
             dropout_p=self.attn_dropout if self.training else 0.0,
         )  # (B, nh, T, hs)
-        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
+        y = y.transpose(1, 2).reshape(B, T, C).to(x.dtype)  # (B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
 
@@ -279,7 +280,10 @@ class GPT(nn.Module):
         """Run left-padded prompts (B, T) through the model; returns next-token logits (B, V) and the cache."""
         B, T = idx.shape
         capacity = min(self.config.block_size, T + max_new_tokens)
-        cache = KVCache(self.config, B, capacity, idx.device, self.wte.weight.dtype)
+        # on the CPU the cache (and so attention) stays fp32 even for a bf16 model: the bf16 attention
+        # kernels are several times slower there for a single query
+        dtype = torch.float32 if idx.device.type == "cpu" else self.wte.weight.dtype
+        cache = KVCache(self.config, B, capacity, idx.device, dtype)
         logits = self(idx, mask=mask, cache=cache, last_only=True)  # (B, 1, V)
         return logits[:, -1], cache
 

@@ -1,0 +1,135 @@
+"""seqlab GPT vs Hugging Face GPT2LMHeadModel: same weights, same config, same process.
+
+Training: tokens/s of forward + backward + AdamW step on (B, 256) blocks, in fp32 and in bf16 autocast,
+the two libraries alternating round by round so machine load hits both alike.
+Generation: batch 1, a 16-token prompt, 256 new tokens, greedy: HF ``generate`` (fp32) against seqlab's
+KV-cached loop in fp32, bf16 and int8 (weight-only), and whether the greedy tokens agree.
+
+    OMP_NUM_THREADS=2 flock /tmp/seqlab-cpu.lock python benchmarks/gpt_speed.py --out benchmarks/results/gpt_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from datetime import datetime, timezone
+
+import torch
+import torch.nn.functional as F
+import transformers
+
+from seqlab.interop.hf import load_model
+from seqlab.models.sampling import GenerationConfig, generate, prepare_for_generation
+
+
+def build(n_positions: int, dropout: float):
+    torch.manual_seed(0)
+    cfg = transformers.GPT2Config(vocab_size=65, n_positions=n_positions, n_layer=6, n_head=6, n_embd=384,
+                                  resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout,
+                                  bos_token_id=0, eos_token_id=0, pad_token_id=0)
+    hf = transformers.GPT2LMHeadModel(cfg)
+    with tempfile.TemporaryDirectory() as d:
+        hf.save_pretrained(d)
+        _, ours, _ = load_model(d)  # the same weights, mapped onto seqlab's GPT
+    return hf, ours
+
+
+def train_step(model, opt, x, y, precision, is_hf):
+    ctx = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else torch.autocast("cpu", enabled=False)
+    with ctx:
+        logits = model(x).logits if is_hf else model(x)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+    loss.backward()
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+
+
+def bench_training(batch: int, rounds: int, steps: int, dropout: float) -> dict:
+    hf, ours = build(256, dropout)
+    hf.train()
+    ours.train()
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 65, (batch, 256), generator=g)
+    y = torch.randint(0, 65, (batch, 256), generator=g)
+    out = {}
+    for precision in ("fp32", "bf16"):
+        opts = {name: torch.optim.AdamW(m.parameters(), lr=1e-4) for name, m in (("hf", hf), ("seqlab", ours))}
+        models = {"hf": hf, "seqlab": ours}
+        for name in models:  # warm up kernels and optimizer state
+            for _ in range(2):
+                train_step(models[name], opts[name], x, y, precision, name == "hf")
+        best = {"hf": float("inf"), "seqlab": float("inf")}
+        for _ in range(rounds):
+            for name in ("hf", "seqlab"):
+                t = time.perf_counter()
+                for _ in range(steps):
+                    train_step(models[name], opts[name], x, y, precision, name == "hf")
+                best[name] = min(best[name], (time.perf_counter() - t) / steps)
+        tok = batch * 256
+        out[precision] = {"hf_tokens_per_s": round(tok / best["hf"], 1), "seqlab_tokens_per_s": round(tok / best["seqlab"], 1),
+                          "ratio": round(best["hf"] / best["seqlab"], 3)}
+        print(f"train {precision}: HF {tok / best['hf']:,.0f} tok/s, seqlab {tok / best['seqlab']:,.0f} tok/s, "
+              f"ratio {best['hf'] / best['seqlab']:.2f}", flush=True)
+    return out
+
+
+@torch.inference_mode()
+def bench_generation(rounds: int, new_tokens: int) -> dict:
+    hf, ours = build(512, 0.1)  # 16 + 256 positions exceed 256: a 512-position table so neither has to slide
+    hf.eval()
+    ours.eval()
+    prompt = torch.randint(1, 65, (1, 16), generator=torch.Generator().manual_seed(1))
+    kw = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+    cfg = GenerationConfig(max_new_tokens=new_tokens, greedy=True)
+    variants = {p: prepare_for_generation(ours, p)[0] for p in ("fp32", "bf16", "int8")}
+    hf_tokens = hf.generate(prompt, **kw)[0, 16:].tolist()  # warm-up and reference tokens
+    same = {}
+    for p, m in variants.items():
+        same[p] = generate(m, [prompt[0].tolist()], cfg)[0] == hf_tokens
+    best = {k: float("inf") for k in ("hf", *variants)}
+    for _ in range(rounds):
+        t = time.perf_counter()
+        hf.generate(prompt, **kw)
+        best["hf"] = min(best["hf"], time.perf_counter() - t)
+        for p, m in variants.items():
+            t = time.perf_counter()
+            generate(m, [prompt[0].tolist()], cfg)
+            best[p] = min(best[p], time.perf_counter() - t)
+    out = {"hf_fp32_tokens_per_s": round(new_tokens / best["hf"], 1)}
+    for p in variants:
+        out[f"seqlab_{p}_tokens_per_s"] = round(new_tokens / best[p], 1)
+        out[f"seqlab_{p}_vs_hf"] = round(best["hf"] / best[p], 2)
+        out[f"seqlab_{p}_greedy_equals_hf"] = same[p]
+        print(f"generate {p}: seqlab {new_tokens / best[p]:,.0f} tok/s vs HF fp32 {new_tokens / best['hf']:,.0f} tok/s "
+              f"= {best['hf'] / best[p]:.2f}x; greedy tokens equal HF: {same[p]}", flush=True)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batch", type=int, default=16, help="training batch (blocks of 256 tokens)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=3, help="training steps per timed round")
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--new-tokens", type=int, default=256)
+    ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    res = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
+           "transformers": transformers.__version__, "threads": torch.get_num_threads(),
+           "cpu": platform.processor() or platform.machine(), "args": vars(args)}
+    res["generation"] = bench_generation(args.rounds, args.new_tokens)
+    if not args.skip_train:
+        res["training"] = bench_training(args.batch, args.rounds, args.steps, args.dropout)
+    text = json.dumps(res, indent=2)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
