@@ -77,6 +77,24 @@ def default_train(model: str) -> TrainConfig:
                        metric="mse", mode="min", precision="fp32")
 
 
+MIN_STEPS = 1000  # small series still get this many optimizer steps (unless --epochs is given)
+PATIENCE_STEPS = 300  # and early stopping waits at least this many steps without improvement
+
+
+def _scale_to_data(train: TrainConfig, req: TrainRequest, n_windows: int) -> TrainConfig:
+    """Epochs and patience count passes over the data; on a short series a pass is a few steps,
+    so unless the user chose them, stretch both to a minimum number of optimizer steps."""
+    steps = max(1, -(-n_windows // train.batch_size))
+    given = lambda k: (req.train_flags.get(k) is not None or k in (req.sets.get("train") or {})
+                       or k in (req.config_file.get("train") or {}))
+    changes = {}
+    if not given("epochs") and train.epochs * steps < MIN_STEPS:
+        changes["epochs"] = -(-MIN_STEPS // steps)
+    if not given("patience") and train.patience and train.patience * steps < PATIENCE_STEPS:
+        changes["patience"] = -(-PATIENCE_STEPS // steps)
+    return dataclasses.replace(train, **changes) if changes else train
+
+
 # ---------------------------------------------------------------- reading
 def read_frame(src: str, flag: str = "--data"):
     """(DataFrame, source kind, dataset name or None) for a path, builtin:NAME?k=v or etth1."""
@@ -124,7 +142,7 @@ def resolve(data: ForecastData, model_cfg, ts: TimeSeries, dataset: str | None, 
     if not lookback:
         probe = split_series(ts, 1, 1, split) if n_rows_train is None else None
         n_train = n_rows_train or probe.train_end
-        room = max(1, (n_train - horizon) // 2)  # keep at least half the training part as window starts
+        room = max(1, min((n_train - horizon) // 2, n_train // 8))  # leave most of the training part as windows
         lookback = max(1, min(getattr(model_cfg, "lookback", 96), room))
         lookback = max(lookback, min(season, room))
     return dataclasses.replace(data, season=season, horizon=horizon, split=split, lookback=lookback,
@@ -241,9 +259,9 @@ class ForecastTask:
             log.warning("%s: %s", req.data, note)
         if run is None:
             run = RunDir.create(req.out, overwrite=req.overwrite)
+        tcfg = comp.train = comp.train if req.resume else _scale_to_data(comp.train, req, len(train_starts))
         run.write_json("meta.json", meta)
         run.write_json("config.json", comp.to_json(self.name))
-        tcfg = comp.train
         device = pick_device(tcfg.device)
         torch.manual_seed(tcfg.seed)
         model = build_model(comp.model_name, model_cfg)

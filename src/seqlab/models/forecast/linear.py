@@ -7,7 +7,8 @@ one linear map from the lookback window to the horizon, per channel.
 
 All three are channel-independent: every channel goes through the same W (or its own W with
 ``individual=True``), so covariate channels are forecast too and the first ``n_targets`` are
-returned. ``revin=True`` adds RevIN instance normalisation (RLinear, Li et al. 2023).
+returned. ``revin=True`` (the default) adds RevIN instance normalisation (RLinear, Li et al. 2023);
+``revin=False`` gives the papers' exact models.
 
 Shapes: x (B, L, C) -> y (B, H, C_target). Batch first; L lookback, H horizon, C channels.
 """
@@ -30,7 +31,8 @@ class LinearConfig:
     n_targets: int = 1     # C_target: how many leading channels are forecast
     individual: bool = False  # one W per channel (True) or one shared W (False, the paper's ETT choice)
     kernel: int = 25       # DLinear moving-average window (odd); the paper's value
-    revin: bool = False    # RevIN instance normalisation around the linear map (RLinear)
+    revin: bool = True     # RevIN instance normalisation (RLinear); robust to level shifts such as
+                           # prices leaving the training range. The papers' models: revin=false
     dropout: float = 0.0   # dropout on the input window; 0 = the paper's model
 
     def __post_init__(self):
