@@ -117,3 +117,21 @@ def test_etth1_known_dataset_uses_ett_split(cli, tmp_path, monkeypatch):
     assert code == 0, err
     s = json.loads(stdout)
     assert s["windows"]["test"] == 2880 - 24 + 1 and s["test"]["targets"] == ["OT"]
+
+
+def test_short_series_get_enough_steps_and_resume(cli, tmp_path):
+    """Default epochs/patience are stretched to >= 1000 steps / 300 steps on a short series;
+    an explicit --epochs is kept; --resume continues the run with its saved config."""
+    out = tmp_path / "s"
+    code, _, err = cli("-q", "train", "forecast", "--data", "builtin:sine?n=600", "--model", "nlinear", "--out", out,
+                       "--time-budget", "0.01")
+    assert code == 0, err
+    cfg = json.loads((out / "config.json").read_text())
+    steps_per_epoch = -(-json.loads((out / "meta.json").read_text())["n_windows"]["train"] // 32)
+    assert cfg["train"]["epochs"] * steps_per_epoch >= 1000 and cfg["train"]["patience"] * steps_per_epoch >= 300
+    assert cfg["data"]["lookback"] == 600 * 7 // 10 // 8 and cfg["data"]["horizon"] == 24  # auto: 1/8 of train, one day
+    code, _, err = cli("-q", "train", "forecast", "--data", "builtin:sine?n=600", "--model", "nlinear", "--out", out, "--resume")
+    assert code == 0, err
+    code, _, err = cli("-q", "train", "forecast", "--data", "builtin:sine?n=600", "--model", "nlinear", "--out", tmp_path / "e",
+                       "--epochs", "2")
+    assert code == 0 and json.loads((tmp_path / "e" / "config.json").read_text())["train"]["epochs"] == 2
