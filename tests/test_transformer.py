@@ -46,6 +46,11 @@ def test_multihead_attention_matches_torch():
     y, w = ours(x, m, mask=keep[:, None, None, :], need_weights=True)
     torch.testing.assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(w, w_ref, atol=1e-5, rtol=1e-4)
+    y_sdpa, _ = ours(x, m, mask=keep[:, None, None, :])  # the SDPA path (fp32, several queries)
+    torch.testing.assert_close(y_sdpa, y_ref, atol=1e-5, rtol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the explicit path the CPU takes in bf16
+        y_bf16, _ = ours(x, m, mask=keep[:, None, None, :])
+    torch.testing.assert_close(y_bf16.float(), y_ref, atol=0.05, rtol=0.05)
 
 
 @pytest.mark.filterwarnings("ignore:enable_nested_tensor")

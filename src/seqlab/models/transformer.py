@@ -1,6 +1,7 @@
 """Encoder-decoder Transformer (Vaswani et al. 2017, "Attention is all you need").
 
     Attention(Q, K, V) = softmax(Q K^T / sqrt(d_k) + mask) V,   computed by F.scaled_dot_product_attention
+                                                              (on the CPU in bf16 or for one query: the equation)
     MultiHead(x)       = concat(head_1 .. head_h) W_o,  head_i = Attention(x W_q^i, m W_k^i, m W_v^i)
 
 Encoder layer: self-attention over the source, then a position-wise feed-forward network.
@@ -71,6 +72,12 @@ def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     return pe
 
 
+def _use_sdpa(q: Tensor) -> bool:
+    """SDPA everywhere except two CPU cases where its kernels are several times slower than the
+    plain equation (measured, torch 2.x): bf16 inputs, and one query per row (incremental decoding)."""
+    return q.device.type != "cpu" or (q.dtype == torch.float32 and q.size(2) > 1)
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head attention with separate W_q, W_k, W_v, W_o (bias on all, as nn.MultiheadAttention)."""
 
@@ -102,14 +109,17 @@ class MultiHeadAttention(nn.Module):
         q = self.heads(self.W_q(x))  # (B, nh, T, hs)
         k, v = kv if kv is not None else self.kv(m if m is not None else x)  # (B, nh, S, hs)
         p = self.dropout if self.training else 0.0
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, nh, T, hs)
+        w = None
+        if need_weights or not _use_sdpa(q):
+            scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.hs)  # (B, nh, T, S)
+            if mask is not None:
+                scores = scores.masked_fill(~mask, float("-inf"))
+            w = scores.softmax(-1)  # (B, nh, T, S)
+            y = F.dropout(w, p, self.training) @ v  # (B, nh, T, hs)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, nh, T, hs)
         y = self.W_o(y.transpose(1, 2).reshape(B, T, C))  # (B, nh, T, hs) -> (B, T, C)
-        if not need_weights:
-            return y, None
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.hs)  # (B, nh, T, S), recomputed for plots
-        if mask is not None:
-            scores = scores.masked_fill(~mask, float("-inf"))
-        return y, scores.softmax(-1).mean(1)  # (B, T, S)
+        return y, (w.mean(1) if need_weights else None)  # weights averaged over heads (B, T, S)
 
 
 class FeedForward(nn.Module):

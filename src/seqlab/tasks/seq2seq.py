@@ -29,7 +29,7 @@ from ..data.batching import bucket_batches, pad
 from ..data.readers import file_format, pick_column, read_lines, read_table
 from ..data.sources import Source, parse_source
 from ..data.tokenizers import KINDS, Tokenizer, load_tokenizer, make_tokenizer
-from ..device import pick_device
+from ..device import autocast, pick_device
 from ..errors import UserError
 from ..models.decoding import beam_search, greedy
 from ..models.seq2seq import TF_SCHEDULES, Seq2Seq, Seq2SeqConfig, teacher_forcing_ratio
@@ -461,6 +461,16 @@ class Seq2SeqTask:
         return LoadedSeq2Seq(run, module, cfg, meta, comp, src_tok, tgt_tok, device)
 
 
+def _inference_precision(run: RunDir, device) -> str:
+    """Decode in the precision the run trained in (bf16 where the CPU has bf16 matmuls), else fp32."""
+    summary = run.read_json("summary.json") if run.file("summary.json").is_file() else {}
+    if summary.get("precision") != "bf16":
+        return "fp32"
+    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "fp32"
+    return "bf16"
+
+
 class _Cached:
     """Remember the last epoch's batches so the engine's calls for one epoch build them once."""
 
@@ -480,6 +490,10 @@ class LoadedSeq2Seq(LoadedRun):
         super().__init__(run, module, config, device)
         self.meta, self.comp, self.src_tok, self.tgt_tok = meta, comp, src_tok, tgt_tok
         self.data: Seq2SeqData = comp.data
+        self.precision = _inference_precision(run, self.device)
+
+    def _autocast(self):
+        return autocast(self.device, self.precision)
 
     def read_inputs(self, data: str) -> list[str]:
         """Sources to translate from a file (one per line, or a table's source column) or builtin:NAME."""
@@ -505,8 +519,9 @@ class LoadedSeq2Seq(LoadedRun):
         if any(truncated):
             log.warning("truncated %d input(s) to the model's max_src_len=%d tokens", sum(truncated), self.data.max_src_len)
         enc = Encoded([s[: self.data.max_src_len] or [self.src_tok.unk_id] for s in ids], [[] for _ in ids])
-        hyps = decode(self.module, enc, self.tgt_tok, self.data, self.device, beam=beam, n_best=n_best,
-                      batch_size=batch_size, return_attn=bool(attention))
+        with self._autocast():
+            hyps = decode(self.module, enc, self.tgt_tok, self.data, self.device, beam=beam, n_best=n_best,
+                          batch_size=batch_size, return_attn=bool(attention))
         out = []
         for hs, tr in zip(hyps, truncated):
             rec = {"translation": self.tgt_tok.decode(hs[0].tokens), "score": round(hs[0].score, 4), "truncated": tr}
@@ -533,10 +548,11 @@ class LoadedSeq2Seq(LoadedRun):
         enc, stats = encode_pairs(self.src_tok, self.tgt_tok, pairs, self.data, drop_long=False)
         pad_id, sos, eos = self.tgt_tok.pad_id, self.tgt_tok.sos_id, self.tgt_tok.eos_id
         batches = [enc.batch(b, pad_id, sos, eos) for b in bucket_batches(enc.lengths, 128, shuffle=False)]
-        metrics: dict = {"n": len(enc), "beam": beam}
-        metrics.update(teacher_forced_loss(self.module, batches, pad_id, self.device))
+        metrics: dict = {"n": len(enc), "beam": beam, "precision": self.precision}
+        with self._autocast():
+            metrics.update(teacher_forced_loss(self.module, batches, pad_id, self.device))
         t0 = time.perf_counter()
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             hyps = decode(self.module, enc, self.tgt_tok, self.data, self.device, beam=beam)
         dt = time.perf_counter() - t0
         texts = [self.tgt_tok.decode(h[0].tokens) for h in hyps]
