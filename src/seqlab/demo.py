@@ -42,14 +42,14 @@ def _train(task: str, model: str, data: str, out: Path, sets: list[str], train: 
     return get_task(task).train(req)
 
 
-def longrange(out_dir: Path, distances=(5, 20, 50), models=LONGRANGE_MODELS, n: int = 1000) -> dict:
+def longrange(out_dir: Path, distances=(10, 40, 80), models=LONGRANGE_MODELS, n: int = 1000) -> dict:
     """Accuracy on builtin:longrange at each distance for each model; writes longrange.png."""
     rows = []
     for d in distances:
         for m in models:
             t = time.perf_counter()
             s = _train("classify", m, f"builtin:longrange?distance={d}&n={n}", out_dir / "longrange" / f"{m}-d{d}",
-                       _MODEL_SETS[m], {"epochs": 12, "batch_size": 32, "lr": 3e-3, "seed": 0, "precision": "fp32"})
+                       _MODEL_SETS[m] + ["train.patience=5"], {"epochs": 12, "batch_size": 32, "lr": 3e-3, "seed": 0, "precision": "fp32"})
             rows.append({"model": m, "distance": d, "accuracy": s["best_accuracy"], "seconds": round(time.perf_counter() - t, 1)})
             log.info("longrange d=%d %-11s accuracy %.3f (%.1f s)", d, m, s["best_accuracy"], rows[-1]["seconds"])
     series = {m: [r["accuracy"] for r in rows if r["model"] == m] for m in models}

@@ -116,7 +116,7 @@ class Trainer:
             total = min(total, cfg.max_steps)
         eval_every = cfg.eval_every or steps_per_epoch
         st = {"epoch": 0, "step_in_epoch": 0, "step": 0, "best": None, "best_step": 0, "bad": 0,
-              "elapsed": 0.0, "tokens": 0, "precision": None, "precision_probe": {}}
+              "elapsed": 0.0, "eval_s": 0.0, "tokens": 0, "precision": None, "precision_probe": {}}
         if resume and self.run.load_state() is not None:
             st = self._restore()
             log.info("resuming at epoch %d step %d", st["epoch"], st["step"])
@@ -178,11 +178,12 @@ class Trainer:
                     if end_of_epoch:
                         st["epoch"], st["step_in_epoch"] = epoch + 1, 0
                     st["elapsed"] = time.perf_counter() - t0
+                    t_eval = time.perf_counter()
                     last_metrics = self._evaluate(precision)
                     value = last_metrics[cfg.metric]
                     record = {"step": st["step"], "epoch": round(st["step"] / steps_per_epoch, 3), "train_loss": run_loss / max(1, run_n),
                               "lr": self.opt.param_groups[0]["lr"], "elapsed_s": round(st["elapsed"], 2),
-                              "tokens_per_s": round(st["tokens"] / max(1e-9, st["elapsed"]), 1), **last_metrics}
+                              "tokens_per_s": round(st["tokens"] / max(1e-9, st["elapsed"] - st["eval_s"]), 1), **last_metrics}
                     run_loss, run_n = 0.0, 0
                     self.run.append_jsonl("metrics.jsonl", record)
                     if bar:
@@ -201,6 +202,7 @@ class Trainer:
                         stop_reason = "time_budget"
                     elif at_max:
                         stop_reason = "max_steps" if cfg.max_steps and st["step"] >= cfg.max_steps else "epochs"
+                    st["eval_s"] += time.perf_counter() - t_eval
                     window_tokens, window_t = 0, time.perf_counter()
                     if stop_reason:
                         break
@@ -211,7 +213,8 @@ class Trainer:
         wall = time.perf_counter() - t0
         summary = {"stop_reason": stop_reason, "best_step": st["best_step"], f"best_{cfg.metric}": st["best"],
                    "steps": st["step"], "epochs_done": round(st["step"] / steps_per_epoch, 3), "wall_s": round(wall, 2),
-                   "tokens_per_s": round(st["tokens"] / max(1e-9, wall), 1), "precision": precision,
+                   "eval_s": round(st["eval_s"], 2),
+                   "tokens_per_s": round(st["tokens"] / max(1e-9, wall - st["eval_s"]), 1), "precision": precision,
                    "precision_probe_ms": st["precision_probe"], "device": str(self.device)}
         self.run.write_json("summary.json", summary)
         try:
