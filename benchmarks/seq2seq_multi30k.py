@@ -2,6 +2,7 @@
 
     flock /tmp/seqlab-cpu.lock python benchmarks/seq2seq_multi30k.py --models transformer,bahdanau
     python benchmarks/seq2seq_multi30k.py --models lstm,gru --lock /tmp/seqlab-cpu.lock --time-budget 45
+    python benchmarks/seq2seq_multi30k.py --models transformer,bahdanau --parallel --threads 1 --lock /tmp/seqlab-cpu.lock
 
 For each model::
 
@@ -69,6 +70,14 @@ def _decode_metrics(run_dir: Path, beams: list[int]) -> dict:
     return out
 
 
+def _train_cmd(model: str, out: Path, args) -> list[str]:
+    cmd = ["seqlab", "train", "translate", "--data", "multi30k:de-en", "--model", model, "--out", str(out / model),
+           "--time-budget", str(args.time_budget), "--seed", str(args.seed), "--overwrite", "--json"]
+    for s in args.sets:
+        cmd += ["--set", s]
+    return cmd
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="transformer,bahdanau", help=f"comma-separated, from {', '.join(MODELS)}")
@@ -78,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lock", default=None, help="flock this file around each model (e.g. /tmp/seqlab-cpu.lock)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS / torch threads for training and decoding (0 = as is)")
+    ap.add_argument("--parallel", action="store_true",
+                    help="train all models at once under one lock (use with --threads 1: one core each)")
     ap.add_argument("--beams", default="1,5", help="beam widths to evaluate (1 = greedy)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="extra --set for every train command (repeatable)")
@@ -94,36 +105,44 @@ def main(argv: list[str] | None = None) -> int:
     results_path = out / "results.json"
     results = json.loads(results_path.read_text()).get("models", {}) if results_path.is_file() else {}
     beams = [int(b) for b in args.beams.split(",")]
-    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        run_dir = out / model
-        train_cmd = ["seqlab", "train", "translate", "--data", "multi30k:de-en", "--model", model, "--out", str(run_dir),
-                     "--time-budget", str(args.time_budget), "--seed", str(args.seed), "--overwrite", "--json"]
-        for s in args.sets:
-            train_cmd += ["--set", s]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    groups = [models] if args.parallel else [[m] for m in models]
+    for group in groups:
         with _locked(args.lock):
             started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            print(f"[{started}] {shlex.join(train_cmd)}", file=sys.stderr, flush=True)
-            t0 = time.time()
-            proc = subprocess.run([sys.executable, "-m", "seqlab.cli.main", *train_cmd[1:]], capture_output=True, text=True)
-            (out / f"{model}.train.log").write_text(f"$ {shlex.join(train_cmd)}\n\n{proc.stderr}\n{proc.stdout}")
-            if proc.returncode != 0:
-                print(f"  {model}: training failed ({proc.returncode}); see {out / (model + '.train.log')}", file=sys.stderr)
-                continue
-            summary = json.loads(proc.stdout.strip().splitlines()[-1])
-            train_s = time.time() - t0
-            test = _decode_metrics(run_dir, beams)
-        config = json.loads((run_dir / "config.json").read_text())
-        results[model] = {"test": test, "best_valid_bleu_greedy": summary.get("best_bleu"),
-                          "stop_reason": summary.get("stop_reason"), "epochs_done": summary.get("epochs_done"),
-                          "steps": summary.get("steps"), "train_wall_s": round(summary.get("wall_s", train_s), 1),
-                          "tokens_per_s": summary.get("tokens_per_s"), "precision": summary.get("precision"),
-                          "target_bleu": TARGETS.get(model), "model_config": config.get("model"),
-                          "data_config": config.get("data"), "train_config": config.get("train"), "started": started,
-                          "command": f"SEQLAB_DATA_MIRROR={args.mirror} {shlex.join(train_cmd)}"}
-        b = test[f"beam{beams[-1]}"]
-        print(f"  {model}: test BLEU beam{beams[-1]} {b['bleu']:.2f} (lowercased {b['bleu_lowercase']:.2f}), "
-              f"{summary.get('epochs_done')} epochs in {train_s / 60:.1f} min", file=sys.stderr, flush=True)
-        _write(results_path, args, beams, results)
+            procs = {}
+            for model in group:
+                cmd = _train_cmd(model, out, args)
+                print(f"[{started}] {shlex.join(cmd)}", file=sys.stderr, flush=True)
+                log = open(out / f"{model}.train.log", "w")
+                log.write(f"$ {shlex.join(cmd)}\n\n")
+                log.flush()
+                procs[model] = (cmd, subprocess.Popen([sys.executable, "-m", "seqlab.cli.main", *cmd[1:]], stdout=subprocess.PIPE,
+                                                      stderr=log, text=True), time.time(), log)
+            for model, (cmd, proc, t0, log) in procs.items():
+                stdout, _ = proc.communicate()
+                train_s = time.time() - t0
+                log.write(stdout)
+                log.close()
+                if proc.returncode != 0:
+                    print(f"  {model}: training failed ({proc.returncode}); see {out / (model + '.train.log')}", file=sys.stderr)
+                    continue
+                summary = json.loads(stdout.strip().splitlines()[-1])
+                test = _decode_metrics(out / model, beams)
+                config = json.loads((out / model / "config.json").read_text())
+                results[model] = {"test": test, "best_valid_bleu_greedy": summary.get("best_bleu"),
+                                  "stop_reason": summary.get("stop_reason"), "epochs_done": summary.get("epochs_done"),
+                                  "steps": summary.get("steps"), "train_wall_s": round(summary.get("wall_s", train_s), 1),
+                                  "tokens_per_s": summary.get("tokens_per_s"), "precision": summary.get("precision"),
+                                  "target_bleu": TARGETS.get(model), "model_config": config.get("model"),
+                                  "data_config": config.get("data"), "train_config": config.get("train"), "started": started,
+                                  "concurrent_with": [m for m in group if m != model],
+                                  "command": f"SEQLAB_DATA_MIRROR={args.mirror} OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')} "
+                                             f"{shlex.join(cmd)}"}
+                b = test[f"beam{beams[-1]}"]
+                print(f"  {model}: test BLEU beam{beams[-1]} {b['bleu']:.2f} (lowercased {b['bleu_lowercase']:.2f}), "
+                      f"{summary.get('epochs_done')} epochs in {train_s / 60:.1f} min", file=sys.stderr, flush=True)
+                _write(results_path, args, beams, results)
     return 0
 
 
