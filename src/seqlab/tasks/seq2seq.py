@@ -251,8 +251,27 @@ def encode_pairs(src_tok, tgt_tok, pairs: Pairs, cfg: Seq2SeqData, drop_long: bo
     return Encoded(S, [t[: cfg.max_tgt_len] for t in T]), stats
 
 
-def _tf_ratio(data: Seq2SeqData, step: int, total: int) -> float:
-    return teacher_forcing_ratio(data.tf_schedule, step, total, start=data.teacher_forcing, end=data.tf_end)
+class _Progress:
+    """Training progress in [0, 1] as the engine measures it: max(step / total, elapsed / time budget)."""
+
+    def __init__(self, total_steps: int, budget_min: float, step: int = 0, elapsed: float = 0.0):
+        self.total, self.budget, self.step, self.elapsed, self.t0 = total_steps, budget_min * 60, step, elapsed, None
+
+    def on_step(self, step: int) -> None:
+        self.step = step
+
+    def __call__(self) -> float:
+        if self.t0 is None:
+            self.t0 = time.perf_counter() - self.elapsed
+        p = self.step / max(1, self.total)
+        if self.budget:
+            p = max(p, (time.perf_counter() - self.t0) / self.budget)
+        return min(1.0, p)
+
+
+def _tf_ratio(data: Seq2SeqData, progress: float) -> float:
+    """The teacher-forcing ratio at ``progress`` in [0, 1] of training (schedules in models/seq2seq.py)."""
+    return teacher_forcing_ratio(data.tf_schedule, round(progress * 1000), 1000, start=data.teacher_forcing, end=data.tf_end)
 
 
 def seq2seq_loss(model, batch, label_smoothing: float = 0.0, pad_id: int = 0, teacher_forcing: float = 1.0):
@@ -422,10 +441,11 @@ class Seq2SeqTask:
         cached = _Cached(train_batches)
         total = tcfg.epochs * len(cached(0))
         total = min(total, tcfg.max_steps) if tcfg.max_steps else total
-        step = {"n": 0}
+        state = run.load_state() if req.resume else None
+        progress = _Progress(total, tcfg.time_budget, (state or {}).get("step", 0), (state or {}).get("elapsed", 0.0))
 
         def loss_fn(m, batch):
-            tf = _tf_ratio(data, step["n"], total) if is_rnn else 1.0
+            tf = _tf_ratio(data, progress()) if is_rnn else 1.0
             return seq2seq_loss(m, batch, data.label_smoothing, pad_id, tf)
 
         valid_batches = [valid_enc.batch(b, pad_id, sos, eos) for b in bucket_batches(valid_enc.lengths, 128, shuffle=False)]
@@ -438,11 +458,11 @@ class Seq2SeqTask:
             texts = [tgt_tok.decode(h[0].tokens) for h in hyps]
             metrics.update(bleu_chrf(texts, refs))
             if is_rnn:
-                metrics["teacher_forcing"] = round(_tf_ratio(data, step["n"], total), 4)
+                metrics["teacher_forcing"] = round(_tf_ratio(data, progress()), 4)
             return metrics
 
         trainer = Trainer(model, tcfg, run, loss_fn, eval_fn, cached, device, verbose=req.verbose,
-                          on_step=lambda s: step.__setitem__("n", s))
+                          on_step=progress.on_step)
         summary = trainer.fit(resume=req.resume)
         summary.update(dropped_long=tstats["dropped_long"], empty_skipped=tstats["empty_skipped"])
         if test_text:
