@@ -55,6 +55,11 @@ def test_evaluate_json_predict_attention_translate(reverse_run, cli, tmp_path):
     assert m["n"] == 200 and m["perplexity"] >= 1
     buckets = {r["bucket"]: r for r in m["by_length"]}
     assert buckets["1-10"]["bleu"] > buckets["11-20"]["bleu"]  # longer than anything seen in training
+    code, stdout, err = cli("evaluate", out, "--data", "builtin:reverse?n=50", "--beam", "2", "--plot", tmp_path / "len.png")
+    assert code == 0, err
+    assert "src tokens" in stdout and "1-10" in stdout and (tmp_path / "len.png").stat().st_size > 1000
+    code, _, err = cli("evaluate", out, "--data", "builtin:reverse?n=50", "--backtest", "3")
+    assert code == 2 and "--backtest" in err
 
     png = tmp_path / "attn.png"
     code, stdout, err = cli("predict", out, "1 2 3 4 5", "7 8 9", "--beam", "3", "--n-best", "2", "--attention", png, "--json")

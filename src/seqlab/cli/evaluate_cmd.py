@@ -16,8 +16,10 @@ from ..run import load
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object with the metrics on stdout.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
 @click.option("--backtest", type=int, default=None, metavar="N", help="forecast: errors at N origins through the test part.")
-@click.option("--plot", default=None, metavar="FILE.png", help="forecast: history, forecast and actuals of the last test window.")
-def evaluate(run_dir, data, as_json, device, backtest=None, plot=None):
+@click.option("--plot", default=None, metavar="FILE.png",
+              help="forecast: history, forecast and actuals of the last test window; seq2seq: BLEU by source length.")
+@click.option("--beam", type=int, default=None, help="seq2seq: beam width (1 = greedy; default: the run's data.beam).")
+def evaluate(run_dir, data, as_json, device, backtest=None, plot=None, beam=None):
     """Evaluate the run in RUN on --data.
 
     \b
@@ -26,9 +28,12 @@ def evaluate(run_dir, data, as_json, device, backtest=None, plot=None):
       seqlab evaluate runs/reviews --data test.csv
     """
     loaded = load(run_dir)
-    extra = {k: v for k, v in {"backtest": backtest, "plot": plot}.items() if v is not None}
-    if extra and loaded.task != "forecast":
-        raise UserError(f"--backtest/--plot apply to forecast runs; {run_dir} is a {loaded.task} run")
+    extra = {k: v for k, v in {"backtest": backtest, "plot": plot, "beam": beam}.items() if v is not None}
+    allowed = {"forecast": {"backtest", "plot"}, "seq2seq": {"plot", "beam"}}.get(loaded.task, set())
+    if set(extra) - allowed:
+        flags = ", ".join(f"--{k}" for k in sorted(set(extra) - allowed))
+        raise UserError(f"{flags}: not an option for a {loaded.task} run ({run_dir}); --backtest is for forecast, "
+                        f"--beam for seq2seq, --plot for both")
     metrics = loaded.evaluate(data, **extra)
     if as_json:
         click.echo(json.dumps(metrics, ensure_ascii=False))

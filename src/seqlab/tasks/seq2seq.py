@@ -560,8 +560,11 @@ class LoadedSeq2Seq(LoadedRun):
         w = hyp.attn.float().cpu().numpy()[: len(ys), : len(xs)]
         heatmap(w, xs, ys[: len(w)], path, title=f"attention ({self.config['model_name']})")
 
-    def evaluate(self, src: str, write: bool = False, beam: int | None = None) -> dict:
-        """Metrics on pairs ``src`` (a path, two aligned files, builtin:NAME, or a dataset's test split)."""
+    def evaluate(self, src: str, write: bool = False, beam: int | None = None, plot=None) -> dict:
+        """Metrics on pairs ``src`` (a path, two aligned files, builtin:NAME, or a dataset's test split).
+
+        ``write``: also save test_metrics.json and bleu_by_length.png in the run; ``plot``: a PNG path
+        for the BLEU-by-source-length plot."""
         beam = beam or self.data.beam
         self._check_beam(beam, 1)
         pairs = read_pairs(parse_source(src, "--data"), self.data, "test", self.comp.train.seed)
@@ -582,11 +585,12 @@ class LoadedSeq2Seq(LoadedRun):
         metrics.update({k: v for k, v in stats.items() if k != "pairs"})
         metrics["examples"] = [{"source": s, "reference": r, "output": h} for s, r, h in list(zip(pairs.src, pairs.tgt, texts))[:5]]
         if write:
+            self.run.write_json("test_metrics.json", metrics)
+        for path in ([self.run.file("bleu_by_length.png")] if write else []) + ([plot] if plot else []):
             from ..plots import lines
 
-            self.run.write_json("test_metrics.json", metrics)
             rows = metrics["by_length"]
-            lines([r["bucket"] for r in rows], {"BLEU": [r["bleu"] for r in rows]}, self.run.file("bleu_by_length.png"),
+            lines([r["bucket"] for r in rows], {"BLEU": [r["bleu"] for r in rows]}, path,
                   "source length (tokens)", "BLEU", f"BLEU by source length (beam {beam})")
         return metrics
 
