@@ -5,7 +5,7 @@ import torch
 
 from seqlab.models.gpt import GPT, GPTConfig
 from seqlab.models.sampling import (GenerationConfig, apply_repetition_penalty, apply_top_k, apply_top_p,
-                                    generate, process_logits)
+                                    generate, prepare_for_generation, process_logits)
 
 
 class _Fixed(torch.nn.Module):
@@ -105,3 +105,29 @@ def test_bad_settings_raise(kw):
 def test_empty_prompt_rejected():
     with pytest.raises(ValueError, match="at least one token"):
         generate(_Fixed(torch.zeros(3)), [[]], GenerationConfig(max_new_tokens=1))
+
+
+@pytest.mark.parametrize("precision,atol", [("fp32", 1e-5), ("bf16", 0.05), ("int8", 0.1)])
+def test_prepared_decoders_track_the_fp32_model(precision, atol):
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=40, block_size=64, n_layer=2, n_head=2, n_embd=32, dropout=0.0)).eval()
+    d, used = prepare_for_generation(m, precision)
+    assert used == precision and d is not m
+    idx = torch.randint(0, 40, (2, 12))
+    with torch.inference_mode():
+        ref, c_ref = m.prefill(idx, None, 4)
+        got, c_got = d.prefill(idx, None, 4)
+        ref2, got2 = m.decode(ref.argmax(-1), c_ref), d.decode(ref.argmax(-1), c_got)
+    scale = ref.abs().max().item()
+    assert (got.float() - ref).abs().max().item() <= atol * max(1.0, scale)
+    assert (got2.float() - ref2).abs().max().item() <= atol * max(1.0, scale)
+    assert m.lm_head.weight is m.wte.weight  # the original is untouched
+
+
+def test_auto_precision_picks_a_measured_variant():
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=40, block_size=64, n_layer=1, n_head=2, n_embd=32, dropout=0.0)).eval()
+    _, used = prepare_for_generation(m, "auto")
+    assert used in ("fp32", "bf16")
+    with pytest.raises(ValueError):
+        prepare_for_generation(m, "fp8")

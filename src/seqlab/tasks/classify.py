@@ -28,6 +28,7 @@ from ..models.classifier import CLASSIFIERS
 from ..run import RunDir
 from ..train.engine import TrainConfig, Trainer
 from ..device import pick_device
+from .mlm import BERT_CLASSIFIER, init_from_mlm
 from .base import LoadedRun, TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,7 @@ SEQ_COLS = ("sequence_id", "seq_id", "sequence", "video_id")
 STEP_COLS = ("step", "frame", "time", "t", "timestamp")
 
 MODELS = dict(CLASSIFIERS)  # name -> (config class, build(cfg, vocab_size, n_classes, pad_id))
+MODELS["bert"] = BERT_CLASSIFIER  # BERT fine-tuning; --init RUN starts it from an mlm run (tasks/mlm.py)
 
 
 @dataclass
@@ -255,6 +257,9 @@ class ClassifyTask:
             cfg_cls, _ = choose_model(req.model, MODELS, self.name)
             comp = compose(req, cfg_cls(), ClassifyData(), default_train())
             run = None
+        init = init_from_mlm(req.init, comp.model_name, comp.model) if req.init and not req.resume else None
+        if init is not None:  # the pre-trained encoder's shape and tokenizer
+            comp.model = init.model_cfg
         data, tcfg = comp.data, comp.train
         seed = tcfg.seed
         train_src = parse_source(req.data, "--data")
@@ -288,6 +293,10 @@ class ClassifyTask:
             meta["tokenizer"] = kind
             if (run.file("tokenizer.json")).is_file() and req.resume:
                 tok = load_tokenizer(run.file("tokenizer.json"))
+            elif init is not None:
+                tok = init.tokenizer
+                tok.save(run.file("tokenizer.json"))
+                meta.update(tokenizer=tok.kind, init=str(req.init))
             else:
                 options = {"lowercase": data.lowercase} if kind == "word" else {}
                 tok = make_tokenizer(kind, **options).fit(train_ex.inputs, vocab_size=data.vocab_size, min_freq=data.min_freq)
@@ -310,6 +319,8 @@ class ClassifyTask:
         torch.manual_seed(seed)
         _, build = MODELS[comp.model_name]
         model = build(model_cfg, vocab, len(labels), pad_id)
+        if init is not None:
+            model.load_encoder(init.state)
         min_len = _min_len(model_cfg)
         bs = tcfg.batch_size
 

@@ -36,7 +36,7 @@ from ..device import pick_device
 from ..errors import UserError
 from ..models.gpt import GPT, GPTConfig
 from ..models.rnnlm import RNNLM, RNNLMConfig, detach_state
-from ..models.sampling import GenerationConfig, generate_stream
+from ..models.sampling import GEN_PRECISIONS, GenerationConfig, generate_stream, prepare_for_generation
 from ..run import RunDir
 from ..train.engine import TrainConfig, Trainer
 from .base import LoadedRun, TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
@@ -332,6 +332,15 @@ class LoadedLM(LoadedRun):
     def __init__(self, run, module, config, tokenizer: Tokenizer | None, device="auto"):
         super().__init__(run, module, config, device)
         self.tokenizer = tokenizer
+        self._decoders: dict[str, tuple] = {}  # precision asked -> (decoding copy of the model, precision used)
+
+    def decoder(self, precision: str = "auto"):
+        """The model prepared for decoding in ``precision`` (auto | fp32 | bf16 | int8), made once and kept."""
+        if precision not in GEN_PRECISIONS:
+            raise UserError(f"--precision {precision}: expected one of {', '.join(GEN_PRECISIONS)}")
+        if precision not in self._decoders:
+            self._decoders[precision] = prepare_for_generation(self.module, precision)
+        return self._decoders[precision]
 
     def encode_prompt(self, prompt: str) -> list[int]:
         tok = self.tokenizer
@@ -355,16 +364,17 @@ class LoadedLM(LoadedRun):
         return ids
 
     def generate_stream(self, prompts: list[str] | str, cfg: GenerationConfig, stop: list[str] | str | None = None,
-                        prompt_ids: list[list[int]] | None = None) -> Iterator[dict]:
+                        prompt_ids: list[list[int]] | None = None, precision: str = "auto") -> Iterator[dict]:
         """An iterator of ``{"row", "text"}`` pieces as tokens arrive, then one ``{"done": [...], "seconds",
         "tokens_per_s"}`` with every result. The prompts are checked before the iterator is returned."""
         if isinstance(prompts, str):
             prompts = [prompts]
         stops = [stop] if isinstance(stop, str) else list(stop or [])
         ids = prompt_ids if prompt_ids is not None else [self.encode_prompt(p) for p in prompts]
-        return self._stream(prompts, ids, cfg, stops, prompt_ids is not None)
+        model, used = self.decoder(precision)
+        return self._stream(model, used, prompts, ids, cfg, stops, prompt_ids is not None)
 
-    def _stream(self, prompts, ids, cfg, stops, from_ids) -> Iterator[dict]:
+    def _stream(self, model, used, prompts, ids, cfg, stops, from_ids) -> Iterator[dict]:
         n = cfg.num_samples
         rows = len(ids) * n
         generated: list[list[int]] = [[] for _ in range(rows)]
@@ -383,7 +393,7 @@ class LoadedLM(LoadedRun):
 
         t0 = time.perf_counter()
         count = 0
-        stream = generate_stream(self.module, ids, cfg, pad_id=self.tokenizer.pad_id if self.tokenizer else 0,
+        stream = generate_stream(model, ids, cfg, pad_id=self.tokenizer.pad_id if self.tokenizer else 0,
                                  eos_id=eos, stop=stopped if stops else None)
         for row_idx, toks in stream:
             for r, t in zip(row_idx, toks.tolist()):
@@ -403,16 +413,19 @@ class LoadedLM(LoadedRun):
             done.append({"prompt": None if from_ids else prompts[r // n], "sample": r % n,
                          "text": _cut_at_stop(decode(generated[r]), stops), "new_tokens": len(generated[r]),
                          "stop_reason": reason[r]})
-        yield {"done": done, "seconds": seconds, "tokens_per_s": count / max(seconds, 1e-9)}
+        yield {"done": done, "seconds": seconds, "tokens_per_s": count / max(seconds, 1e-9), "precision": used}
 
     def generate(self, prompts: list[str] | str = "", max_new_tokens: int = 200, *, greedy: bool = False,
                  temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0, repetition_penalty: float = 1.0,
-                 stop: list[str] | str | None = None, num_samples: int = 1, seed: int | None = None) -> list[dict]:
+                 stop: list[str] | str | None = None, num_samples: int = 1, seed: int | None = None,
+                 precision: str = "auto") -> list[dict]:
         """Continue each prompt; returns ``[{"prompt", "sample", "text", "new_tokens", "stop_reason"}]``.
 
         ``text`` is the continuation only (cut before a ``stop`` string); rows are prompt-major with
         ``num_samples`` rows per prompt. Bad settings (``top_p`` outside (0, 1], ``temperature`` <= 0)
-        raise UserError.
+        raise UserError. ``precision``: auto (the faster of fp32 and bf16, measured) | fp32 | bf16 | int8
+        (weight-only, fastest on the CPU; see ``seqlab.models.sampling``); greedy text is exactly
+        reproducible only in fp32.
         """
         try:
             cfg = GenerationConfig(max_new_tokens=max_new_tokens, greedy=greedy, temperature=temperature, top_k=top_k,
@@ -420,7 +433,7 @@ class LoadedLM(LoadedRun):
         except ValueError as e:
             raise UserError(str(e)) from None
         result = None
-        for piece in self.generate_stream(prompts, cfg, stop):
+        for piece in self.generate_stream(prompts, cfg, stop, precision=precision):
             if "done" in piece:
                 result = piece["done"]
         return result or []

@@ -1,0 +1,73 @@
+"""Task mlm and BERT fine-tuning through the real CLI: train mlm -> train classify --init -> predict."""
+
+import json
+
+import pytest
+
+import seqlab
+from conftest import write_sentiment_csv
+
+TINY_BERT = ["--set", "model.n_layer=1", "--set", "model.d_model=32", "--set", "model.n_head=2",
+             "--set", "model.d_ff=64", "--set", "data.vocab_size=120", "--set", "data.max_len=24"]
+
+
+@pytest.fixture(scope="module")
+def mlm_run(tmp_path_factory):
+    from seqlab.cli.main import main
+
+    d = tmp_path_factory.mktemp("mlm")
+    data = write_sentiment_csv(d / "reviews.csv", n=200)
+    out = d / "mlm"
+    assert main(["-q", "train", "mlm", "--data", str(data), "--model", "bert", *TINY_BERT, "--epochs", "2",
+                 "--precision", "fp32", "--out", str(out), "--json"]) == 0
+    return out, data
+
+
+def test_mlm_run_metrics_and_fill_mask(mlm_run):
+    out, _ = mlm_run
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stop_reason"] == "epochs"
+    last = json.loads((out / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"loss", "perplexity", "accuracy"} <= set(last)
+    filled = seqlab.load(out).fill_mask("the movie was [MASK]", top_k=3)
+    assert len(filled[0]["masks"]) == 1 and len(filled[0]["masks"][0]) == 3
+
+
+def test_finetune_from_mlm_then_predict(mlm_run, cli, tmp_path):
+    out, data = mlm_run
+    clf = tmp_path / "clf"
+    code, stdout, err = cli("-q", "train", "classify", "--data", data, "--model", "bert", "--init", out,
+                            "--epochs", "2", "--precision", "fp32", "--out", clf, "--json")
+    assert code == 0, err
+    meta = json.loads((clf / "meta.json").read_text())
+    assert meta["init"] == str(out)
+    # the encoder started from the mlm weights and the tokenizer is the mlm run's
+    assert (clf / "tokenizer.json").read_text() == (out / "tokenizer.json").read_text()
+    code, stdout, err = cli("predict", clf, "a wonderful film", "--json")
+    assert code == 0, err
+    pred = json.loads(stdout)["predictions"][0]
+    assert pred["label"] in ("pos", "neg")
+
+
+def test_init_from_a_run_of_another_kind(mlm_run, cli, tmp_path):
+    _, data = mlm_run
+    lm = tmp_path / "lm"
+    code, _, err = cli("-q", "train", "lm", "--data", "builtin:hello", "--model", "gpt", "--block-size", "8",
+                       "--set", "model.n_layer=1", "--set", "model.n_embd=16", "--set", "model.n_head=2",
+                       "--epochs", "1", "--out", lm)
+    assert code == 0, err
+    code, _, err = cli("train", "classify", "--data", data, "--model", "bert", "--init", lm, "--out", tmp_path / "c")
+    assert code == 2 and "task 'lm'" in err and "expected an mlm run" in err
+
+
+def test_init_needs_model_bert(mlm_run, cli, tmp_path):
+    out, data = mlm_run
+    code, _, err = cli("train", "classify", "--data", data, "--model", "lstm", "--init", out, "--out", tmp_path / "c")
+    assert code == 2 and "--model bert" in err
+
+
+def test_bert_from_scratch_in_classify(cli, tmp_path, sentiment_csv):
+    code, _, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--model", "bert", "--set", "model.n_layer=1",
+                       "--set", "model.d_model=32", "--set", "model.n_head=2", "--set", "model.d_ff=64",
+                       "--epochs", "1", "--out", tmp_path / "scratch", "--json")
+    assert code == 0, err
