@@ -103,3 +103,70 @@ def test_missing_files_are_user_errors(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"architectures": ["GPT2LMHeadModel"]}))
     with pytest.raises(UserError, match="model.safetensors"):
         load_model(tmp_path)
+
+
+def _byte_bpe(path):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=300, special_tokens=["<|endoftext|>"], show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(["hello world, this is a small test of the tokenizer"] * 20, trainer)
+    tok.save(str(path))
+    return tok
+
+
+@pytest.fixture(scope="module")
+def gpt2_with_tokenizer(tmp_path_factory):
+    d = tmp_path_factory.mktemp("gpt2tok")
+    tok = _byte_bpe(d / "tokenizer.json")
+    torch.manual_seed(1)
+    cfg = transformers.GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=64, n_layer=2, n_head=2, n_embd=32,
+                                  bos_token_id=0, eos_token_id=0)
+    hf = transformers.GPT2LMHeadModel(cfg).eval()
+    hf.save_pretrained(d)
+    return d, hf, tok
+
+
+def test_import_hf_cli_then_generate_equals_hf(gpt2_with_tokenizer, cli, tmp_path):
+    d, hf, tok = gpt2_with_tokenizer
+    out = tmp_path / "run"
+    code, stdout, err = cli("import-hf", d, "--out", out, "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["task"] == "lm"
+    code, stdout, err = cli("generate", out, "--prompt", "hello world", "--greedy", "--max-new-tokens", "12",
+                            "--precision", "fp32", "--json")
+    assert code == 0, err
+    ids = torch.tensor([tok.encode("hello world").ids])
+    with torch.no_grad():
+        theirs = hf.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=0)[0, ids.size(1):].tolist()
+    if 0 in theirs:  # HF stops at eos (<|endoftext|> = 0), and so does seqlab
+        theirs = theirs[:theirs.index(0)]
+    assert json.loads(stdout)["generations"][0]["text"] == tok.decode(theirs)
+
+
+def test_from_hf_in_memory_and_on_disk(gpt2_with_tokenizer, tmp_path):
+    import seqlab
+
+    d, _, _ = gpt2_with_tokenizer
+    mem = seqlab.from_hf(d)
+    disk = seqlab.from_hf(d, out=tmp_path / "r")
+    a = mem.generate("hello", 8, greedy=True, precision="fp32")
+    assert a == disk.generate("hello", 8, greedy=True, precision="fp32")
+    assert (tmp_path / "r" / "tokenizer.json").is_file()
+
+
+def test_import_hf_bert_run_fills_masks(bert_dir, tmp_path, cli):
+    d, _ = bert_dir
+    code, stdout, err = cli("import-hf", d, "--out", tmp_path / "b", "--json")
+    assert code == 0, err
+    info = json.loads(stdout)
+    assert info["task"] == "mlm" and info["tokenizer"] is False  # no tokenizer.json in that checkpoint
+
+
+def test_import_hf_unsupported_cli(tmp_path, cli):
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["T5ForConditionalGeneration"]}))
+    code, _, err = cli("import-hf", tmp_path, "--out", tmp_path / "out")
+    assert code == 2 and "GPT2LMHeadModel" in err and "T5ForConditionalGeneration" in err
