@@ -73,9 +73,9 @@ class RecurrentClassifierConfig:
     layers: int = 1  # stacked recurrent layers
     bidirectional: bool = True  # read left-to-right and right-to-left, concatenate
     pool: str = "max"  # last | mean | max | attention | cls: how T outputs become one vector
-    embed_dropout: float = 0.3  # dropout on the word vectors
+    embed_dropout: float = 0.5  # dropout on the word vectors (SST-2 from scratch overfits by epoch 3 at 0.3)
     word_dropout: float = 0.0  # probability of blanking a whole word (training only)
-    dropout: float = 0.3  # between recurrent layers and on the pooled vector
+    dropout: float = 0.5  # between recurrent layers and on the pooled vector
     impl: str = "fused"  # fused (torch kernels) | reference (the cell equations step by step)
     input_dim: int | None = None  # set for numeric inputs (B, T, input_dim) instead of token ids
     forget_bias: float = 1.0  # LSTM: initial forget-gate bias, so the cell remembers by default (Jozefowicz et al. 2015)
