@@ -2,12 +2,12 @@
 
 For each model it runs, through the real CLI and nothing else::
 
-    seqlab train classify --data DATASET --model M --out OUT/M --time-budget MIN --seed 0 --json ...
-    seqlab evaluate OUT/M --data DATASET --json
+    seqlab train classify --data DATASET --model M --out RUNS/M --time-budget MIN --seed 0 --json ...
+    seqlab evaluate RUNS/M --data DATASET --json
 
 with ``SEQLAB_DATA_MIRROR`` pointing at a local copy of the data (default ``/work/shared/data``),
-and writes ``OUT/results.json`` and ``OUT/results.md``: test accuracy and macro-F1 (the dataset's
-test split; for SST-2 that is the GLUE dev set, never used for model selection: validation is a
+and writes ``OUT/results.json`` and ``OUT/results.md`` (run directories and logs go to ``--runs``):
+test accuracy and macro-F1 (the dataset's test split; for SST-2 that is the GLUE dev set, never used for model selection: validation is a
 seeded, stratified 10% of train), the best validation accuracy, why training stopped, epochs,
 wall time and throughput. With ``--lock PATH`` each model's train+evaluate holds an exclusive
 ``flock`` on PATH, so a shared machine runs one heavy job at a time.
@@ -65,7 +65,8 @@ def main(dataset: str, description: str, argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
     ap.add_argument("--time-budget", type=float, default=20.0, help="minutes of training per model")
-    ap.add_argument("--out", default=f"benchmarks/results/classify_{dataset}", help="folder for runs and results")
+    ap.add_argument("--out", default=f"benchmarks/results/classify_{dataset}", help="folder for results.json/.md")
+    ap.add_argument("--runs", default=f"benchmarks/out/classify_{dataset}", help="folder for the run directories and logs")
     ap.add_argument("--mirror", default=os.environ.get("SEQLAB_DATA_MIRROR", "/work/shared/data"),
                     help="SEQLAB_DATA_MIRROR for the runs (a folder laid out like shared/data)")
     ap.add_argument("--lock", default=None, help="flock this file around each model (e.g. /tmp/seqlab-cpu.lock)")
@@ -75,8 +76,9 @@ def main(dataset: str, description: str, argv: list[str] | None = None) -> int:
                     help="extra --set passed to every train command (repeatable)")
     args = ap.parse_args(argv)
 
-    out = Path(args.out)
+    out, runs = Path(args.out), Path(args.runs)
     out.mkdir(parents=True, exist_ok=True)
+    runs.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "SEQLAB_DATA_MIRROR": args.mirror}
     if args.threads:
         env["OMP_NUM_THREADS"] = str(args.threads)
@@ -85,7 +87,7 @@ def main(dataset: str, description: str, argv: list[str] | None = None) -> int:
     previous = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results = previous.get("models", {})
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        run_dir = out / model
+        run_dir = runs / model
         train_cmd = ["seqlab", "-q", "train", "classify", "--data", dataset, "--model", model, "--out", str(run_dir),
                      "--time-budget", str(args.time_budget), "--seed", str(args.seed), "--overwrite", "--json"]
         for s in args.sets:
@@ -95,9 +97,9 @@ def main(dataset: str, description: str, argv: list[str] | None = None) -> int:
             started = time.time()
             date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             print(f"[{date}] {shlex.join(train_cmd)}", file=sys.stderr, flush=True)
-            summary = _run(seqlab + train_cmd[1:], env, out / f"{model}.train.log")
+            summary = _run(seqlab + train_cmd[1:], env, runs / f"{model}.train.log")
             train_s = time.time() - started
-            metrics = _run(seqlab + eval_cmd[1:], env, out / f"{model}.evaluate.log")
+            metrics = _run(seqlab + eval_cmd[1:], env, runs / f"{model}.evaluate.log")
         config = json.loads((run_dir / "config.json").read_text())
         results[model] = {
             "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"], "test_n": metrics.get("n"),
