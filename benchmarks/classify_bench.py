@@ -7,8 +7,8 @@ For each model it runs, through the real CLI and nothing else::
 
 with ``SEQLAB_DATA_MIRROR`` pointing at a local copy of the data (default ``/work/shared/data``),
 and writes ``OUT/results.json`` and ``OUT/results.md`` (run directories and logs go to ``--runs``):
-test accuracy and macro-F1 (the dataset's test split; for SST-2 that is the GLUE dev set, never used for model selection: validation is a
-seeded, stratified 10% of train), the best validation accuracy, why training stopped, epochs,
+test accuracy and macro-F1 (the dataset's test split; for SST-2 that is the GLUE dev set, never
+used for model selection: validation is a seeded, stratified 10% of train), the best validation accuracy, why training stopped, epochs,
 wall time and throughput. With ``--lock PATH`` each model's train+evaluate holds an exclusive
 ``flock`` on PATH, so a shared machine runs one heavy job at a time.
 """
