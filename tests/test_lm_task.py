@@ -89,3 +89,19 @@ def test_recurrent_lm_on_jsonl(tmp_path, capsys, model):
     assert code == 0, err
     res = seqlab.load(out).generate("ab", 5, greedy=True)
     assert res[0]["new_tokens"] == 5
+
+
+def test_streaming_holds_back_a_partial_stop_text(hello_run):
+    lm = seqlab.load(hello_run)
+    from seqlab.models.sampling import GenerationConfig
+
+    pieces = list(lm.generate_stream("h", GenerationConfig(max_new_tokens=20, greedy=True), stop="lo\nh",
+                                     precision="fp32"))
+    streamed = "".join(p["text"] for p in pieces if "text" in p)
+    assert streamed == pieces[-1]["done"][0]["text"] == "el"  # "l" of "lo\nh" was held back, then cut
+
+
+def test_evaluate_an_lm_run(hello_run, capsys):
+    code, out, err = _run(capsys, "evaluate", str(hello_run), "--data", "builtin:hello?n=50", "--json")
+    assert code == 0, err
+    assert json.loads(out)["accuracy"] == 1.0

@@ -71,3 +71,10 @@ def test_bert_from_scratch_in_classify(cli, tmp_path, sentiment_csv):
                        "--set", "model.d_model=32", "--set", "model.n_head=2", "--set", "model.d_ff=64",
                        "--epochs", "1", "--out", tmp_path / "scratch", "--json")
     assert code == 0, err
+
+
+def test_evaluate_an_mlm_run(mlm_run, cli):
+    out, data = mlm_run
+    code, stdout, err = cli("evaluate", out, "--data", data, "--json")
+    assert code == 0, err
+    assert {"loss", "perplexity", "accuracy"} <= set(json.loads(stdout))

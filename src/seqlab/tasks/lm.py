@@ -404,9 +404,15 @@ class LoadedLM(LoadedRun):
                     generated[r].append(t)
             for r in row_idx:
                 text = _cut_at_stop(decode(generated[r]), stops)
+                if reason[r] != "stop":  # hold back a tail that may be the start of a stop text
+                    text = text[:len(text) - _stop_prefix_len(text, stops)]
                 if len(text) > len(shown[r]) and text.startswith(shown[r]):
                     yield {"row": r, "text": text[len(shown[r]):]}
                     shown[r] = text
+        for r in range(rows):  # whatever was held back and turned out not to be a stop text
+            text = _cut_at_stop(decode(generated[r]), stops)
+            if len(text) > len(shown[r]) and text.startswith(shown[r]):
+                yield {"row": r, "text": text[len(shown[r]):]}
         seconds = time.perf_counter() - t0
         done = []
         for r in range(rows):
@@ -440,6 +446,8 @@ class LoadedLM(LoadedRun):
 
     def evaluate(self, src: str, write: bool = False) -> dict:
         """Loss, perplexity, bits/char and accuracy on the text of ``src``."""
+        if self.tokenizer is None:
+            raise UserError(f"{self.path}: this run has no tokenizer.json, so it cannot read text to evaluate")
         comp_data = LMData(**{k: v for k, v in self.config["data"].items()})
         text = read_stream_text(parse_source(src, "--data"), comp_data, "test")
         ids = torch.tensor(self.tokenizer.encode(text), dtype=torch.long)
@@ -451,6 +459,17 @@ class LoadedLM(LoadedRun):
     def predict(self, texts: list[str]) -> list[dict]:
         """``seqlab predict`` on an LM: a greedy continuation of 50 tokens per text."""
         return self.generate(list(texts), max_new_tokens=50, greedy=True)
+
+
+def _stop_prefix_len(text: str, stops: list[str]) -> int:
+    """Length of the longest end of ``text`` that begins some stop text (so it may still become one)."""
+    best = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:k]):
+                best = k
+                break
+    return best
 
 
 def _cut_at_stop(text: str, stops: list[str]) -> str:

@@ -282,6 +282,21 @@ class LoadedMLM(LoadedRun):
     def predict(self, texts: list[str]) -> list[dict]:
         return self.fill_mask(texts)
 
+    def evaluate(self, src: str, write: bool = False) -> dict:
+        """Masked-token loss, perplexity and accuracy on the sentences of ``src`` (one fixed masking)."""
+        tok = self.tokenizer
+        if tok is None:
+            raise UserError(f"{self.path}: this run has no tokenizer.json, so it cannot read text to evaluate")
+        data = MLMData(**self.config["data"])
+        seqs, _ = encode_sentences(tok, read_sentences(parse_source(src, "--data"), data, "test"),
+                                   min(data.max_len, self.module.config.max_position))
+        fixed = MLMCollator(tok.mask_id, tok.vocab_size, _special_ids(tok), data.masking, seed=1)
+        batches = make_batches(seqs, [len(s) for s in seqs], fixed, tok.pad_id, 256, 0, 0, shuffle=False)
+        metrics = evaluate_batches(self.module, batches, self.device)
+        if write:
+            self.run.write_json("test_metrics.json", metrics)
+        return metrics
+
 
 # ---------------------------------------------------------------- fine-tuning: classify --model bert [--init RUN]
 
