@@ -71,6 +71,8 @@ def main():
                                    "wall_s": round(time.time() - t, 1), "meets_1.60": (summary.get("best_loss") or 9) <= 1.60,
                                    "sample": "ROMEO:" + sample}
         print(json.dumps(results["models"][name], indent=2, ensure_ascii=False), flush=True)
+        if args.out:  # after every model, so a cut-short session keeps what finished
+            Path(args.out).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     text = json.dumps(results, indent=2, ensure_ascii=False)
     print(text)
     if args.out:
