@@ -201,11 +201,16 @@ def evaluate_stream(model, stream: torch.Tensor, T: int, device, chars_per_token
         warm = 0
     total, correct, n = 0.0, 0, 0
     x_all, y_all = stream[:-1], stream[1:]
-    if isinstance(model, RNNLM):
-        logits, _ = model(x_all.to(device)[None])  # (1, N, V); the state runs over the whole stream
-        logits, y = logits[0, warm:].float(), y_all[warm:].to(device)
-        total = F.cross_entropy(logits, y, reduction="sum").item()
-        correct, n = int((logits.argmax(-1) == y).sum()), len(y)
+    if isinstance(model, RNNLM):  # one lane over the whole stream, in chunks, carrying the state
+        state = None
+        for s in range(0, len(x_all), 4096):
+            logits, state = model(x_all[s:s + 4096].to(device)[None], state)  # (1, chunk, V)
+            first = max(warm - s, 0)
+            lg, y = logits[0, first:].float(), y_all[s + first:s + 4096].to(device)
+            if len(y):
+                total += F.cross_entropy(lg, y, reduction="sum").item()
+                correct += int((lg.argmax(-1) == y).sum())
+                n += len(y)
     else:
         stride = max(1, T - warm) if warm else T
         N = len(x_all)
