@@ -7,6 +7,7 @@ import pytest
 from conftest import write_sentiment_csv
 
 FAST = ["--epochs", "3", "--batch-size", "16", "--precision", "fp32", "--set", "model.hidden=32", "--set", "model.embed_dim=32"]
+QUICK = FAST[:6]  # the engine flags alone, for models without hidden/embed_dim
 
 
 def test_train_evaluate_predict(cli, tmp_path, sentiment_csv):
@@ -37,7 +38,7 @@ def test_korean_morpheme_and_multiclass(cli, tmp_path):
     rows += [f"그냥 그래요 보통 {i},mid" for i in range(60)]
     p.write_text("\n".join(rows) + "\n", encoding="utf-8")
     out = tmp_path / "ko"
-    code, _, err = cli("-q", "train", "classify", "--data", p, "--model", "textcnn", "--out", out, *FAST[:6])
+    code, _, err = cli("-q", "train", "classify", "--data", p, "--model", "textcnn", "--out", out, *QUICK)
     assert code == 0, err
     assert json.loads((out / "meta.json").read_text())["tokenizer"] == "morpheme"
     assert json.loads((out / "meta.json").read_text())["labels"] == ["mid", "neg", "pos"]
@@ -99,7 +100,7 @@ def test_unknown_set_key_lists_valid(cli, tmp_path, sentiment_csv):
 
 def test_label_only_in_eval_data_and_not_a_run(cli, tmp_path, sentiment_csv):
     out = tmp_path / "run"
-    assert cli("-q", "train", "classify", "--data", sentiment_csv, "--model", "textcnn", "--out", out, *FAST[:6])[0] == 0
+    assert cli("-q", "train", "classify", "--data", sentiment_csv, "--model", "textcnn", "--out", out, *QUICK)[0] == 0
     (tmp_path / "ev.csv").write_text("text,label\ngreat,pos\nmeh,neutral\n", encoding="utf-8")
     code, _, err = cli("evaluate", out, "--data", tmp_path / "ev.csv")
     assert code == 2 and "'neutral'" in err

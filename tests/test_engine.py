@@ -16,7 +16,7 @@ class Crash(Exception):
 
 def _req(data, out, **kw):
     return TrainRequest(task="classify", model="gru", data=str(data), out=out,
-                        train_flags={"epochs": 3, "batch_size": 16, "precision": "fp32", "seed": 3, "lr": 0.005},
+                        train_flags={"epochs": 3, "batch_size": 32, "precision": "fp32", "seed": 3, "lr": 0.005},
                         sets={"model": {"hidden": "16", "embed_dim": "16"}}, **kw)
 
 
@@ -32,7 +32,7 @@ def test_resume_equals_uninterrupted(tmp_path, sentiment_csv, monkeypatch):
         real_init(self, *a, **kw)
 
         def on_step(step):
-            if step == 20:  # mid-epoch 2: the last checkpoint is the end of epoch 1
+            if step == 10:  # mid-epoch 2: the last checkpoint is the end of epoch 1
                 raise Crash
 
         self.on_step = on_step
