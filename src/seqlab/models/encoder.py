@@ -52,7 +52,11 @@ class MultiHeadSelfAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model)  # W_O
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """x (B, T, C) float, mask (B, T) bool True = real -> (B, T, C)."""
+        """softmax(Q K^T / sqrt(hs), real keys only) V per head, heads concatenated, then W_O.
+
+        x float (B, T, C), mask bool (B, T) True = real (a key that may be attended to) -> (B, T, C).
+        Example: ``MultiHeadSelfAttention(16, 4)(torch.randn(2, 5, 16), torch.ones(2, 5).bool())``.
+        """
         B, T, C = x.shape
         nh, hs = self.n_head, C // self.n_head
         q = self.q_proj(x).view(B, T, nh, hs).transpose(1, 2)  # (B, nh, T, hs)
@@ -85,7 +89,10 @@ class EncoderLayer(nn.Module):
         return self.drop_out(self.ff2(self.drop_ff(self.act(self.ff1(x)))))  # (B, T, C)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
-        """x (B, T, C), mask (B, T) bool True = real -> (B, T, C)."""
+        """One layer (equations in the module docstring): x float (B, T, C), mask bool (B, T) True = real -> (B, T, C).
+
+        Example: ``EncoderLayer(16, 4, 32)(torch.randn(2, 5, 16), torch.ones(2, 5).bool()).shape == (2, 5, 16)``.
+        """
         if self.norm_first:
             x = x + self.drop_attn(self.attn(self.norm1(x), mask))
             return x + self._ffn(self.norm2(x))
