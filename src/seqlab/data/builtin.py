@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import UserError
+from .builtin_seq2seq import SPECS as SEQ2SEQ_SPECS
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,24 @@ BUILTINS: dict[str, Builtin] = {
                      "n=200", hello),
 }
 
-BUILTINS.update({n: Builtin(n, "seq2seq", *spec) for n, spec in __import__("seqlab.data.builtin_seq2seq", fromlist=["SPECS"]).SPECS.items()})
+BUILTINS.update({n: Builtin(n, "seq2seq", *spec) for n, spec in SEQ2SEQ_SPECS.items()})
+
+
+def _series(name: str) -> Callable[[dict, int], dict]:
+    def make(params: dict, seed: int) -> dict:
+        from .builtin_series import make_series  # pandas is imported only when a series is asked for
+
+        return {"frame": make_series(name, **{"seed": seed, **params})}
+
+    return make
+
+
+_SERIES = {
+    "sine": ("hourly sum of two sines plus noise: the easiest forecasting check", "n=2000, noise=0.05, period=24"),
+    "seasonal": ("hourly load with trend, daily and weekly cycles, noise, and a leading covariate temp", "n=3000, noise=0.3, trend=0.002"),
+    "random_walk": ("stock-like daily close price (geometric random walk) and volume: naive is optimal", "n=1500, drift=0.0003, vol=0.015, start=100.0"),
+}
+BUILTINS.update({n: Builtin(n, "forecast", d, p, _series(n)) for n, (d, p) in _SERIES.items()})
 
 
 def generate(name: str, params: dict, seed: int = 0) -> dict:
