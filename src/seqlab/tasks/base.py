@@ -11,7 +11,7 @@ import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -98,6 +98,25 @@ def refuse_changes_on_resume(req: TrainRequest) -> None:
         raise UserError("--resume continues a run with its saved config; drop "
                         + ", ".join([_flag_name(k) for k in given] + (["--set"] if req.sets else []))
                         + " (or start a new run with --out)")
+
+
+def compose_or_resume(req: TrainRequest, registry: dict, data_cls, default_train: Callable[[str], TrainConfig]) -> tuple[Composed, RunDir | None]:
+    """The run's config: composed from the request, or on ``--resume`` read back from the run.
+
+    Returns the config and, on resume, the opened run directory (else None: the task creates it
+    once the data has been read, so a bad input never leaves an empty run folder behind).
+    ``default_train(model_name)`` gives the task's engine defaults for that model.
+    """
+    if not req.resume:
+        cfg_cls, _ = choose_model(req.model, registry, req.task)
+        return compose(req, cfg_cls(), data_cls(), default_train(req.model)), None
+    refuse_changes_on_resume(req)
+    run = RunDir.create(req.out, resume=True)
+    cfg_cls = choose_model(run.read_json("config.json")["model_name"], registry, req.task)[0]
+    comp = restore_composed(run, cfg_cls, data_cls)
+    if req.train_flags.get("time_budget") is not None:  # the one setting a resumed run may change
+        comp.train.time_budget = req.train_flags["time_budget"]
+    return comp, run
 
 
 def choose_model(name: str, registry: dict, task: str):

@@ -29,7 +29,7 @@ from ..run import RunDir
 from ..train.engine import TrainConfig, Trainer
 from ..device import pick_device
 from .mlm import BERT_CLASSIFIER, init_from_mlm
-from .base import LoadedRun, TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
+from .base import LoadedRun, TrainRequest, choose_model, compose_or_resume, restore_composed
 
 log = logging.getLogger(__name__)
 
@@ -246,17 +246,7 @@ class ClassifyTask:
     models = MODELS
 
     def train(self, req: TrainRequest) -> dict:
-        if req.resume:
-            refuse_changes_on_resume(req)
-            run = RunDir.create(req.out, resume=True)
-            cfg_cls = choose_model(run.read_json("config.json")["model_name"], MODELS, self.name)[0]
-            comp = restore_composed(run, cfg_cls, ClassifyData)
-            if req.train_flags.get("time_budget") is not None:
-                comp.train.time_budget = req.train_flags["time_budget"]
-        else:
-            cfg_cls, _ = choose_model(req.model, MODELS, self.name)
-            comp = compose(req, cfg_cls(), ClassifyData(), default_train())
-            run = None
+        comp, run = compose_or_resume(req, MODELS, ClassifyData, lambda _: default_train())
         init = init_from_mlm(req.init, comp.model_name, comp.model) if req.init and not req.resume else None
         if init is not None:  # the pre-trained encoder's shape and tokenizer
             comp.model = init.model_cfg
