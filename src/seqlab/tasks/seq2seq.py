@@ -48,6 +48,12 @@ BUCKETS = (10, 20, 30, 40)  # source-length bucket edges in tokens: 1-10, 11-20,
 
 # ---------------------------------------------------------------- configs and models
 @dataclass
+class RNNSeq2SeqConfig(Seq2SeqConfig):
+    cell: str = "rnn"  # the notes' plain RNN encoder-decoder (h_t = tanh(x_t W_x + h_{t-1} W_h + b))
+    attention: str = "none"  # one context vector; --set model.attention=bahdanau|luong adds attention
+
+
+@dataclass
 class LSTMSeq2SeqConfig(Seq2SeqConfig):
     cell: str = "lstm"  # Sutskever et al. 2014: LSTM encoder-decoder
     attention: str = "none"  # the last encoder state is the only link between the two RNNs
@@ -76,6 +82,7 @@ def _build_transformer(cfg, src_vocab, tgt_vocab, pad_id):
 
 
 MODELS = {  # name -> (config class, build(cfg, src_vocab, tgt_vocab, pad_id))
+    "rnn": (RNNSeq2SeqConfig, _build_rnn),
     "lstm": (LSTMSeq2SeqConfig, _build_rnn),
     "gru": (GRUContextConfig, _build_rnn),
     "bahdanau": (Seq2SeqConfig, _build_rnn),
