@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import UserError
+from .params import int_param
 from .builtin_seq2seq import SPECS as SEQ2SEQ_SPECS
 
 
@@ -28,17 +29,6 @@ class Builtin:
     make: Callable[[dict, int], dict]
 
 
-def _int(params: dict, key: str, default: int, lo: int = 1, hi: int = 10**7) -> int:
-    v = params.get(key, default)
-    try:
-        n = int(v)
-    except (TypeError, ValueError):
-        raise UserError(f"builtin parameter {key} must be a whole number; found {v!r}") from None
-    if not lo <= n <= hi:
-        raise UserError(f"builtin parameter {key} must be between {lo} and {hi}; found {n}")
-    return n
-
-
 def longrange(params: dict, seed: int) -> dict:
     """The notes' "멀리 있는 입력의 영향이 낮다": the label is the first token, ``distance`` tokens from the end.
 
@@ -47,10 +37,10 @@ def longrange(params: dict, seed: int) -> dict:
     sequence left to right and classifies from its last state must carry the marker across
     ``distance`` steps, which is what a plain RNN fails to do as the distance grows.
     """
-    distance = _int(params, "distance", 50, 1, 5000)
-    n = _int(params, "n", 2000, 4)
-    classes = _int(params, "classes", 2, 2, 26)
-    vocab = _int(params, "vocab", 20, 2, 1000)
+    distance = int_param(params, "distance", 50, 1, 5000)
+    n = int_param(params, "n", 2000, 4)
+    classes = int_param(params, "classes", 2, 2, 26)
+    vocab = int_param(params, "vocab", 20, 2, 1000)
     rng = random.Random(f"longrange-{seed}-{distance}-{n}-{classes}-{vocab}")
     markers = [f"class{chr(ord('a') + k)}" for k in range(classes)]
     noise = [f"w{k}" for k in range(vocab)]
@@ -67,7 +57,7 @@ def longrange(params: dict, seed: int) -> dict:
 
 def hello(params: dict, seed: int) -> dict:
     """The notes' HELL -> ELLO: the word ``hello`` repeated; every next character is determined."""
-    n = _int(params, "n", 200, 1)
+    n = int_param(params, "n", 200, 1)
     return {"text": "hello\n" * n}
 
 
@@ -106,5 +96,5 @@ def generate(name: str, params: dict, seed: int = 0) -> dict:
         if k not in known:
             raise UserError(f"builtin:{name}: unknown parameter {k!r}; parameters: {BUILTINS[name].params}")
     if "seed" in params:
-        seed = _int(params, "seed", seed, 0)
+        seed = int_param(params, "seed", seed, 0)
     return BUILTINS[name].make(params, seed)

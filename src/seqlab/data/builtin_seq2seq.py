@@ -17,20 +17,16 @@ from __future__ import annotations
 import datetime
 import random
 
+from .params import int_param
 
-
-def _int(params: dict, key: str, default: int, lo: int = 1, hi: int = 10**7) -> int:
-    from .builtin import _int as checked_int  # at call time: builtin.py imports this module while it loads
-
-    return checked_int(params, key, default, lo, hi)
 
 
 def reverse(params: dict, seed: int) -> dict:
     """``n`` sequences of ``min_len``..``max_len`` symbols from a ``vocab``-symbol alphabet, reversed."""
-    n = _int(params, "n", 4000, 1)
-    lo = _int(params, "min_len", 3, 1, 500)
-    hi = _int(params, "max_len", 8, lo, 500)
-    vocab = _int(params, "vocab", 10, 2, 1000)
+    n = int_param(params, "n", 4000, 1)
+    lo = int_param(params, "min_len", 3, 1, 500)
+    hi = int_param(params, "max_len", 8, lo, 500)
+    vocab = int_param(params, "vocab", 10, 2, 1000)
     rng = random.Random(f"reverse-{seed}-{n}-{lo}-{hi}-{vocab}")
     symbols = [str(k) for k in range(vocab)]
     src, tgt = [], []
@@ -63,7 +59,7 @@ def _human_date(d: datetime.date, rng: random.Random) -> str:
 
 def dates(params: dict, seed: int) -> dict:
     """``n`` dates between 1950 and 2049 in seven human formats -> ``YYYY-MM-DD``."""
-    n = _int(params, "n", 5000, 1)
+    n = int_param(params, "n", 5000, 1)
     rng = random.Random(f"dates-{seed}-{n}")
     start, span = datetime.date(1950, 1, 1).toordinal(), 365 * 100
     src, tgt = [], []
@@ -115,7 +111,7 @@ def _ko_en(rng: random.Random) -> tuple[str, str]:
 
 def ko_en(params: dict, seed: int) -> dict:
     """``n`` Korean -> English template sentence pairs (occupations, likes, going places)."""
-    n = _int(params, "n", 3000, 1)
+    n = int_param(params, "n", 3000, 1)
     rng = random.Random(f"ko-en-{seed}-{n}")
     pairs = [("저는 강사 입니다", "I am an instructor")] + [_ko_en(rng) for _ in range(n - 1)]
     return {"src": [p[0] for p in pairs], "tgt": [p[1] for p in pairs], "tokenizer": "word"}

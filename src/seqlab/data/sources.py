@@ -69,16 +69,3 @@ def parse_source(src: str, flag: str = "--data") -> Source:
         if p.is_dir():
             raise UserError(f"{flag} {p}: is a folder; expected a data file (CSV, TSV, JSONL or TXT)")
     return Source(src, "file", paths=paths)
-
-
-def int_param(src: Source, key: str, default: int, lo: int = 1, hi: int = 10**8) -> int:
-    v = src.params.get(key)
-    if v is None:
-        return default
-    try:
-        n = int(v)
-    except ValueError:
-        raise UserError(f"{src.text}: {key} must be a whole number; found {v!r}") from None
-    if not lo <= n <= hi:
-        raise UserError(f"{src.text}: {key} must be between {lo} and {hi}; found {n}")
-    return n
