@@ -20,7 +20,6 @@ import random
 from .params import int_param
 
 
-
 def reverse(params: dict, seed: int) -> dict:
     """``n`` sequences of ``min_len``..``max_len`` symbols from a ``vocab``-symbol alphabet, reversed."""
     n = int_param(params, "n", 4000, 1)
