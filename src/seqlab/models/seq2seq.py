@@ -145,6 +145,10 @@ class Seq2Seq(nn.Module):
         self.W_out = nn.Linear(E, cfg.tgt_vocab)
         if cfg.tie_embeddings:
             self.W_out.weight = self.tgt_embed.weight
+            # N(0, 1) rows would make the first logits ~N(0, E/3): a loss near 15 instead of log V
+            nn.init.normal_(self.tgt_embed.weight, std=E ** -0.5)
+            with torch.no_grad():
+                self.tgt_embed.weight[cfg.pad_id].zero_()
         self.dropout = nn.Dropout(cfg.dropout)
 
     @classmethod
