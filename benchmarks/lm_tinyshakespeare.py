@@ -24,7 +24,7 @@ MODELS = {
     # name: (seqlab model, flags)
     "gpt": ("gpt", ["--block-size", "128", "--batch-size", "32", "--lr", "2e-3",
                     "--set", "model.n_layer=4", "--set", "model.n_head=4", "--set", "model.n_embd=256",
-                    "--set", "model.dropout=0.1"]),
+                    "--set", "model.dropout=0.1", "--set", "model.attn_dropout=0", "--precision", "bf16"]),
     "lstm": ("lstm", ["--block-size", "128", "--batch-size", "32", "--lr", "3e-3",
                       "--set", "model.n_layer=2", "--set", "model.hidden=512", "--set", "model.d_emb=128",
                       "--set", "model.dropout=0.1"]),

@@ -101,6 +101,7 @@ def gpt_config_from_hf(c: dict) -> GPTConfig:
         n_embd=c["n_embd"],
         n_inner=c.get("n_inner"),
         dropout=c.get("resid_pdrop", 0.1),
+        attn_dropout=c.get("attn_pdrop", 0.1),
         bias=True,
         activation=_GELU[act],
         layer_norm_eps=c.get("layer_norm_epsilon", 1e-5),

@@ -48,7 +48,9 @@ class GPTConfig:
     n_head: int = 6  # attention heads per block; must divide n_embd
     n_embd: int = 384  # model width C (d_model)
     n_inner: int | None = None  # MLP hidden width; None means 4 * n_embd as in GPT-2
-    dropout: float = 0.1  # dropout on embeddings, attention weights and residual branches
+    dropout: float = 0.1  # dropout on embeddings and residual branches (GPT-2: resid_pdrop, embd_pdrop)
+    attn_dropout: float | None = None  # dropout on attention weights (attn_pdrop); None = dropout. 0 lets the CPU
+    # use its fused attention kernel in training (with dropout it falls back to materialising (T, T) weights)
     bias: bool = True  # biases in Linear and LayerNorm layers (GPT-2 has them)
     activation: str = "gelu_tanh"  # MLP non-linearity: "gelu_tanh" (GPT-2's gelu_new) or "gelu" (exact erf)
     layer_norm_eps: float = 1e-5  # epsilon inside every LayerNorm (GPT-2: 1e-5)
@@ -64,6 +66,8 @@ class GPTConfig:
             raise ValueError(f"GPTConfig.n_inner must be >= 1 or None; got {self.n_inner}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig.dropout must be in [0, 1); got {self.dropout}")
+        if self.attn_dropout is not None and not 0.0 <= self.attn_dropout < 1.0:
+            raise ValueError(f"GPTConfig.attn_dropout must be in [0, 1) or None; got {self.attn_dropout}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"GPTConfig.activation must be one of {ACTIVATIONS}; got {self.activation!r}")
         if self.layer_norm_eps <= 0:
@@ -106,7 +110,7 @@ class CausalSelfAttention(nn.Module):
         self.n_head = config.n_head
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # W_q, W_k, W_v stacked
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # W_o
-        self.attn_dropout = config.dropout
+        self.attn_dropout = config.dropout if config.attn_dropout is None else config.attn_dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None, is_causal: bool,
