@@ -309,6 +309,10 @@ class ClassifyTask:
         torch.manual_seed(seed)
         _, build = MODELS[comp.model_name]
         model = build(model_cfg, vocab, len(labels), pad_id)
+        if tok is not None and hasattr(model, "init_from_vocab") and not req.resume:
+            found = model.init_from_vocab(tok.itos)  # textcnn's pretrained vectors (model.vectors), if set
+            if found:
+                log.info("pretrained word vectors for %d of %d vocabulary entries", found, tok.vocab_size)
         if init is not None:
             model.load_encoder(init.state)
         min_len = _min_len(model_cfg)
