@@ -80,3 +80,17 @@ def test_too_long_input_rejected():
 def test_config_rejects_bad_values(kw):
     with pytest.raises(ValueError):
         _cfg(**kw)
+
+
+def test_classifier_frames_cls_sep_and_ignores_padding():
+    torch.manual_seed(0)
+    clf = BertClassifier(_cfg(max_position=16), n_classes=2, cls_id=5, sep_id=3).eval()
+    ids = torch.tensor([[7, 8, 9, 0, 0], [7, 8, 9, 10, 11]])
+    mask = torch.tensor([[True, True, True, False, False], [True] * 5])
+    framed, fmask = clf.frame(ids, mask)
+    assert framed[0].tolist() == [5, 7, 8, 9, 3, 0, 0] and fmask[0].tolist() == [True] * 5 + [False] * 2
+    assert framed[1].tolist() == [5, 7, 8, 9, 10, 11, 3]
+    with torch.no_grad():
+        torch.testing.assert_close(clf(ids[:1], mask[:1]), clf(ids[:1, :3]), rtol=0, atol=1e-5)
+    long = torch.randint(6, 60, (1, 40))  # longer than max_position: truncated to 14 tokens + [CLS] [SEP]
+    assert clf.frame(long, None)[0].shape == (1, 16)

@@ -229,16 +229,16 @@ class BertClassifier(nn.Module):
 
     ``logits = W_c · Dropout(tanh(W_p h_L[:, 0] + b_p)) + b_c``, (B, n_classes).
 
-    With ``cls_id`` the classifier prepends the [CLS] token itself (inputs then hold the sentence's
-    tokens only) and keeps the first ``max_position - 1`` of them.
+    With ``cls_id`` (and ``sep_id``) the classifier frames each input itself, ``[CLS] tokens [SEP]`` as in
+    pre-training, so inputs hold the sentence's tokens only; it keeps the first ``max_position - 2``.
     """
 
-    def __init__(self, config: BertConfig, n_classes: int, cls_id: int | None = None):
+    def __init__(self, config: BertConfig, n_classes: int, cls_id: int | None = None, sep_id: int | None = None):
         super().__init__()
         if n_classes < 2:
             raise ValueError(f"n_classes must be >= 2; got {n_classes}")
         self.config = config
-        self.cls_id = cls_id
+        self.cls_id, self.sep_id = cls_id, sep_id
         self.bert = Bert(config)
         self.pooler = nn.Linear(config.d_model, config.d_model)
         self.drop = nn.Dropout(config.dropout)
@@ -247,15 +247,27 @@ class BertClassifier(nn.Module):
             nn.init.normal_(lin.weight, std=0.02)
             nn.init.zeros_(lin.bias)
 
+    def frame(self, ids: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """(B, T) right-padded tokens -> (B, T + 2) ``[CLS] tokens [SEP]`` and its mask (True = real token)."""
+        keep = self.config.max_position - 2
+        ids = ids[:, :keep]
+        if mask is None:
+            mask = torch.ones_like(ids, dtype=torch.bool)
+        mask = mask[:, :keep]
+        ids = F.pad(ids, (1, 1), value=0)  # (B, T + 2)
+        mask = F.pad(mask, (1, 1), value=False)
+        ids[:, 0], mask[:, 0] = self.cls_id, True
+        if self.sep_id is not None:
+            end = mask.sum(1)  # (B,): index just after the last real token
+            ids[torch.arange(len(ids)), end] = self.sep_id
+            mask[torch.arange(len(ids)), end] = True
+        return ids, mask
+
     def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None) -> Tensor:
         """ids (B, T) int64, mask (B, T) bool (True = real token) -> (B, n_classes) float logits."""
         if self.cls_id is not None:
-            keep = self.config.max_position - 1
-            ids = F.pad(ids[:, :keep], (1, 0), value=self.cls_id)  # (B, 1 + T)
-            if mask is not None:
-                mask = F.pad(mask[:, :keep], (1, 0), value=True)
-            if segments is not None:
-                segments = F.pad(segments[:, :keep], (1, 0), value=0)
+            ids, mask = self.frame(ids, mask)
+            segments = None
         h = self.bert(ids, mask, segments)  # (B, T, C)
         pooled = torch.tanh(self.pooler(h[:, 0]))  # (B, C): the [CLS] state
         return self.classifier(self.drop(pooled))

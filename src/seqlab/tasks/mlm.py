@@ -303,13 +303,15 @@ class LoadedMLM(LoadedRun):
 
 @dataclass
 class BertClassifyConfig(BertConfig):
-    cls_id: int = 5  # [CLS] id prepended to every input (seqlab's tokenizers: <cls> = 5; set from --init's tokenizer)
+    cls_id: int = 5  # [CLS] id put before every input (seqlab's tokenizers: <cls> = 5; set from --init's tokenizer)
+    sep_id: int = 3  # [SEP] id put after every input (seqlab's tokenizers: <eos> = 3; set from --init's tokenizer)
 
 
 def build_bert_classifier(cfg: BertClassifyConfig, vocab_size: int, n_classes: int, pad_id: int) -> BertClassifier:
     fields = {f.name for f in dataclasses.fields(BertConfig)}
     base = BertConfig(**{k: v for k, v in dataclasses.asdict(cfg).items() if k in fields})
-    return BertClassifier(dataclasses.replace(base, vocab_size=vocab_size), n_classes, cls_id=cfg.cls_id)
+    return BertClassifier(dataclasses.replace(base, vocab_size=vocab_size), n_classes, cls_id=cfg.cls_id,
+                          sep_id=cfg.sep_id)
 
 
 BERT_CLASSIFIER = (BertClassifyConfig, build_bert_classifier)  # an entry for classify's model registry
@@ -336,7 +338,7 @@ def init_from_mlm(init_dir, model_name: str, model_cfg) -> InitFromMLM:
         raise UserError(f"--init {init_dir}: the run has no tokenizer.json; a classifier needs the pre-training tokenizer")
     tok = load_tokenizer(run.file("tokenizer.json"))
     arch = {k: v for k, v in cfg["model"].items() if k not in ("dropout", "attn_dropout")}
-    new_cfg = dataclasses.replace(model_cfg, **arch, cls_id=tok.cls_id)
+    new_cfg = dataclasses.replace(model_cfg, **arch, cls_id=tok.cls_id, sep_id=tok.eos_id)
     return InitFromMLM(tok, new_cfg, run.load_weights("model.safetensors"))
 
 
