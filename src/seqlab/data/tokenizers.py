@@ -242,13 +242,15 @@ class HFTokenizer(Tokenizer):
             tok.normalizer = normalizers.NFKC()
             tok.pre_tokenizer = pre_tokenizers.Metaspace()
             tok.decoder = decoders.Metaspace()
-            trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS))
+            trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS),
+                                          show_progress=False)
         else:
             tok = T(models.WordPiece(unk_token="<unk>", max_input_chars_per_word=100))
             tok.normalizer = normalizers.BertNormalizer(lowercase=False, strip_accents=False, clean_text=True)
             tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
             tok.decoder = decoders.WordPiece()
-            trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS))
+            trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS),
+                                                show_progress=False)
         tok.train_from_iterator(list(texts), trainer=trainer)
         self.hf = tok
         self._index()
