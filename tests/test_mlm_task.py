@@ -78,3 +78,10 @@ def test_evaluate_an_mlm_run(mlm_run, cli):
     code, stdout, err = cli("evaluate", out, "--data", data, "--json")
     assert code == 0, err
     assert {"loss", "perplexity", "accuracy"} <= set(json.loads(stdout))
+
+
+def test_train_mlm_json_stdout_is_one_object(cli, tmp_path, sentiment_csv):
+    code, stdout, err = cli("-q", "train", "mlm", "--data", sentiment_csv, "--model", "bert", *TINY_BERT,
+                            "--epochs", "1", "--out", tmp_path / "m", "--json")
+    assert code == 0, err
+    assert json.loads(stdout)["stop_reason"] == "epochs"  # nothing else on stdout (no tokenizer progress bars)
