@@ -25,7 +25,7 @@ from .. import forecast_metrics as fm
 from ..data import datasets
 from ..data.builtin_series import SERIES, make_series
 from ..data.sources import parse_source
-from ..data.timeseries import (Scaler, TimeSeries, make_windows, prepare_series, read_table,
+from ..data.timeseries import (Scaler, TimeSeries, find_time_column, prepare_series, read_table,
                                split_series)
 from ..device import pick_device
 from ..errors import UserError
@@ -122,7 +122,6 @@ def load_series(src: str, data: ForecastData, flag: str = "--data") -> tuple[Tim
         if dataset == "etth1":
             target = "OT"
         else:
-            from ..data.timeseries import find_time_column
             tcol = find_time_column(df, data.time_col)
             numeric = [str(c) for c in df.columns if c != tcol and np.issubdtype(df[c].dtype, np.number)]
             if len(numeric) != 1:
