@@ -35,12 +35,24 @@ TARGETS = {"lstm": 15, "gru": 21, "bahdanau": 30, "luong": 30, "transformer": 37
 
 
 @contextmanager
-def _locked(path: str | None):
+def _locked(path: str | None, wait_min: float = 0.0):
+    """Hold an exclusive flock on ``path``; with ``wait_min`` > 0, give up (TimeoutError) after that long."""
     if not path:
         yield
         return
     with open(path, "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+        if wait_min > 0:
+            deadline = time.time() + wait_min * 60
+            while True:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.time() > deadline:
+                        raise TimeoutError(f"{path} still locked after {wait_min} min") from None
+                    time.sleep(5)
+        else:
+            fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
         finally:
@@ -85,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="benchmarks/results/seq2seq_multi30k", help="folder for runs and results")
     ap.add_argument("--mirror", default=os.environ.get("SEQLAB_DATA_MIRROR", "/work/shared/data"))
     ap.add_argument("--lock", default=None, help="flock this file around each model (e.g. /tmp/seqlab-cpu.lock)")
+    ap.add_argument("--lock-wait", type=float, default=0.0, help="minutes to wait for the lock before giving up (0 = forever)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS / torch threads for training and decoding (0 = as is)")
     ap.add_argument("--parallel", action="store_true",
@@ -108,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     groups = [models] if args.parallel else [[m] for m in models]
     for group in groups:
-        with _locked(args.lock):
+        with _locked(args.lock, args.lock_wait):
             started = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             procs = {}
             for model in group:
