@@ -131,3 +131,11 @@ def test_auto_precision_picks_a_measured_variant():
     assert used in ("fp32", "bf16")
     with pytest.raises(ValueError):
         prepare_for_generation(m, "fp8")
+
+
+def test_repetition_penalty_sees_prompt_tokens_equal_to_the_pad_id():
+    model = _Fixed(torch.tensor([1.0, 0.9, 0.0]))
+    cfg = GenerationConfig(max_new_tokens=1, greedy=True, repetition_penalty=4.0)
+    # token 0 (also the pad id) is in the shorter, left-padded prompt: it must still be penalised
+    out = generate(model, [[0], [2, 2, 2]], cfg, pad_id=0)
+    assert out == [[1], [0]]

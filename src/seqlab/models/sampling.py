@@ -174,8 +174,9 @@ def generate_stream(model, prompts: list[list[int]], cfg: GenerationConfig, *, p
     seen = None
     if cfg.repetition_penalty != 1.0:
         vocab = model.config.vocab_size
-        seen = torch.zeros(B, vocab, dtype=torch.bool, device=device)
-        seen.scatter_(1, ids, mask if mask is not None else True)
+        seen = torch.zeros(B, vocab, dtype=torch.bool, device=device)  # (B, V): in the prompt or output
+        for b, p in enumerate(prompts):
+            seen[b, torch.tensor(p, device=device)] = True
     if cfg.max_new_tokens == 0:
         return
     running = list(range(B))
