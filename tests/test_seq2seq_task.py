@@ -170,3 +170,18 @@ def test_multi30k_reads_through_the_mirror(monkeypatch):
     assert len(pairs.src) == 1014 and pairs.src[0].startswith("Eine Gruppe") and pairs.tgt[0].startswith("A group")
     test = read_pairs(parse_source("multi30k:en-fr"), Seq2SeqData(), "test", 0)
     assert len(test.src) == 1000
+
+
+def test_resume_continues_with_the_saved_tokenizers(cli, tmp_path):
+    out = tmp_path / "res"
+    args = ["-q", "train", "seq2seq", "--data", "builtin:reverse?n=3000", "--model", "gru", "--out", out, "--epochs", "3", *TINY_RNN]
+    code, _, err = cli(*args, "--time-budget", "0.01")
+    assert code == 0, err
+    first = json.loads((out / "summary.json").read_text())
+    assert first["stop_reason"] == "time_budget"
+    tok = (out / "tokenizer.src.json").read_text()
+    code, _, err = cli("-q", "train", "seq2seq", "--out", out, "--data", "builtin:reverse?n=3000", "--resume", "--time-budget", "5")
+    assert code == 0, err
+    second = json.loads((out / "summary.json").read_text())
+    assert second["epochs_done"] == 3 and second["steps"] > first["steps"]
+    assert (out / "tokenizer.src.json").read_text() == tok
