@@ -12,6 +12,7 @@ numbers; the CLI prints them and names the plots written. Sections:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -84,4 +85,46 @@ def forecast(out_dir: Path, n: int = 1500) -> dict:
     return {"rows": rows, "plot": str(plot)}
 
 
-SECTIONS = {"longrange": longrange, "forecast": forecast}
+def attention(out_dir: Path, n: int = 2000) -> dict:
+    """The notes' seq2seq lesson: one context vector is a bottleneck, attention removes it.
+
+    The same GRU encoder-decoder learns ``builtin:reverse`` (reverse up to 12 symbols) with only the
+    encoder's last state as context (Cho et al. 2014) and with Bahdanau attention; both are scored on
+    fresh sequences by exact match, and the attention run draws its weights for one input.
+    """
+    rows = []
+    data = f"builtin:reverse?n={n}&max_len=12"
+    sets = ["model.hidden=64", "model.emb_dim=32", "model.dropout=0", "data.beam=1", "train.patience=0"]
+    for m in ("gru", "bahdanau"):
+        t = time.perf_counter()
+        extra = ["model.attn_dim=32"] if m == "bahdanau" else []
+        _train("seq2seq", m, data, out_dir / "attention" / m, sets + extra,
+                   {"epochs": 5, "batch_size": 32, "lr": 3e-3, "seed": 0, "precision": "fp32"})
+        best = json.loads((out_dir / "attention" / m / "best_metrics.json").read_text(encoding="utf-8"))
+        rows.append({"model": m, "attention": "bahdanau" if m == "bahdanau" else "none (context vector)",
+                     "exact_match": best["exact_match"], "bleu": best["bleu"],
+                     "seconds": round(time.perf_counter() - t, 1)})
+    from .run import load
+
+    plot = out_dir / "attention.png"
+    load(out_dir / "attention" / "bahdanau").predict(["1 2 3 4 5 6 7 8 9 0"], attention=plot)
+    return {"rows": rows, "plot": str(plot)}
+
+
+def hello(out_dir: Path) -> dict:
+    """The notes' HELL -> ELLO with a plain RNN language model, then a few generated characters."""
+    t = time.perf_counter()
+    s = _train("lm", "rnn", "builtin:hello", out_dir / "hello",
+               ["model.hidden=32", "data.block_size=16", "train.patience=0"],
+               {"epochs": 20, "batch_size": 16, "lr": 1e-2, "seed": 0, "precision": "fp32"})
+    from .run import load
+
+    run = load(out_dir / "hello")
+    preds = run.predict(["hell"])
+    sample = run.generate(["h"], max_new_tokens=17, greedy=True, precision="fp32")[0]["text"]
+    rows = [{"next_char_accuracy": s["accuracy"], "hell ->": preds[0]["text"][:1],
+             "sample": "h" + sample, "seconds": round(time.perf_counter() - t, 1)}]
+    return {"rows": rows}
+
+
+SECTIONS = {"longrange": longrange, "attention": attention, "hello": hello, "forecast": forecast}

@@ -49,6 +49,21 @@ def demo(ctx, out, only):
             console.print("The plain RNN answers from h_T = tanh(x_T W_x + h_{T-1} W_h + b): the first token's trace fades with "
                           "every step, so its accuracy falls toward chance as the distance grows. LSTM/GRU carry it in gated "
                           "state; TextCNN and the Transformer see every position directly.")
+        elif name == "attention":
+            table = Table(title="builtin:reverse (up to 12 symbols), the same GRU encoder-decoder with and without attention")
+            for col in ("model", "attention", "exact match", "BLEU", "train s"):
+                table.add_column(col, justify="left" if col in ("model", "attention") else "right")
+            for r in rows:
+                table.add_row(r["model"], r["attention"], f"{r['exact_match']:.2f}", f"{r['bleu']:.1f}", f"{r['seconds']:.0f}")
+            console.print(table)
+            console.print("Without attention the decoder sees the source only through one context vector, the encoder's "
+                          "last state; with attention (query = decoder state, keys = values = encoder states) it looks "
+                          "back at every source position, and the heatmap shows it reading the source right to left.")
+        elif name == "hello":
+            r = rows[0]
+            console.print(f"HELL -> ELLO: a plain RNN language model reaches next-character accuracy "
+                          f"{r['next_char_accuracy']:.2f}; after 'hell' it predicts {r['hell ->']!r}; greedy generation "
+                          f"from 'h': {r['sample']!r} ({r['seconds']:.0f} s)")
         elif name == "forecast":
             table = Table(title="next 24 hours of builtin:seasonal, test part (original units; MASE < 1 beats seasonal naive in-sample)")
             for col in ("model", "test MAE", "test MSE", "MASE", "train s"):

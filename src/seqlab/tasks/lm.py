@@ -39,7 +39,7 @@ from ..models.rnnlm import RNNLM, RNNLMConfig, detach_state
 from ..models.sampling import GEN_PRECISIONS, GenerationConfig, generate_stream, prepare_for_generation
 from ..run import RunDir
 from ..train.engine import TrainConfig, Trainer
-from .base import LoadedRun, TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
+from .base import LoadedRun, TrainRequest, choose_model, compose_or_resume, restore_composed
 
 log = logging.getLogger(__name__)
 
@@ -250,17 +250,7 @@ class LMTask:
     def train(self, req: TrainRequest) -> dict:
         if req.init:
             raise UserError("--init does not apply to task lm (it starts classify --model bert from an mlm run)")
-        if req.resume:
-            refuse_changes_on_resume(req)
-            run = RunDir.create(req.out, resume=True)
-            cfg_cls = choose_model(run.read_json("config.json")["model_name"], MODELS, self.name)[0]
-            comp = restore_composed(run, cfg_cls, LMData)
-            if req.train_flags.get("time_budget") is not None:
-                comp.train.time_budget = req.train_flags["time_budget"]
-        else:
-            cfg_cls, _ = choose_model(req.model, MODELS, self.name)
-            comp = compose(req, cfg_cls(), LMData(), default_train())
-            run = None
+        comp, run = compose_or_resume(req, MODELS, LMData, lambda _: default_train())
         data, tcfg, seed = comp.data, comp.train, comp.train.seed
         src = parse_source(req.data, "--data")
         text = read_stream_text(src, data, "train")

@@ -36,7 +36,7 @@ from ..models.seq2seq import TF_SCHEDULES, Seq2Seq, Seq2SeqConfig, teacher_forci
 from ..models.transformer import Transformer, TransformerConfig
 from ..run import RunDir
 from ..train.engine import TrainConfig, Trainer
-from .base import LoadedRun, TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
+from .base import LoadedRun, TrainRequest, choose_model, compose_or_resume, restore_composed
 
 log = logging.getLogger(__name__)
 
@@ -369,17 +369,7 @@ class Seq2SeqTask:
     models = MODELS
 
     def train(self, req: TrainRequest) -> dict:
-        if req.resume:
-            refuse_changes_on_resume(req)
-            run = RunDir.create(req.out, resume=True)
-            cfg_cls = choose_model(run.read_json("config.json")["model_name"], MODELS, self.name)[0]
-            comp = restore_composed(run, cfg_cls, Seq2SeqData)
-            if req.train_flags.get("time_budget") is not None:
-                comp.train.time_budget = req.train_flags["time_budget"]
-        else:
-            cfg_cls, _ = choose_model(req.model, MODELS, self.name)
-            comp = compose(req, cfg_cls(), Seq2SeqData(), default_train(req.model))
-            run = None
+        comp, run = compose_or_resume(req, MODELS, Seq2SeqData, default_train)
         data, tcfg, seed = comp.data, comp.train, comp.train.seed
         is_rnn = comp.model_name != "transformer"
         if not is_rnn and (data.teacher_forcing < 1 or data.tf_schedule != "constant"):
