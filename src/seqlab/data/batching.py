@@ -45,3 +45,15 @@ def bucket_batches(lengths: list[int], batch_size: int, seed: int = 0, epoch: in
         batches += [part[i: i + batch_size] for i in range(0, len(part), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+class EpochCache:
+    """Remember the last epoch's batches, so the engine's several calls for one epoch build them once."""
+
+    def __init__(self, fn):
+        self.fn, self.epoch, self.value = fn, None, None
+
+    def __call__(self, epoch: int):
+        if epoch != self.epoch:
+            self.epoch, self.value = epoch, self.fn(epoch)
+        return self.value

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import builtin, datasets
-from ..data.batching import bucket_batches, pad
+from ..data.batching import EpochCache, bucket_batches, pad
 from ..data.readers import Table, pick_column, read_table
 from ..data.sources import Source, parse_source
 from ..data.tokenizers import KINDS, Tokenizer, load_tokenizer, make_tokenizer
@@ -327,7 +327,7 @@ class ClassifyTask:
         def eval_fn(m):
             return evaluate_batches(m, valid_batches, labels, device)["summary"]
 
-        trainer = Trainer(model, tcfg, run, classify_loss, eval_fn, _Cached(train_batches), device, verbose=req.verbose)
+        trainer = Trainer(model, tcfg, run, classify_loss, eval_fn, EpochCache(train_batches), device, verbose=req.verbose)
         summary = trainer.fit(resume=req.resume)
         summary.update({k: meta[k] for k in ("truncated_train", "empty_train") if k in meta})
         if test_text:
@@ -345,18 +345,6 @@ class ClassifyTask:
         module = build(comp.model, tok.vocab_size if tok else 1, len(meta["labels"]), tok.pad_id if tok else 0)
         module.load_state_dict(run.load_weights("model.safetensors"))
         return LoadedClassifier(run, module, cfg, meta, comp, tok, device)
-
-
-class _Cached:
-    """Remember the last epoch's batches so the engine's two calls for one epoch build them once."""
-
-    def __init__(self, fn):
-        self.fn, self.epoch, self.value = fn, None, None
-
-    def __call__(self, epoch):
-        if epoch != self.epoch:
-            self.epoch, self.value = epoch, self.fn(epoch)
-        return self.value
 
 
 def _with_input_dim(model_cfg, dim):

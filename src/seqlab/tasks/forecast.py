@@ -32,7 +32,7 @@ from ..errors import UserError
 from ..models.forecast import BASELINES, MODELS, PRESETS
 from ..run import RunDir
 from ..train.engine import TrainConfig, Trainer
-from .base import LoadedRun, TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
+from .base import TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
 
 log = logging.getLogger(__name__)
 

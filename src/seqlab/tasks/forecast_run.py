@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .. import forecast_metrics as fm
 from ..data.timeseries import Scaler, TimeSeries, split_series
 from ..errors import UserError
 from .base import LoadedRun

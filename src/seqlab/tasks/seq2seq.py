@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data import builtin, datasets
-from ..data.batching import bucket_batches, pad
+from ..data.batching import EpochCache, bucket_batches, pad
 from ..data.readers import file_format, pick_column, read_lines, read_table
 from ..data.sources import Source, parse_source
 from ..data.tokenizers import KINDS, Tokenizer, load_tokenizer, make_tokenizer
@@ -435,7 +435,7 @@ class Seq2SeqTask:
         def train_batches(epoch):
             return [train_enc.batch(b, pad_id, sos, eos) for b in bucket_batches(train_enc.lengths, bs, seed, epoch)]
 
-        cached = _Cached(train_batches)
+        cached = EpochCache(train_batches)
         total = tcfg.epochs * len(cached(0))
         total = min(total, tcfg.max_steps) if tcfg.max_steps else total
         state = run.load_state() if req.resume else None
@@ -486,18 +486,6 @@ def _inference_precision(run: RunDir, device) -> str:
     if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
         return "fp32"
     return "bf16"
-
-
-class _Cached:
-    """Remember the last epoch's batches so the engine's calls for one epoch build them once."""
-
-    def __init__(self, fn):
-        self.fn, self.epoch, self.value = fn, None, None
-
-    def __call__(self, epoch):
-        if epoch != self.epoch:
-            self.epoch, self.value = epoch, self.fn(epoch)
-        return self.value
 
 
 class LoadedSeq2Seq(LoadedRun):
