@@ -104,7 +104,8 @@ def read_lines(path: str | Path, keep_empty: bool = True) -> list[str]:
 _IDENT = re.compile(r"^[A-Za-z_][\w .\-]{0,40}$")
 
 
-def _is_number(s: str) -> bool:
+def is_number(s: str) -> bool:
+    """Whether ``s`` parses as a float ('3', '-1.5e3', 'nan')."""
     try:
         float(s)
         return True
@@ -122,7 +123,7 @@ def looks_like_header(first: list[str], sample: list[list[str]], wanted: set[str
     # a column numeric in the data but not in the first row is the classic sign of a header
     for j, c in enumerate(first):
         col = [r[j] for r in sample if j < len(r)]
-        if col and not _is_number(c) and all(_is_number(v) for v in col):
+        if col and not is_number(c) and all(is_number(v) for v in col):
             return True
     return False
 

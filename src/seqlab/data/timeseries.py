@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UserError
+from .readers import is_number
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ def split_series(ts: TimeSeries, lookback: int, horizon: int, split="0.7,0.1,0.2
         t0 = ts.times[0]
         days = [360, 480, 600]
         train_end, valid_end, test_end = (int(np.searchsorted(ts.times, t0 + pd.Timedelta(days=d))) for d in days)
-    elif len(parts) == 3 and all(_is_float(p) for p in parts):
+    elif len(parts) == 3 and all(is_number(p) for p in parts):
         r = [float(p) for p in parts]
         if any(x < 0 for x in r) or abs(sum(r) - 1) > 1e-6 or r[0] <= 0:
             raise UserError(f"expected split ratios train,valid,test summing to 1; found {spec!r}")
@@ -275,13 +276,6 @@ def split_series(ts: TimeSeries, lookback: int, horizon: int, split="0.7,0.1,0.2
                         f"{lookback + horizon} rows; (use a shorter --lookback/--horizon or a larger train split)")
     return s
 
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
 
 
 def make_windows(values: np.ndarray, starts: np.ndarray, lookback: int, horizon: int,

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..data import builtin, datasets
 from ..data.batching import EpochCache, bucket_batches, pad
-from ..data.readers import Table, pick_column, read_table
+from ..data.readers import Table, is_number, pick_column, read_table
 from ..data.sources import Source, parse_source
 from ..data.tokenizers import KINDS, Tokenizer, load_tokenizer, make_tokenizer
 from ..errors import UserError
@@ -109,7 +109,7 @@ def _numeric_examples(table: Table, seq_col: str, label_col: str | None, cfg: Cl
         try:
             groups[sid].append([float(r[idx[c]]) for c in feats])
         except ValueError:
-            bad = next(c for c in feats if not _is_float(r[idx[c]]))
+            bad = next(c for c in feats if not is_number(r[idx[c]]))
             raise UserError(f"{table.path}: line {ln}: column {bad} holds {r[idx[bad]]!r}; numeric sequences need numbers in every feature column") from None
         if label_col:
             lab = r[table.columns.index(label_col)].strip()
@@ -118,13 +118,6 @@ def _numeric_examples(table: Table, seq_col: str, label_col: str | None, cfg: Cl
     ids = list(groups)
     return Examples([groups[s] for s in ids], [glabel.get(s, "") for s in ids], table.path, numeric=True, features=feats)
 
-
-def _is_float(s: str) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
 
 
 def read_examples(src: Source, cfg: ClassifyData, role: str, seed: int, need_labels: bool = True) -> Examples:
