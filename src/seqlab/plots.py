@@ -3,19 +3,65 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import re
+import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib import font_manager  # noqa: E402
+
+log = logging.getLogger("seqlab")
+
+# Families that cover Hangul (and most CJK), in order of preference; the first one installed is used.
+CJK_FAMILIES = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunGothic", "Malgun Gothic",
+                "Apple SD Gothic Neo", "AppleGothic", "Source Han Sans K", "Source Han Sans KR", "UnDotum",
+                "Noto Sans CJK JP", "Noto Sans CJK SC", "WenQuanYi Zen Hei")
+_CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af]")
+
+
+@lru_cache(maxsize=1)
+def cjk_font() -> str | None:
+    """The family used for Korean/CJK labels: ``$SEQLAB_FONT`` (a .ttf/.otf path) or the first installed of CJK_FAMILIES."""
+    path = os.environ.get("SEQLAB_FONT")
+    if path:
+        if not Path(path).is_file():
+            log.warning("SEQLAB_FONT=%s is not a file; looking for an installed Korean font instead", path)
+        else:
+            font_manager.fontManager.addfont(path)
+            return font_manager.FontProperties(fname=path).get_name()
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return next((name for name in CJK_FAMILIES if name in installed), None)
+
+
+def _use_fonts_for(labels) -> None:
+    """Let matplotlib fall back to a CJK font when any label has Hangul/CJK characters; warn once if there is none."""
+    if not any(_CJK.search(str(t)) for t in labels):
+        return
+    family = cjk_font()
+    if family is None:
+        if not getattr(_use_fonts_for, "warned", False):
+            log.warning("no Korean/CJK font found, so Hangul labels in plots show as boxes; install one "
+                        "(e.g. fonts-nanum or Noto Sans CJK) or set SEQLAB_FONT=/path/to/font.ttf")
+            _use_fonts_for.warned = True
+        return
+    families = list(plt.rcParams["font.family"])
+    if family not in families:
+        plt.rcParams["font.family"] = [*families, family] if families != ["sans-serif"] else ["DejaVu Sans", family]
 
 
 def _save(fig, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with warnings.catch_warnings():  # missing glyphs were reported once by _use_fonts_for, not once per character
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.tight_layout()
+        fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
@@ -39,6 +85,7 @@ def training_curves(metrics_jsonl, path, metric: str) -> Path:
 
 def confusion_matrix(matrix, labels, path, title="confusion matrix") -> Path:
     """Rows: true label; columns: predicted label; cells: counts."""
+    _use_fonts_for([*labels, title])
     n = len(labels)
     fig, ax = plt.subplots(figsize=(1.2 + 0.55 * n, 1.0 + 0.5 * n))
     ax.imshow(matrix, cmap="Blues")
@@ -71,6 +118,7 @@ def lines(xs, series: dict[str, list], path, xlabel: str, ylabel: str, title: st
 
 def heatmap(weights, xlabels, ylabels, path, title="attention", xlabel="source", ylabel="target") -> Path:
     """A matrix of weights (rows: ylabels, columns: xlabels), e.g. attention of target over source tokens."""
+    _use_fonts_for([*xlabels, *ylabels, title])
     fig, ax = plt.subplots(figsize=(1.5 + 0.42 * len(xlabels), 1.2 + 0.38 * len(ylabels)))
     ax.imshow(weights, cmap="viridis", aspect="auto", vmin=0)
     ax.set_xticks(range(len(xlabels)), xlabels, rotation=60, ha="right", fontsize=8)
