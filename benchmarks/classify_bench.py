@@ -61,10 +61,10 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def main(dataset: str, description: str, argv: list[str] | None = None) -> int:
+def main(dataset: str, description: str, argv: list[str] | None = None, time_budget: float = 20.0) -> int:
     ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--models", default=",".join(MODELS), help="comma-separated model names")
-    ap.add_argument("--time-budget", type=float, default=20.0, help="minutes of training per model")
+    ap.add_argument("--time-budget", type=float, default=time_budget, help="minutes of training per model")
     ap.add_argument("--out", default=f"benchmarks/results/classify_{dataset}", help="folder for results.json/.md")
     ap.add_argument("--runs", default=f"benchmarks/out/classify_{dataset}", help="folder for the run directories and logs")
     ap.add_argument("--mirror", default=os.environ.get("SEQLAB_DATA_MIRROR", "/work/shared/data"),
@@ -72,6 +72,10 @@ def main(dataset: str, description: str, argv: list[str] | None = None) -> int:
     ap.add_argument("--lock", default=None, help="flock this file around each model (e.g. /tmp/seqlab-cpu.lock)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="OMP_NUM_THREADS for the runs (0 = leave as is)")
+    ap.add_argument("--tokenizers", default=None,
+                    help="comma-separated tokenizers to compare (each model x each tokenizer; default: the task's choice)")
+    ap.add_argument("--parallel", action="store_true",
+                    help="train all jobs at once under one lock (use with --threads 1: one core each)")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="extra --set passed to every train command (repeatable)")
     args = ap.parse_args(argv)
@@ -86,34 +90,57 @@ def main(dataset: str, description: str, argv: list[str] | None = None) -> int:
     results_path = out / "results.json"
     previous = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results = previous.get("models", {})
-    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
-        run_dir = runs / model
-        train_cmd = ["seqlab", "-q", "train", "classify", "--data", dataset, "--model", model, "--out", str(run_dir),
-                     "--time-budget", str(args.time_budget), "--seed", str(args.seed), "--overwrite", "--json"]
-        for s in args.sets:
-            train_cmd += ["--set", s]
-        eval_cmd = ["seqlab", "-q", "evaluate", str(run_dir), "--data", dataset, "--json"]
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    tokenizers = [t.strip() for t in args.tokenizers.split(",")] if args.tokenizers else [None]
+    jobs = [(m, t) for m in models for t in tokenizers]
+    groups = [jobs] if args.parallel else [[j] for j in jobs]
+    for group in groups:
         with _locked(args.lock):
-            started = time.time()
             date = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-            print(f"[{date}] {shlex.join(train_cmd)}", file=sys.stderr, flush=True)
-            summary = _run(seqlab + train_cmd[1:], env, runs / f"{model}.train.log")
-            train_s = time.time() - started
-            metrics = _run(seqlab + eval_cmd[1:], env, runs / f"{model}.evaluate.log")
-        config = json.loads((run_dir / "config.json").read_text())
-        results[model] = {
-            "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"], "test_n": metrics.get("n"),
-            "best_valid_accuracy": summary.get("best_accuracy"), "stop_reason": summary.get("stop_reason"),
-            "epochs_done": summary.get("epochs_done"), "steps": summary.get("steps"),
-            "train_wall_s": round(summary.get("wall_s", train_s), 1), "command_wall_s": round(train_s, 1),
-            "tokens_per_s": summary.get("tokens_per_s"), "precision": summary.get("precision"),
-            "model_config": config.get("model"), "started": date,
-            "commands": [shlex.join(train_cmd), shlex.join(eval_cmd)],
-        }
-        print(f"  {model}: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
-              f"{summary.get('stop_reason')} after {summary.get('epochs_done')} epochs, {train_s:.0f} s",
-              file=sys.stderr, flush=True)
-        _write(results_path, dataset, args, results)
+            procs = []
+            for model, tok in group:
+                name = model if tok is None else f"{model}-{tok}"
+                run_dir = runs / name
+                train_cmd = ["seqlab", "-q", "train", "classify", "--data", dataset, "--model", model, "--out", str(run_dir),
+                             "--time-budget", str(args.time_budget), "--seed", str(args.seed), "--overwrite", "--json"]
+                if tok is not None:
+                    train_cmd += ["--tokenizer", tok]
+                for s in args.sets:
+                    train_cmd += ["--set", s]
+                print(f"[{date}] {shlex.join(train_cmd)}", file=sys.stderr, flush=True)
+                log = open(runs / f"{name}.train.log", "w")
+                log.write(f"$ {shlex.join(train_cmd)}\n\n")
+                log.flush()
+                proc = subprocess.Popen(seqlab + train_cmd[1:], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
+                procs.append((name, model, tok, run_dir, train_cmd, proc, time.time(), log))
+            for name, model, tok, run_dir, train_cmd, proc, started, log in procs:
+                stdout, _ = proc.communicate()
+                train_s = time.time() - started
+                log.write(stdout)
+                log.close()
+                if proc.returncode != 0:
+                    print(f"  {name}: training failed ({proc.returncode}); see {runs / (name + '.train.log')}", file=sys.stderr)
+                    continue
+                summary = json.loads(stdout.strip().splitlines()[-1])
+                eval_cmd = ["seqlab", "-q", "evaluate", str(run_dir), "--data", dataset, "--json"]
+                metrics = _run(seqlab + eval_cmd[1:], env, runs / f"{name}.evaluate.log")
+                config = json.loads((run_dir / "config.json").read_text())
+                results[name] = {
+                    "model": model, "tokenizer": config.get("data", {}).get("tokenizer", tok),
+                    "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"], "test_n": metrics.get("n"),
+                    "best_valid_accuracy": summary.get("best_accuracy"), "stop_reason": summary.get("stop_reason"),
+                    "epochs_done": summary.get("epochs_done"), "steps": summary.get("steps"),
+                    "train_wall_s": round(summary.get("wall_s", train_s), 1), "command_wall_s": round(train_s, 1),
+                    "tokens_per_s": summary.get("tokens_per_s"), "precision": summary.get("precision"),
+                    "model_config": config.get("model"), "started": date,
+                    "concurrent_with": [p[0] for p in procs if p[0] != name],
+                    "threads": env.get("OMP_NUM_THREADS", "unset"),
+                    "commands": [shlex.join(train_cmd), shlex.join(eval_cmd)],
+                }
+                print(f"  {name}: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
+                      f"{summary.get('stop_reason')} after {summary.get('epochs_done')} epochs, {train_s:.0f} s",
+                      file=sys.stderr, flush=True)
+                _write(results_path, dataset, args, results)
     return 0
 
 
@@ -127,12 +154,12 @@ def _write(path: Path, dataset: str, args, results: dict) -> None:
     os.replace(tmp, path)
     lines = [f"# seqlab train classify --data {dataset}", "",
              f"git {info['git_commit']}, {info['machine']}, time budget {args.time_budget} min per model, seed {args.seed}",
-             "", "| model | test acc | test macro-F1 | best valid acc | stopped by | epochs | train wall s | started |",
-             "|---|---|---|---|---|---|---|---|"]
+             "", "| run | test acc | test macro-F1 | best valid acc | stopped by | epochs | train wall s | threads | started |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         valid = r["best_valid_accuracy"]
         lines.append(f"| {name} | {r['test_accuracy']:.4f} | {r['test_macro_f1']:.4f} | "
-                     f"{valid:.4f} | {r['stop_reason']} | {r['epochs_done']} | {r['train_wall_s']:.0f} | {r['started']} |"
+                     f"{valid:.4f} | {r['stop_reason']} | {r['epochs_done']} | {r['train_wall_s']:.0f} | {r.get('threads', '')} | {r['started']} |"
                      if isinstance(valid, float) else f"| {name} | {r['test_accuracy']:.4f} | | | | | | |")
     lines += ["", "Commands (each with SEQLAB_DATA_MIRROR set):", ""]
     lines += [f"    {c}" for r in results.values() for c in r["commands"]]
