@@ -35,7 +35,7 @@ from ..errors import UserError
 from ..models.bert import BertClassifier, BertConfig, BertForMaskedLM
 from ..run import RunDir
 from ..train.engine import TrainConfig, Trainer
-from .base import LoadedRun, TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
+from .base import LoadedRun, TrainRequest, compose_or_resume, restore_composed
 
 log = logging.getLogger(__name__)
 
@@ -172,16 +172,7 @@ class MLMTask:
     def train(self, req: TrainRequest) -> dict:
         if req.init:
             raise UserError("--init does not apply to task mlm (it starts classify --model bert from an mlm run)")
-        if req.resume:
-            refuse_changes_on_resume(req)
-            run = RunDir.create(req.out, resume=True)
-            comp = restore_composed(run, BertConfig, MLMData)
-            if req.train_flags.get("time_budget") is not None:
-                comp.train.time_budget = req.train_flags["time_budget"]
-        else:
-            choose_model(req.model, MODELS, self.name)
-            comp = compose(req, BertConfig(), MLMData(), default_train())
-            run = None
+        comp, run = compose_or_resume(req, MODELS, MLMData, lambda _name: default_train())
         data, tcfg, seed = comp.data, comp.train, comp.train.seed
         src = parse_source(req.data, "--data")
         train_texts = read_sentences(src, data, "train")
