@@ -107,6 +107,9 @@ class TextCNN(nn.Module):
             self.embed = nn.Linear(input_dim, embed_dim)
         else:
             self.embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
+            with torch.no_grad():  # Kim's CNN-rand: U(-0.25, 0.25), about the spread of word2vec's coordinates
+                self.embed.weight.uniform_(-0.25, 0.25)
+                self.embed.weight[pad_id].zero_()
         self.embed.weight.requires_grad_(mode not in ("static",))  # static: frozen
         # multichannel: a second, frozen copy of the same vectors
         self.static_embed = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id) if (
