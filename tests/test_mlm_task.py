@@ -85,3 +85,19 @@ def test_train_mlm_json_stdout_is_one_object(cli, tmp_path, sentiment_csv):
                             "--epochs", "1", "--out", tmp_path / "m", "--json")
     assert code == 0, err
     assert json.loads(stdout)["stop_reason"] == "epochs"  # nothing else on stdout (no tokenizer progress bars)
+
+
+def test_resume_an_mlm_run_keeps_config_and_tokenizer(cli, tmp_path, sentiment_csv):
+    out = tmp_path / "m"
+    code, _, err = cli("-q", "train", "mlm", "--data", sentiment_csv, "--model", "bert", *TINY_BERT,
+                       "--epochs", "2", "--out", out, "--time-budget", "0.001", "--precision", "fp32")
+    assert code == 0, err
+    first = json.loads((out / "summary.json").read_text())
+    assert first["stop_reason"] == "time_budget"
+    tok = (out / "tokenizer.json").read_text()
+    code, _, err = cli("-q", "train", "mlm", "--data", sentiment_csv, "--out", out, "--resume", "--time-budget", "5")
+    assert code == 0, err
+    second = json.loads((out / "summary.json").read_text())
+    assert second["epochs_done"] == 2 and second["steps"] > first["steps"]
+    assert (out / "tokenizer.json").read_text() == tok
+    assert json.loads((out / "config.json").read_text())["model"]["d_model"] == 32  # the saved config, not defaults
