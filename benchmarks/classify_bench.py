@@ -125,8 +125,9 @@ def main(dataset: str, description: str, argv: list[str] | None = None, time_bud
                 eval_cmd = ["seqlab", "-q", "evaluate", str(run_dir), "--data", dataset, "--json"]
                 metrics = _run(seqlab + eval_cmd[1:], env, runs / f"{name}.evaluate.log")
                 config = json.loads((run_dir / "config.json").read_text())
+                meta = json.loads((run_dir / "meta.json").read_text())
                 results[name] = {
-                    "model": model, "tokenizer": config.get("data", {}).get("tokenizer", tok),
+                    "model": model, "tokenizer": meta.get("tokenizer", tok),  # what "auto" resolved to
                     "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"], "test_n": metrics.get("n"),
                     "best_valid_accuracy": summary.get("best_accuracy"), "stop_reason": summary.get("stop_reason"),
                     "epochs_done": summary.get("epochs_done"), "steps": summary.get("steps"),
