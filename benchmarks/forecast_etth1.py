@@ -32,7 +32,7 @@ HORIZONS = (96, 192, 336, 720)
 DROP_LAST_BS = {"patchtst": 128}  # the papers' test batch size per model (DLinear code: 32)
 
 
-def run_one(model: str, horizon: int, lookback: int, out: Path, budget: float, sets: list[str], seed: int) -> dict:
+def run_one(model: str, horizon: int, lookback: int | None, out: Path, budget: float, sets: list[str], seed: int) -> dict:
     from seqlab.config import parse_set
     from seqlab.run import RunDir
     from seqlab.tasks.base import TrainRequest
@@ -59,7 +59,7 @@ def run_one(model: str, horizon: int, lookback: int, out: Path, budget: float, s
     return {"model": model, "horizon": horizon, "lookback": d.lookback, "mse": test["mse_scaled"],
             "mae": test["mae_scaled"], "mse_drop_last": float(np.mean((p - y) ** 2)),
             "mae_drop_last": float(np.mean(np.abs(p - y))), "n_test_windows": test["n_windows"],
-            "naive_mse": test["baselines"]["naive"]["mse_scaled"], "stop_reason": summary["stop_reason"],
+            "naive_mse": test["baselines"]["naive"]["mse_scaled"], "valid_mse": summary["best_mse"], "stop_reason": summary["stop_reason"],
             "epochs_done": summary["epochs_done"], "wall_s": round(wall, 1), "sets": sets, "seed": seed,
             "threads": torch.get_num_threads(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
 
@@ -68,7 +68,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="dlinear,patchtst", help="comma-separated seqlab forecast models")
     ap.add_argument("--horizons", default="96,192,336,720")
-    ap.add_argument("--lookback", type=int, default=0, help="0 = each model's default (336 linear/patchtst, 96 recurrent)")
+    ap.add_argument("--lookback", type=int, default=0, help="0 = each model's default (512 linear, 336 patchtst, 96 recurrent)")
     ap.add_argument("--budget", type=float, default=15.0, help="minutes of training per run (the task's --time-budget)")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="config override, e.g. model.revin=true")
     ap.add_argument("--tag", default="", help="a name for this configuration in the results")
@@ -81,7 +81,7 @@ def main():
     args.results.parent.mkdir(parents=True, exist_ok=True)
     for model in args.models.split(","):
         for h in (int(x) for x in args.horizons.split(",")):
-            lookback = args.lookback or {"patchtst": 336, "dlinear": 336, "nlinear": 336, "linear": 336}.get(model, 96)
+            lookback = args.lookback or None  # None: the model's default, as `seqlab train forecast` picks it
             row = run_one(model, h, lookback, args.out / f"{model}-{h}", args.budget, args.sets, args.seed)
             row["tag"] = args.tag or model
             with open(args.results, "a", encoding="utf-8") as f:
@@ -91,7 +91,7 @@ def main():
                                         f" target {TARGETS[i]:.3f})")
             print(f"{row['tag']:>14} H={h:<4} L={row['lookback']:<4} MSE {row['mse']:.4f} MAE {row['mae']:.4f} | "
                   f"drop_last MSE {row['mse_drop_last']:.4f} MAE {row['mae_drop_last']:.4f} | naive MSE "
-                  f"{row['naive_mse']:.3f} | {row['epochs_done']} epochs, {row['stop_reason']}, {row['wall_s']:.0f} s{ref}",
+                  f"{row['naive_mse']:.3f} | valid MSE {row['valid_mse']:.4f} | {row['epochs_done']} epochs, {row['stop_reason']}, {row['wall_s']:.0f} s{ref}",
                   flush=True)
 
 

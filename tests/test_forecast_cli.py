@@ -129,6 +129,9 @@ def test_short_series_get_enough_steps_and_resume(cli, tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     steps_per_epoch = -(-json.loads((out / "meta.json").read_text())["n_windows"]["train"] // 32)
     assert cfg["train"]["epochs"] * steps_per_epoch >= 1000 and cfg["train"]["patience"] * steps_per_epoch >= 300
+    # the linear family's lr halves every epoch of 20; stretched, the run as a whole still decays by 0.5**20
+    assert cfg["train"]["schedule"] == "exponential"
+    assert cfg["train"]["gamma"] ** cfg["train"]["epochs"] == pytest.approx(0.5 ** 20)
     assert cfg["data"]["lookback"] == 600 * 7 // 10 // 8 and cfg["data"]["horizon"] == 24  # auto: 1/8 of train, one day
     code, _, err = cli("-q", "train", "forecast", "--data", "builtin:sine?n=600", "--model", "nlinear", "--out", out, "--resume")
     assert code == 0, err

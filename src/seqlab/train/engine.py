@@ -6,7 +6,7 @@ A task hands the engine three functions::
     eval_fn(model)        -> {"metric": value, ...}   # on the validation data
     train_batches(epoch)  -> list of batches (dicts of tensors), a function of (seed, epoch) only
 
-and the engine does the rest: AdamW with warmup and cosine/linear decay, gradient clipping, bf16
+and the engine does the rest: AdamW with warmup and cosine/linear/per-epoch exponential decay, gradient clipping, bf16
 autocast where it measured faster, evaluation, early stopping on the validation metric, best and
 last checkpoints (atomic), exact ``--resume``, a wall-clock ``--time-budget``, a progress bar with
 loss, metric and tokens/s, ``metrics.jsonl``, ``curves.png`` and ``summary.json`` with the reason
@@ -40,7 +40,8 @@ class TrainConfig:
     lr: float = 2e-3  # peak learning rate of AdamW
     weight_decay: float = 0.01  # AdamW decay on matrices (not on biases, norms)
     warmup: float = 0.03  # fraction of training spent warming the learning rate up from 0
-    schedule: str = "cosine"  # cosine | linear | constant after warmup
+    schedule: str = "cosine"  # cosine | linear | constant after warmup, or exponential: lr * gamma**(epochs done)
+    gamma: float = 0.5  # exponential schedule only: the lr multiplier per completed epoch (0.5 halves it, as DLinear)
     min_lr_ratio: float = 0.05  # the schedule's floor as a fraction of lr
     clip: float = 1.0  # gradient-norm clipping (0 = off)
     patience: int = 3  # evaluations without improvement before stopping early (0 = never)
@@ -62,6 +63,10 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0; found {self.lr}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}; found {self.schedule!r}")
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"gamma is a per-epoch lr multiplier in (0, 1]; found {self.gamma}")
+        if not 0 <= self.min_lr_ratio <= 1:
+            raise ValueError(f"min_lr_ratio is a fraction in [0, 1]; found {self.min_lr_ratio}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction in [0, 1); found {self.warmup}")
         if self.time_budget < 0 or self.max_steps < 0 or self.patience < 0 or self.clip < 0:
@@ -147,7 +152,8 @@ class Trainer:
                 if cfg.time_budget:
                     p = max(p, elapsed / (cfg.time_budget * 60))
                 for g in self.opt.param_groups:
-                    g["lr"] = cfg.lr * lr_factor(p, cfg.schedule, cfg.warmup, cfg.min_lr_ratio)
+                    g["lr"] = cfg.lr * lr_factor(p, cfg.schedule, cfg.warmup, cfg.min_lr_ratio,
+                                                 st["step"] // steps_per_epoch, cfg.gamma)
                 batch = _to(batches[i], self.device)
                 with autocast(self.device, precision):
                     loss, ntok = self.loss_fn(self.model, batch)
