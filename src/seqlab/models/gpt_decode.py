@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 
 import torch
 import torch.nn as nn
@@ -172,7 +171,6 @@ class GPTDecoder(nn.Module):
         make = _linear_kind(precision)
         self.eps = cfg.layer_norm_eps
         self.C, self.nh = cfg.n_embd, cfg.n_head
-        self.scale = 1.0 / math.sqrt(cfg.n_embd // cfg.n_head)
         dt = self.dtype
 
         def ln(m):
@@ -202,7 +200,10 @@ class GPTDecoder(nn.Module):
         """Prompts (B, T) left-padded (mask True = real token) -> next-token logits (B, V) and the cache."""
         B, T = idx.shape
         capacity = min(self.config.block_size, T + max_new_tokens)
-        cache = KVCache(self.config, B, capacity, idx.device, self.dtype)
+        # the cache (and so attention) stays fp32 for bf16 weights too, as GPT.prefill does on the CPU: the
+        # bf16 attention kernels are slower there for a single query
+        cache = KVCache(self.config, B, capacity, idx.device, torch.float32)
+        self._bound = None
         logits = self.model(idx, mask=mask, cache=cache, last_only=True)  # (B, 1, V)
         return logits[:, -1], cache
 
@@ -228,6 +229,7 @@ class GPTDecoder(nn.Module):
         end = slot + 1
         B, C, nh = token.shape[0], self.C, self.nh
         cache.tokens[:, slot] = token
+        same = K[0].dtype == self.dtype  # weights and cache in the same dtype: no casts around attention
         if n_pad is None:
             x = F.embedding(token, self.wte).add_(self.wpe[slot])  # (B, C)
             mask = None
@@ -237,11 +239,12 @@ class GPTDecoder(nn.Module):
         for l, ((g1, b1), qkv_w, o_w, (g2, b2), fc_w, pr_w) in enumerate(self.layers):
             h = F.layer_norm(x, (C,), g1, b1, self.eps)  # (B, C)
             q, k, v = qkv_w(h).view(B, 3, nh, 1, -1).unbind(1)  # 3 x (B, nh, 1, hs)
-            K[l].narrow(2, slot, 1).copy_(k)
+            K[l].narrow(2, slot, 1).copy_(k)  # casts to the cache dtype
             V[l].narrow(2, slot, 1).copy_(v)
-            y = F.scaled_dot_product_attention(q, K[l].narrow(2, 0, end), V[l].narrow(2, 0, end),
-                                               attn_mask=mask)  # (B, nh, 1, hs)
-            x = o_w.add(y.view(B, C), x)  # (B, C): T = 1, so (B, nh, 1, hs) is already (B, C) in memory
+            y = F.scaled_dot_product_attention(q if same else q.float(), K[l].narrow(2, 0, end),
+                                               V[l].narrow(2, 0, end), attn_mask=mask)  # (B, nh, 1, hs)
+            y = y.view(B, C) if same else y.view(B, C).to(self.dtype)  # T = 1: (B, nh, 1, hs) is (B, C) in memory
+            x = o_w.add(y, x)  # (B, C)
             h = F.layer_norm(x, (C,), g2, b2, self.eps)
             h = F.gelu(fc_w(h)) if self.exact_gelu else fc_w.gelu(h)  # (B, 4C)
             x = pr_w.add(h, x)
