@@ -1,16 +1,21 @@
 """seqlab GPT vs Hugging Face GPT2LMHeadModel: same weights, same config, same process.
 
 Training: tokens/s of forward + backward + AdamW step on (B, 256) blocks, in fp32 and in bf16 autocast,
-the two libraries alternating round by round so machine load hits both alike.
+the libraries alternating round by round so machine load hits all alike. With ``--compile`` a third
+contender is seqlab with ``GPTConfig.compile`` (torch.compile of the training forward); its compilation
+happens in the warm-up steps, whose time is reported separately (``compile_warmup_s``), never in tokens/s.
 Generation: batch 1, a 16-token prompt, 256 new tokens, greedy: HF ``generate`` (fp32) against seqlab's
-KV-cached loop in fp32, bf16 and int8 (weight-only), and whether the greedy tokens agree.
+KV-cached loop (``prepare_for_generation``, the path ``seqlab generate`` uses) in fp32, bf16 and int8
+(weight-only), and whether the greedy tokens agree.
 
-    OMP_NUM_THREADS=2 flock /tmp/seqlab-cpu.lock python benchmarks/gpt_speed.py --out benchmarks/results/gpt_speed.json
+    OMP_NUM_THREADS=2 flock /tmp/seqlab-cpu.lock python benchmarks/gpt_speed.py --compile --out benchmarks/results/gpt_speed.json
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import platform
 import tempfile
@@ -47,44 +52,59 @@ def train_step(model, opt, x, y, precision, is_hf):
     opt.zero_grad(set_to_none=True)
 
 
-def bench_training(batch: int, rounds: int, steps: int, dropout: float) -> dict:
+def bench_training(batch: int, rounds: int, steps: int, dropout: float, compile: bool) -> dict:
     hf, ours = build(256, dropout)
     hf.train()
     ours.train()
+    models = {"hf": hf, "seqlab": ours}
+    if compile:
+        compiled = copy.deepcopy(ours)
+        compiled.config = dataclasses.replace(ours.config, compile=True)
+        models["seqlab_compiled"] = compiled
     g = torch.Generator().manual_seed(0)
     x = torch.randint(0, 65, (batch, 256), generator=g)
     y = torch.randint(0, 65, (batch, 256), generator=g)
     out = {}
     for precision in ("fp32", "bf16"):
-        opts = {name: torch.optim.AdamW(m.parameters(), lr=1e-4) for name, m in (("hf", hf), ("seqlab", ours))}
-        models = {"hf": hf, "seqlab": ours}
-        for name in models:  # warm up kernels and optimizer state
+        opts = {name: torch.optim.AdamW(m.parameters(), lr=1e-4) for name, m in models.items()}
+        res = {}
+        for name in models:  # warm up kernels and optimizer state; the compiled model compiles here
+            t = time.perf_counter()
             for _ in range(2):
                 train_step(models[name], opts[name], x, y, precision, name == "hf")
-        best = {"hf": float("inf"), "seqlab": float("inf")}
+            if name == "seqlab_compiled":
+                res["compile_warmup_s"] = round(time.perf_counter() - t, 1)
+                res["compile_failed"] = models[name]._compile_failed
+        best = {name: float("inf") for name in models}
         for _ in range(rounds):
-            for name in ("hf", "seqlab"):
+            for name in models:
                 t = time.perf_counter()
                 for _ in range(steps):
                     train_step(models[name], opts[name], x, y, precision, name == "hf")
                 best[name] = min(best[name], (time.perf_counter() - t) / steps)
         tok = batch * 256
-        out[precision] = {"hf_tokens_per_s": round(tok / best["hf"], 1), "seqlab_tokens_per_s": round(tok / best["seqlab"], 1),
-                          "ratio": round(best["hf"] / best["seqlab"], 3)}
-        print(f"train {precision}: HF {tok / best['hf']:,.0f} tok/s, seqlab {tok / best['seqlab']:,.0f} tok/s, "
-              f"ratio {best['hf'] / best['seqlab']:.2f}", flush=True)
+        for name in models:
+            res[f"{name}_tokens_per_s"] = round(tok / best[name], 1)
+        res["ratio"] = round(best["hf"] / best["seqlab"], 3)
+        line = f"train {precision}: HF {tok / best['hf']:,.0f} tok/s, seqlab {tok / best['seqlab']:,.0f} tok/s ({res['ratio']:.2f}x)"
+        if compile:
+            res["compiled_ratio"] = round(best["hf"] / best["seqlab_compiled"], 3)
+            line += (f", seqlab compiled {tok / best['seqlab_compiled']:,.0f} tok/s ({res['compiled_ratio']:.2f}x, "
+                     f"compile warm-up {res['compile_warmup_s']} s)")
+        out[precision] = res
+        print(line, flush=True)
     return out
 
 
 @torch.inference_mode()
-def bench_generation(rounds: int, new_tokens: int) -> dict:
+def bench_generation(rounds: int, new_tokens: int, threads: int | None) -> dict:
     hf, ours = build(512, 0.1)  # 16 + 256 positions exceed 256: a 512-position table so neither has to slide
     hf.eval()
     ours.eval()
     prompt = torch.randint(1, 65, (1, 16), generator=torch.Generator().manual_seed(1))
     kw = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
     cfg = GenerationConfig(max_new_tokens=new_tokens, greedy=True)
-    variants = {p: prepare_for_generation(ours, p)[0] for p in ("fp32", "bf16", "int8")}
+    variants = {p: prepare_for_generation(ours, p, threads)[0] for p in ("fp32", "bf16", "int8")}
     hf_tokens = hf.generate(prompt, **kw)[0, 16:].tolist()  # warm-up and reference tokens
     same = {}
     for p, m in variants.items():
@@ -115,15 +135,18 @@ def main():
     ap.add_argument("--steps", type=int, default=3, help="training steps per timed round")
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--new-tokens", type=int, default=256)
+    ap.add_argument("--decode-threads", type=int, default=None,
+                    help="threads of seqlab's one-token decoding step (default: PyTorch's setting)")
+    ap.add_argument("--compile", action="store_true", help="also time seqlab training with GPTConfig.compile")
     ap.add_argument("--skip-train", action="store_true")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     res = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
            "transformers": transformers.__version__, "threads": torch.get_num_threads(),
            "cpu": platform.processor() or platform.machine(), "args": vars(args)}
-    res["generation"] = bench_generation(args.rounds, args.new_tokens)
+    res["generation"] = bench_generation(args.rounds, args.new_tokens, args.decode_threads)
     if not args.skip_train:
-        res["training"] = bench_training(args.batch, args.rounds, args.steps, args.dropout)
+        res["training"] = bench_training(args.batch, args.rounds, args.steps, args.dropout, args.compile)
     text = json.dumps(res, indent=2)
     print(text)
     if args.out:

@@ -38,6 +38,7 @@ from torch import Tensor
 logger = logging.getLogger(__name__)
 
 ACTIVATIONS = ("gelu_tanh", "gelu")
+_COMPILED = None  # torch.compile(GPT._plain_forward), made on first use (GPTConfig.compile)
 
 
 @dataclass
@@ -55,6 +56,8 @@ class GPTConfig:
     activation: str = "gelu_tanh"  # MLP non-linearity: "gelu_tanh" (GPT-2's gelu_new) or "gelu" (exact erf)
     layer_norm_eps: float = 1e-5  # epsilon inside every LayerNorm (GPT-2: 1e-5)
     tie_weights: bool = True  # the output layer reuses the token embedding matrix
+    compile: bool = False  # torch.compile (inductor) the plain training forward (no cache, no padding); the
+    # first batch pays the compilation; where it fails (no C++ compiler, unsupported op) eager takes over
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -232,6 +235,8 @@ class GPT(nn.Module):
         start = cache.length if cache is not None else 0
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} positions exceeds block_size {self.config.block_size}")
+        if cache is None and mask is None and not last_only and self.config.compile and not self._compile_failed:
+            return self._compiled_forward(idx)
         if cache is not None and start + T > cache.capacity:
             raise ValueError(f"cache holds {cache.capacity} slots; {start} filled + {T} new do not fit")
         attn_mask, is_causal = None, False
@@ -277,6 +282,28 @@ class GPT(nn.Module):
         if last_only:
             x = x[:, -1:]
         return self.lm_head(self.ln_f(x))  # (B, T, V)
+
+    _compile_failed = False  # set per model when torch.compile raised; eager from then on
+
+    def _plain_forward(self, idx: Tensor) -> Tensor:
+        """(B, T) ids, no cache, no padding -> (B, T, V) logits: the training path, as one compilable graph."""
+        T = idx.shape[1]
+        x = self.drop(self.wte(idx) + self.wpe.weight[:T])  # (B, T, C)
+        for block in self.h:
+            x = block(x, None, T > 1)
+        return self.lm_head(self.ln_f(x))  # (B, T, V)
+
+    def _compiled_forward(self, idx: Tensor) -> Tensor:
+        global _COMPILED
+        if _COMPILED is None:
+            _COMPILED = torch.compile(GPT._plain_forward, dynamic=False)
+        try:
+            return _COMPILED(self, idx)
+        except Exception as e:  # noqa: BLE001 - any compiler failure: fall back to eager, once, loudly
+            logger.warning("torch.compile of the GPT forward failed (%s: %s); continuing in eager mode",
+                           type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+            self._compile_failed = True
+            return self._plain_forward(idx)
 
     # ---- the generation protocol used by seqlab.models.sampling ----------------------------------------
 

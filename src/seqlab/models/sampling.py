@@ -33,6 +33,9 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .gpt import GPT
+from .gpt_decode import GPTDecoder, has_int8_kernel
+
 logger = logging.getLogger(__name__)
 
 
@@ -243,22 +246,6 @@ class Int8Linear(nn.Module):
         return y.view(*shape[:-1], -1)
 
 
-class InputMajorLinear(nn.Module):
-    """y = b + x W^T computed as addmm(b, x, W_t) with W_t = W^T stored (in, out) contiguous: the layout of
-    GPT-2's Conv1D, which the fp32 CPU kernels multiply faster for a few rows of x (decoding)."""
-
-    def __init__(self, linear: nn.Linear):
-        super().__init__()
-        self.register_buffer("weight_t", linear.weight.detach().t().contiguous())  # (in, out)
-        self.register_buffer("bias", linear.bias.detach() if linear.bias is not None else None)
-
-    def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        x2 = x.reshape(-1, shape[-1])  # (N, in)
-        y = torch.addmm(self.bias, x2, self.weight_t) if self.bias is not None else x2 @ self.weight_t
-        return y.view(*shape[:-1], -1)
-
-
 def _swap_linears(module: nn.Module, make, skip: set[int]) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.Linear) and id(child.weight) not in skip:
@@ -267,41 +254,41 @@ def _swap_linears(module: nn.Module, make, skip: set[int]) -> None:
             _swap_linears(child, make, skip)
 
 
-def _tied(model: nn.Module) -> set[int]:
-    """Weights shared with an embedding (tied output layers) stay as they are."""
-    return {id(m.weight) for m in model.modules() if isinstance(m, nn.Embedding)}
-
-
-def prepare_for_generation(model: nn.Module, precision: str = "auto") -> tuple[nn.Module, str]:
+def prepare_for_generation(model: nn.Module, precision: str = "auto",
+                           threads: int | None = None) -> tuple[nn.Module, str]:
     """An eval-mode copy of ``model`` for decoding in ``precision``; returns it and the precision used.
 
-    ``auto``: fp32 on anything but a CPU transformer; there, one prefill plus a few decode steps are
-    timed in fp32 and bf16 and the faster is kept (bf16 must win by 10%). ``int8`` falls back to bf16
-    where PyTorch lacks the kernel. Recurrent models stay fp32 under ``auto``.
+    A :class:`~seqlab.models.gpt.GPT` on the CPU becomes a :class:`~seqlab.models.gpt_decode.GPTDecoder`
+    (weights bound once, a flat one-token step with the fastest CPU kernel per precision); ``threads`` is
+    the number of CPU threads its one-token step uses (None = PyTorch's setting). ``auto``: fp32 on
+    anything but a CPU transformer; there, one prefill plus a few decode steps are timed in fp32 and
+    bf16 and the faster is kept (bf16 must win by 10%). ``int8`` falls back to bf16 where PyTorch lacks
+    the kernel. Recurrent models stay fp32 under ``auto``.
     """
     if precision not in GEN_PRECISIONS:
         raise ValueError(f"precision must be one of {GEN_PRECISIONS}; got {precision!r}")
     device = next(model.parameters()).device
+    fast = device.type == "cpu" and isinstance(model, GPT)
     if precision == "auto":
         if device.type != "cpu" or model.context_size is None:
             return model.eval(), "fp32"
-        fp32, _ = prepare_for_generation(model, "fp32")
-        bf16 = copy.deepcopy(model).eval().to(torch.bfloat16)
+        fp32, _ = prepare_for_generation(model, "fp32", threads)
+        bf16, _ = prepare_for_generation(model, "bf16", threads)
         t = {name: _time_decode(m) for name, m in (("fp32", fp32), ("bf16", bf16), ("fp32b", fp32), ("bf16b", bf16))}
         t32, t16 = min(t["fp32"], t["fp32b"]), min(t["bf16"], t["bf16b"])
         logger.info("generation precision auto: fp32 %.2f ms/token, bf16 %.2f ms/token", t32 * 1e3, t16 * 1e3)
         return (bf16, "bf16") if t16 < 0.9 * t32 else (fp32, "fp32")
     if precision == "fp32":
-        if device.type != "cpu" or model.context_size is None:
+        if not fast:
             return model.eval(), "fp32"
-        m = copy.deepcopy(model).eval().float()
-        _swap_linears(m, InputMajorLinear, _tied(m))
-        return m, "fp32"
+        return GPTDecoder(copy.deepcopy(model).eval().float(), "fp32", threads), "fp32"
     m = copy.deepcopy(model).eval().to(torch.bfloat16)
+    if precision == "int8" and (not has_int8_kernel() or device.type != "cpu"):
+        logger.warning("int8 decoding needs PyTorch's CPU kernel _weight_int8pack_mm; using bf16")
+        precision = "bf16"
+    if fast:
+        return GPTDecoder(m, precision, threads), precision
     if precision == "int8":
-        if not hasattr(torch, "_weight_int8pack_mm") or device.type != "cpu":
-            logger.warning("int8 decoding needs PyTorch's CPU kernel _weight_int8pack_mm; using bf16")
-            return m, "bf16"
         _swap_linears(m, Int8Linear, set())  # the tied output layer too: it gets its own int8 copy
     return m, precision
 

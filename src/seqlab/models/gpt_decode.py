@@ -1,0 +1,252 @@
+"""Fast one-token decoding for :class:`~seqlab.models.gpt.GPT` (batch-1 generation on the CPU).
+
+Generating one token runs a single position through every block. The arithmetic is small (about
+2 x n_params flops), so at batch 1 the time goes to two things: streaming the weights from memory, and
+the fixed cost of every PyTorch call (Python, ``nn.Module.__call__``, the dispatcher), about 80 calls per
+token for a 6-layer model. :class:`GPTDecoder` attacks both:
+
+- the weights are bound once into flat lists and the step calls torch ops directly, with no module
+  ``__call__`` per layer;
+- the key/value cache is the preallocated :class:`~seqlab.models.gpt.KVCache`, written in place, and
+  single-query attention reads slot views of it (no concatenation, no per-step allocation of the cache);
+- each precision multiplies with the CPU kernel that is fastest for a few rows of activations:
+  ``fp32`` uses ``addmm`` on input-major (in, out) weights; ``bf16`` uses oneDNN with weights reordered
+  once into its blocked layout, with GELU and the residual add fused into the matmul; ``int8`` uses
+  ``torch._weight_int8pack_mm`` (weight-only int8, one scale per output row).
+
+The prompt itself (prefill) and the re-encoding when the context window slides run through the model's
+ordinary ``forward`` on the same cache, so padding masks, positions and sliding keep one implementation.
+
+Shapes: B batch, C = n_embd, nh heads, hs = C / nh head size, L cache slots, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .gpt import GPT, KVCache
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def has_onednn_bf16() -> bool:
+    """oneDNN's packed bf16 linear is usable (an x86 CPU with AVX512-BF16/AMX, or one oneDNN emulates)."""
+    try:
+        return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def has_int8_kernel() -> bool:
+    return hasattr(torch, "_weight_int8pack_mm")
+
+
+# ---- one bound weight per Linear: y = x Wᵀ + b, and the fused forms the step needs --------------------------
+
+
+class _AddmmLinear:
+    """fp32: addmm(b, x, W_t) with W_t = Wᵀ stored (in, out) contiguous, faster than (out, in) for few rows."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None):
+        self.w_t = weight.detach().float().t().contiguous()  # (in, out)
+        self.b = bias.detach().float() if bias is not None else weight.new_zeros(weight.shape[0], dtype=torch.float32)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return torch.addmm(self.b, x, self.w_t)
+
+    def gelu(self, x: Tensor) -> Tensor:
+        return F.gelu(torch.addmm(self.b, x, self.w_t), approximate="tanh")
+
+    def add(self, x: Tensor, residual: Tensor) -> Tensor:
+        return torch.addmm(self.b, x, self.w_t).add_(residual)
+
+
+class _OneDNNLinear:
+    """bf16: oneDNN matmul on a weight reordered once into its blocked layout; GELU and add fused in."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None):
+        w = weight.detach().to(torch.bfloat16).contiguous()  # (out, in)
+        self.w = torch.ops.mkldnn._reorder_linear_weight(w, 1)
+        self.b = bias.detach().to(torch.bfloat16) if bias is not None else None
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.w, self.b, "none", [], "")
+
+    def gelu(self, x: Tensor) -> Tensor:
+        return torch.ops.mkldnn._linear_pointwise(x, self.w, self.b, "gelu", [], "tanh")
+
+    def add(self, x: Tensor, residual: Tensor) -> Tensor:
+        return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.w, self.b, "add")
+
+
+class _Int8Linear:
+    """Weight-only int8: W ≈ scale[:, None] * W_q, W_q int8 (out, in); bf16 activations."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None):
+        w = weight.detach().float()
+        scale = w.abs().amax(1).clamp(min=1e-8) / 127.0  # (out,)
+        self.w_q = (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
+        self.scale = scale.to(torch.bfloat16)
+        self.b = bias.detach().to(torch.bfloat16) if bias is not None else None
+
+    def __call__(self, x: Tensor) -> Tensor:
+        y = torch._weight_int8pack_mm(x, self.w_q, self.scale)
+        return y.add_(self.b) if self.b is not None else y
+
+    def gelu(self, x: Tensor) -> Tensor:
+        return F.gelu(self(x), approximate="tanh")
+
+    def add(self, x: Tensor, residual: Tensor) -> Tensor:
+        return self(x).add_(residual)
+
+
+class _BF16Linear:
+    """bf16 where oneDNN's packed kernel is missing: plain F.linear on bf16 weights."""
+
+    def __init__(self, weight: Tensor, bias: Tensor | None):
+        self.w = weight.detach().to(torch.bfloat16).contiguous()  # (out, in)
+        self.b = bias.detach().to(torch.bfloat16) if bias is not None else None
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return F.linear(x, self.w, self.b)
+
+    def gelu(self, x: Tensor) -> Tensor:
+        return F.gelu(F.linear(x, self.w, self.b), approximate="tanh")
+
+    def add(self, x: Tensor, residual: Tensor) -> Tensor:
+        return F.linear(x, self.w, self.b).add_(residual)
+
+
+def _linear_kind(precision: str):
+    if precision == "fp32":
+        return _AddmmLinear
+    if precision == "int8":
+        return _Int8Linear
+    return _OneDNNLinear if has_onednn_bf16() else _BF16Linear
+
+
+@contextlib.contextmanager
+def _num_threads(n: int | None):
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class GPTDecoder(nn.Module):
+    """A GPT bound for fast decoding in ``precision`` (fp32 | bf16 | int8); speaks the generation protocol.
+
+    ``model`` is used as given for the prompt (prefill) and for re-encoding when the window slides, so it
+    should already be in eval mode and in the matching dtype (fp32 for ``fp32``, bf16 otherwise); the
+    one-token step uses weights bound from it once. ``threads``: how many CPU threads the one-token step
+    uses (None = leave PyTorch's setting alone); at batch 1 the matrices are small and one thread can beat
+    two. The step's logits match ``model``'s to float rounding (fp32: ~1e-6).
+    """
+
+    def __init__(self, model: GPT, precision: str = "fp32", threads: int | None = None):
+        super().__init__()
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
+        cfg = model.config
+        self.model = model
+        self.config = cfg
+        self.precision = precision
+        self.threads = threads
+        self.dtype = torch.float32 if precision == "fp32" else torch.bfloat16
+        if precision == "int8" and not has_int8_kernel():
+            raise ValueError("int8 decoding needs PyTorch's CPU kernel torch._weight_int8pack_mm")
+        make = _linear_kind(precision)
+        self.eps = cfg.layer_norm_eps
+        self.C, self.nh = cfg.n_embd, cfg.n_head
+        dt = self.dtype
+
+        def ln(m):
+            return (m.weight.detach().to(dt), m.bias.detach().to(dt) if m.bias is not None else None)
+
+        self.layers = []
+        for blk in model.h:
+            self.layers.append((
+                ln(blk.ln_1), make(blk.attn.c_attn.weight, blk.attn.c_attn.bias),
+                make(blk.attn.c_proj.weight, blk.attn.c_proj.bias),
+                ln(blk.ln_2), make(blk.mlp.c_fc.weight, blk.mlp.c_fc.bias),
+                make(blk.mlp.c_proj.weight, blk.mlp.c_proj.bias),
+            ))
+        self.exact_gelu = cfg.activation == "gelu"
+        self.wte = model.wte.weight.detach().to(dt)  # (V, C)
+        self.wpe = model.wpe.weight.detach().to(dt)  # (block_size, C)
+        self.ln_f = ln(model.ln_f)
+        head = model.lm_head
+        self.head = make(head.weight, head.bias) if precision != "fp32" else _AddmmLinear(head.weight, head.bias)
+        self._bound: tuple | None = None  # (cache, per-layer K views, V views, padding mask (B, 1, 1, L) | None)
+
+    @property
+    def context_size(self) -> int:
+        return self.config.block_size
+
+    def prefill(self, idx: Tensor, mask: Tensor | None, max_new_tokens: int) -> tuple[Tensor, KVCache]:
+        """Prompts (B, T) left-padded (mask True = real token) -> next-token logits (B, V) and the cache."""
+        B, T = idx.shape
+        capacity = min(self.config.block_size, T + max_new_tokens)
+        # the cache (and so attention) stays fp32 for bf16 weights too, as GPT.prefill does on the CPU: the
+        # bf16 attention kernels are slower there for a single query
+        cache = KVCache(self.config, B, capacity, idx.device, torch.float32)
+        self._bound = None
+        logits = self.model(idx, mask=mask, cache=cache, last_only=True)  # (B, 1, V)
+        return logits[:, -1], cache
+
+    def _bind(self, cache: KVCache) -> tuple:
+        if self._bound is None or self._bound[0] is not cache or self._bound[4] is not cache.n_pad:
+            keep = None
+            if cache.n_pad is not None:  # left padding: slot s of row b is real when s >= n_pad[b]
+                slots = torch.arange(cache.capacity, device=cache.k.device)
+                keep = (slots[None, :] >= cache.n_pad[:, None])[:, None, None]  # (B, 1, 1, L)
+            self._bound = (cache, cache.k.unbind(0), cache.v.unbind(0), keep, cache.n_pad)
+        return self._bound
+
+    def decode(self, token: Tensor, cache: KVCache) -> Tensor:
+        """Append one token per row (B,) int64 and return the next-token logits (B, V)."""
+        if cache.length == cache.capacity:
+            self.model._slide(cache)  # re-encodes the last 3/4 of the window through the model's forward
+        with _num_threads(self.threads):
+            return self._step(token, cache)
+
+    def _step(self, token: Tensor, cache: KVCache) -> Tensor:
+        _, K, V, keep, n_pad = self._bind(cache)
+        slot = cache.length
+        end = slot + 1
+        B, C, nh = token.shape[0], self.C, self.nh
+        cache.tokens[:, slot] = token
+        same = K[0].dtype == self.dtype  # weights and cache in the same dtype: no casts around attention
+        if n_pad is None:
+            x = F.embedding(token, self.wte).add_(self.wpe[slot])  # (B, C)
+            mask = None
+        else:
+            x = F.embedding(token, self.wte).add_(F.embedding((slot - n_pad).clamp_(min=0), self.wpe))  # (B, C)
+            mask = keep[..., :end]  # (B, 1, 1, S)
+        for l, ((g1, b1), qkv_w, o_w, (g2, b2), fc_w, pr_w) in enumerate(self.layers):
+            h = F.layer_norm(x, (C,), g1, b1, self.eps)  # (B, C)
+            q, k, v = qkv_w(h).view(B, 3, nh, 1, -1).unbind(1)  # 3 x (B, nh, 1, hs)
+            K[l].narrow(2, slot, 1).copy_(k)  # casts to the cache dtype
+            V[l].narrow(2, slot, 1).copy_(v)
+            y = F.scaled_dot_product_attention(q if same else q.float(), K[l].narrow(2, 0, end),
+                                               V[l].narrow(2, 0, end), attn_mask=mask)  # (B, nh, 1, hs)
+            y = y.view(B, C) if same else y.view(B, C).to(self.dtype)  # T = 1: (B, nh, 1, hs) is (B, C) in memory
+            x = o_w.add(y, x)  # (B, C)
+            h = F.layer_norm(x, (C,), g2, b2, self.eps)
+            h = F.gelu(fc_w(h)) if self.exact_gelu else fc_w.gelu(h)  # (B, 4C)
+            x = pr_w.add(h, x)
+        cache.length = end
+        return self.head(F.layer_norm(x, (C,), *self.ln_f, self.eps))  # (B, V)

@@ -1,0 +1,113 @@
+"""GPTDecoder (the flat one-token step) against the GPT module; the compiled training forward against eager."""
+
+import copy
+import logging
+
+import pytest
+import torch
+
+import seqlab.models.gpt as gpt_module
+from seqlab.models.gpt import GPT, GPTConfig
+from seqlab.models.gpt_decode import GPTDecoder, has_int8_kernel
+from seqlab.models.sampling import GenerationConfig, generate, prepare_for_generation
+
+
+def _gpt(**kw):
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=50, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
+    cfg.update(kw)
+    return GPT(GPTConfig(**cfg)).eval()
+
+
+def _greedy_no_cache(model, prompt, n):
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(n):
+            ids.append(int(model(torch.tensor([ids[-model.config.block_size:]]))[0, -1].argmax()))
+    return ids[len(prompt):]
+
+
+@pytest.mark.parametrize("activation", ["gelu_tanh", "gelu"])
+def test_fp32_step_matches_the_module_through_padding_and_sliding(activation):
+    m = _gpt(activation=activation)
+    d = GPTDecoder(copy.deepcopy(m), "fp32")
+    idx = torch.randint(0, 50, (2, 6))
+    mask = torch.tensor([[False, False, True, True, True, True], [True] * 6])  # row 0 left-padded
+    with torch.inference_mode():
+        ref, c_ref = m.prefill(idx, mask, 60)
+        got, c_got = d.prefill(idx, mask, 60)
+        for _ in range(60):  # 6 + 60 > block_size 32: the window slides twice
+            tok = ref.argmax(-1)
+            ref, got = m.decode(tok, c_ref), d.decode(tok, c_got)
+            assert (got - ref).abs().max().item() <= 1e-5
+    assert torch.equal(c_got.tokens, c_ref.tokens)
+
+
+def test_fp32_decoder_greedy_equals_no_cache_recompute():
+    m = _gpt()
+    d, used = prepare_for_generation(m, "fp32")
+    assert isinstance(d, GPTDecoder) and used == "fp32"
+    prompt = [3, 1, 4, 1, 5]
+    out = generate(d, [prompt], GenerationConfig(max_new_tokens=40, greedy=True))[0]
+    assert out == _greedy_no_cache(m, prompt, 40)
+
+
+@pytest.mark.parametrize("precision,atol", [("bf16", 0.05), ("int8", 0.1)])
+def test_low_precision_steps_track_fp32(precision, atol):
+    if precision == "int8" and not has_int8_kernel():
+        pytest.skip("no int8 kernel in this PyTorch")
+    m = _gpt(n_embd=64)
+    d = GPTDecoder(copy.deepcopy(m).to(torch.bfloat16), precision)
+    idx = torch.randint(0, 50, (1, 8))
+    with torch.inference_mode():
+        ref, c_ref = m.prefill(idx, None, 10)
+        got, c_got = d.prefill(idx, None, 10)
+        for _ in range(10):
+            tok = ref.argmax(-1)
+            ref, got = m.decode(tok, c_ref), d.decode(tok, c_got)
+            assert got.dtype == torch.bfloat16
+            assert (got.float() - ref).abs().max().item() <= atol * max(1.0, ref.abs().max().item())
+
+
+def test_decoder_threads_apply_to_the_step_only():
+    before = torch.get_num_threads()
+    d = GPTDecoder(_gpt(), "fp32", threads=1)
+    seen = []
+    real_step = d._step
+    d._step = lambda tok, cache: seen.append(torch.get_num_threads()) or real_step(tok, cache)
+    generate(d, [[1, 2, 3]], GenerationConfig(max_new_tokens=3, greedy=True))
+    assert seen == [1, 1] and torch.get_num_threads() == before
+
+
+def test_decoder_rejects_unknown_precision():
+    with pytest.raises(ValueError, match="precision"):
+        GPTDecoder(_gpt(), "fp8")
+
+
+def test_compiled_training_forward_equals_eager():
+    m = _gpt(n_layer=1)
+    x = torch.randint(0, 50, (2, 16))
+    ref = m(x)
+    m.config.compile = True
+    got = m(x)
+    assert not m._compile_failed, "torch.compile failed on this machine"
+    assert (got - ref).abs().max().item() <= 1e-5
+    got.sum().backward()  # the compiled graph trains
+    assert m.wte.weight.grad is not None
+
+
+def test_compile_failure_falls_back_to_eager(monkeypatch, caplog):
+    m = _gpt()
+    x = torch.randint(0, 50, (2, 8))
+    ref = m(x)
+    m.config.compile = True
+
+    def broken(*a, **k):
+        raise RuntimeError("no C++ compiler found")
+
+    monkeypatch.setattr(gpt_module, "_COMPILED", broken)
+    with caplog.at_level(logging.WARNING):
+        got = m(x)
+    assert torch.equal(got, ref) and m._compile_failed
+    assert "continuing in eager mode" in caplog.text
+    assert torch.equal(m(x), ref)  # later calls go straight to eager
