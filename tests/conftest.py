@@ -24,6 +24,28 @@ def run_cli(args: list[str], capsys) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
+class FakeClock:
+    """Stands in for ``time`` inside the training engine: every reading advances by ``tick`` seconds,
+    so a time budget runs out after a known number of readings, however fast the machine is."""
+
+    def __init__(self, tick: float = 1.0):
+        self.now, self.tick = 0.0, tick
+
+    def perf_counter(self) -> float:
+        self.now += self.tick
+        return self.now
+
+
+@pytest.fixture
+def fake_clock(monkeypatch) -> FakeClock:
+    """The engine's clock, one second per reading; set ``.tick = 0`` to stop time."""
+    import seqlab.train.engine as engine
+
+    clock = FakeClock()
+    monkeypatch.setattr(engine, "time", clock)
+    return clock
+
+
 @pytest.fixture
 def cli(capsys):
     return lambda *args: run_cli(list(args), capsys)

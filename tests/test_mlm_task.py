@@ -87,7 +87,7 @@ def test_train_mlm_json_stdout_is_one_object(cli, tmp_path, sentiment_csv):
     assert json.loads(stdout)["stop_reason"] == "epochs"  # nothing else on stdout (no tokenizer progress bars)
 
 
-def test_resume_an_mlm_run_keeps_config_and_tokenizer(cli, tmp_path, sentiment_csv):
+def test_resume_an_mlm_run_keeps_config_and_tokenizer(cli, tmp_path, sentiment_csv, fake_clock):
     out = tmp_path / "m"
     code, _, err = cli("-q", "train", "mlm", "--data", sentiment_csv, "--model", "bert", *TINY_BERT,
                        "--epochs", "2", "--out", out, "--time-budget", "0.001", "--precision", "fp32")
@@ -95,6 +95,7 @@ def test_resume_an_mlm_run_keeps_config_and_tokenizer(cli, tmp_path, sentiment_c
     first = json.loads((out / "summary.json").read_text())
     assert first["stop_reason"] == "time_budget"
     tok = (out / "tokenizer.json").read_text()
+    fake_clock.tick = 0.0  # time stands still: the resumed run ends by epochs, not by the budget
     code, _, err = cli("-q", "train", "mlm", "--data", sentiment_csv, "--out", out, "--resume", "--time-budget", "5")
     assert code == 0, err
     second = json.loads((out / "summary.json").read_text())

@@ -172,7 +172,7 @@ def test_multi30k_reads_through_the_mirror(monkeypatch):
     assert len(test.src) == 1000
 
 
-def test_resume_continues_with_the_saved_tokenizers(cli, tmp_path):
+def test_resume_continues_with_the_saved_tokenizers(cli, tmp_path, fake_clock):
     out = tmp_path / "res"
     args = ["-q", "train", "seq2seq", "--data", "builtin:reverse?n=3000", "--model", "gru", "--out", out, "--epochs", "3", *TINY_RNN]
     code, _, err = cli(*args, "--time-budget", "0.01")
@@ -180,6 +180,7 @@ def test_resume_continues_with_the_saved_tokenizers(cli, tmp_path):
     first = json.loads((out / "summary.json").read_text())
     assert first["stop_reason"] == "time_budget"
     tok = (out / "tokenizer.src.json").read_text()
+    fake_clock.tick = 0.0
     code, _, err = cli("-q", "train", "seq2seq", "--out", out, "--data", "builtin:reverse?n=3000", "--resume", "--time-budget", "5")
     assert code == 0, err
     second = json.loads((out / "summary.json").read_text())
