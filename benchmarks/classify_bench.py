@@ -76,6 +76,9 @@ def main(dataset: str, description: str, argv: list[str] | None = None, time_bud
                     help="comma-separated tokenizers to compare (each model x each tokenizer; default: the task's choice)")
     ap.add_argument("--parallel", action="store_true",
                     help="train all jobs at once under one lock (use with --threads 1: one core each)")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue runs whose folder holds a checkpoint (state.pt) instead of starting them over, "
+                         "e.g. after the machine restarted mid-benchmark; the time budget counts the time already spent")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="extra --set passed to every train command (repeatable)")
     args = ap.parse_args(argv)
@@ -101,14 +104,19 @@ def main(dataset: str, description: str, argv: list[str] | None = None, time_bud
             for model, tok in group:
                 name = model if tok is None else f"{model}-{tok}"
                 run_dir = runs / name
-                train_cmd = ["seqlab", "-q", "train", "classify", "--data", dataset, "--model", model, "--out", str(run_dir),
-                             "--time-budget", str(args.time_budget), "--seed", str(args.seed), "--overwrite", "--json"]
-                if tok is not None:
-                    train_cmd += ["--tokenizer", tok]
-                for s in args.sets:
-                    train_cmd += ["--set", s]
+                resuming = args.resume and (run_dir / "state.pt").is_file()
+                if resuming:  # model, tokenizer, seed and --set come from the run's saved config
+                    train_cmd = ["seqlab", "-q", "train", "classify", "--data", dataset, "--out", str(run_dir),
+                                 "--time-budget", str(args.time_budget), "--resume", "--json"]
+                else:
+                    train_cmd = ["seqlab", "-q", "train", "classify", "--data", dataset, "--model", model, "--out", str(run_dir),
+                                 "--time-budget", str(args.time_budget), "--seed", str(args.seed), "--overwrite", "--json"]
+                    if tok is not None:
+                        train_cmd += ["--tokenizer", tok]
+                    for s in args.sets:
+                        train_cmd += ["--set", s]
                 print(f"[{date}] {shlex.join(train_cmd)}", file=sys.stderr, flush=True)
-                log = open(runs / f"{name}.train.log", "w")
+                log = open(runs / f"{name}.train.log", "a" if resuming else "w")
                 log.write(f"$ {shlex.join(train_cmd)}\n\n")
                 log.flush()
                 proc = subprocess.Popen(seqlab + train_cmd[1:], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -116,6 +124,7 @@ def main(dataset: str, description: str, argv: list[str] | None = None, time_bud
             for name, model, tok, run_dir, train_cmd, proc, started, log in procs:
                 stdout, _ = proc.communicate()
                 train_s = time.time() - started
+                previous_train = _first_command(runs / f"{name}.train.log") if train_cmd[-2:] == ["--resume", "--json"] else []
                 log.write(stdout)
                 log.close()
                 if proc.returncode != 0:
@@ -136,13 +145,19 @@ def main(dataset: str, description: str, argv: list[str] | None = None, time_bud
                     "model_config": config.get("model"), "started": date,
                     "concurrent_with": [p[0] for p in procs if p[0] != name],
                     "threads": env.get("OMP_NUM_THREADS", "unset"),
-                    "commands": [shlex.join(train_cmd), shlex.join(eval_cmd)],
+                    "commands": previous_train + [shlex.join(train_cmd), shlex.join(eval_cmd)],
                 }
                 print(f"  {name}: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
                       f"{summary.get('stop_reason')} after {summary.get('epochs_done')} epochs, {train_s:.0f} s",
                       file=sys.stderr, flush=True)
                 _write(results_path, dataset, args, results)
     return 0
+
+
+def _first_command(log_path: Path) -> list[str]:
+    """The command that started a run, from the first line of its training log ("$ seqlab ...")."""
+    first = log_path.read_text(errors="replace").splitlines()[:1]
+    return [first[0][2:]] if first and first[0].startswith("$ ") else []
 
 
 def _write(path: Path, dataset: str, args, results: dict) -> None:
