@@ -28,6 +28,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .fast_dropout import Dropout
+from .fast_dropout import attention as attend
+
 NORMS = ("post", "pre")
 ACTIVATIONS = ("gelu", "gelu_tanh")
 
@@ -77,7 +80,7 @@ class BertEmbeddings(nn.Module):
         self.pos = nn.Embedding(config.max_position, config.d_model)  # E_pos (max_position, C)
         self.seg = nn.Embedding(config.type_vocab_size, config.d_model)  # E_seg (type_vocab_size, C)
         self.norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
 
     def forward(self, ids: Tensor, segments: Tensor | None = None) -> Tensor:
         T = ids.size(1)
@@ -101,7 +104,7 @@ class EncoderLayer(nn.Module):
         self.ff2 = nn.Linear(config.d_ff, C)
         self.norm2 = nn.LayerNorm(C, eps=config.layer_norm_eps)
         self.act = _act(config.activation)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.attn_dropout = config.attn_dropout
 
     def attention(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
@@ -110,9 +113,7 @@ class EncoderLayer(nn.Module):
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout if self.training else 0.0
-        )  # (B, nh, T, hs)
+        y = attend(q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout, training=self.training)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
         return self.drop(self.proj(y))
 
@@ -241,7 +242,7 @@ class BertClassifier(nn.Module):
         self.cls_id, self.sep_id = cls_id, sep_id
         self.bert = Bert(config)
         self.pooler = nn.Linear(config.d_model, config.d_model)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.classifier = nn.Linear(config.d_model, n_classes)
         for lin in (self.pooler, self.classifier):
             nn.init.normal_(lin.weight, std=0.02)

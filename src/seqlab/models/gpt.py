@@ -35,6 +35,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .fast_dropout import Dropout, attention
+
 logger = logging.getLogger(__name__)
 
 ACTIVATIONS = ("gelu_tanh", "gelu")
@@ -114,7 +116,7 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # W_q, W_k, W_v stacked
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # W_o
         self.attn_dropout = config.dropout if config.attn_dropout is None else config.attn_dropout
-        self.resid_dropout = nn.Dropout(config.dropout)
+        self.resid_dropout = Dropout(config.dropout)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None, is_causal: bool,
                 cache: KVCache | None = None, layer: int = 0) -> Tensor:
@@ -133,10 +135,8 @@ class CausalSelfAttention(nn.Module):
             v = cache.v[layer, :, :, :end]  # (B, nh, S, hs)
             q = q.to(k.dtype)  # a bf16 model may keep an fp32 cache (see GPT.prefill)
         # softmax(q kᵀ / sqrt(hs) + mask) v
-        y = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, is_causal=is_causal,
-            dropout_p=self.attn_dropout if self.training else 0.0,
-        )  # (B, nh, T, hs)
+        y = attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=self.attn_dropout,
+                      training=self.training)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C).to(x.dtype)  # (B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
@@ -150,7 +150,7 @@ class MLP(nn.Module):
         self.c_fc = nn.Linear(config.n_embd, inner, bias=config.bias)
         self.c_proj = nn.Linear(inner, config.n_embd, bias=config.bias)
         self.act = _gelu_tanh if config.activation == "gelu_tanh" else F.gelu
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = Dropout(config.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.dropout(self.c_proj(self.act(self.c_fc(x))))
@@ -186,7 +186,7 @@ class GPT(nn.Module):
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)  # E: token embeddings (V, C)
         self.wpe = nn.Embedding(config.block_size, config.n_embd)  # P: learned positions (block_size, C)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         self.h = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)

@@ -1,0 +1,99 @@
+"""The CPU dropout and written-out attention agree with torch's: same distribution, same math."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from seqlab.models.fast_dropout import Dropout, attention, dropout, explicit_attention, keep_mask
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_keep_mask_drops_a_fraction_p_and_rescales(p):
+    torch.manual_seed(0)
+    m = keep_mask((200, 1000), p, torch.float32)
+    values = m.unique()
+    assert len(values) == 2 and values[0] == 0 and values[1].item() == pytest.approx(1 / (1 - p))
+    dropped = (m == 0).float().mean().item()
+    assert abs(dropped - p) < 4 * (p * (1 - p) / m.numel()) ** 0.5 + 2e-5  # 4 standard errors
+    assert m.mean().item() == pytest.approx(1.0, abs=0.01)  # unbiased: E[mask] = 1
+
+
+def test_keep_mask_elements_are_independent_of_their_neighbours():
+    """Elements that share a 64-bit random word must not be correlated."""
+    torch.manual_seed(1)
+    keep = (keep_mask((300_000,), 0.5, torch.float32) > 0).float()
+    for lag in (1, 2, 3, 4):
+        a, b = keep[:-lag] - keep.mean(), keep[lag:] - keep.mean()
+        corr = (a * b).mean() / keep.var()
+        assert abs(corr.item()) < 0.01, lag
+
+
+def test_same_seed_same_mask():
+    torch.manual_seed(5)
+    a = keep_mask((64, 64), 0.3, torch.float32)
+    torch.manual_seed(5)
+    assert torch.equal(a, keep_mask((64, 64), 0.3, torch.float32))
+
+
+def test_dropout_module_train_eval_and_gradient():
+    x = torch.randn(8, 50, requires_grad=True)
+    layer = Dropout(0.25)
+    assert torch.equal(layer.eval()(x), x)
+    torch.manual_seed(2)
+    y = layer.train()(x)
+    torch.manual_seed(2)
+    m = keep_mask((8, 50), 0.25, torch.float32)
+    assert torch.equal(y, x * m)
+    y.sum().backward()
+    assert torch.equal(x.grad, m)
+    assert torch.equal(dropout(x, 0.0, True), x)
+    with pytest.raises(ValueError):
+        Dropout(1.5)
+
+
+def _qkv(B=2, H=3, T=5, S=7, D=4, dtype=torch.float32):
+    g = torch.Generator().manual_seed(0)
+    return [torch.randn(B, H, n, D, generator=g, dtype=dtype).requires_grad_() for n in (T, S, S)]
+
+
+@pytest.mark.parametrize("case", ["none", "causal", "padding", "padding_causal", "fully_masked_row"])
+def test_explicit_attention_equals_sdpa_values_and_gradients(case):
+    T = S = 6 if "causal" in case else None
+    q, k, v = _qkv(T=T or 5, S=S or 7)
+    S = k.shape[-2]
+    mask = None
+    if case != "none" and case != "causal":
+        mask = torch.ones(2, 1, 1, S, dtype=torch.bool)
+        mask[1, ..., S - 2:] = False  # the second sequence's last two keys are padding
+        if case == "fully_masked_row":
+            mask = mask.expand(2, 1, q.shape[-2], S).clone()
+            mask[0, 0, 1] = False  # query 1 of sequence 0 may attend to nothing
+    causal = "causal" in case
+    ours = explicit_attention(q, k, v, mask, causal)
+    ref = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    g = torch.randn_like(ref)
+    grads = torch.autograd.grad(ours, (q, k, v), g)
+    ref_grads = torch.autograd.grad(ref, (q, k, v), g)
+    for a, b in zip(grads, ref_grads):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+def test_attention_dropout_falls_on_the_weights():
+    q, k, v = _qkv()
+    torch.manual_seed(3)
+    y = attention(q, k, v, dropout_p=0.2, training=True)
+    torch.manual_seed(3)
+    m = keep_mask((2, 3, 5, 7), 0.2, torch.float32)
+    w = torch.softmax(q @ k.transpose(-2, -1) / 2.0, dim=-1)  # sqrt(D) = 2
+    torch.testing.assert_close(y, (w * m) @ v, atol=1e-5, rtol=1e-5)
+    # evaluation: no dropout, exactly SDPA
+    assert torch.equal(attention(q, k, v, dropout_p=0.2, training=False), F.scaled_dot_product_attention(q, k, v))
+
+
+def test_bf16_attention_keeps_bf16_matmuls_and_stays_close_to_fp32():
+    q, k, v = _qkv(T=16, S=16, D=32)
+    ours = explicit_attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), None, True)
+    assert ours.dtype == torch.bfloat16
+    ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(ours.float(), ref, atol=3e-2, rtol=3e-2)
