@@ -36,7 +36,8 @@ def run_one(model: str, horizon: int, lookback: int | None, out: Path, budget: f
     from seqlab.config import parse_set
     from seqlab.run import RunDir
     from seqlab.tasks.base import TrainRequest
-    from seqlab.tasks.forecast import TASK, predict_windows
+    from seqlab.tasks.forecast import TASK
+    from seqlab.tasks.forecast_io import predict_windows
     from seqlab.data.timeseries import split_series
 
     parsed = parse_set(sets, ("model", "data", "train"))

@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..data.timeseries import Scaler, TimeSeries, split_series
+from ..data.timeseries import Scaler, TimeSeries, prepare_series, split_series
 from ..errors import UserError
 from .base import LoadedRun
+from .forecast_io import Windows, compare, predict_windows, read_frame
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,6 @@ class LoadedForecaster(LoadedRun):
 
     # ---- reading new data with the run's settings
     def _series(self, src: str) -> tuple[TimeSeries, str | None]:
-        from .forecast import read_frame
-
         df, _, dataset = read_frame(src)
         tcol = self.data.time_col
         absent = [c for c in self.columns if c not in map(str, df.columns)]
@@ -47,15 +46,11 @@ class LoadedForecaster(LoadedRun):
         return ts, dataset
 
     def _prepare(self, df, tcol, src) -> TimeSeries:
-        from ..data.timeseries import prepare_series
-
         n_t = self.meta["n_targets"]
         feats = self.columns[n_t:] or None
         return prepare_series(df, self.columns[:n_t], feats, tcol, self.data.missing, source=str(src))
 
     def _windows(self, ts: TimeSeries):
-        from .forecast import Windows
-
         return Windows(self.scaler.transform(ts.values), self.data.lookback, self.data.horizon, self.meta["n_targets"])
 
     # ---- evaluation
@@ -65,8 +60,6 @@ class LoadedForecaster(LoadedRun):
         ``backtest=N``: also the errors at N forecast origins spread evenly through the test part
         (the model is fixed; each origin forecasts H steps from the data known then).
         """
-        from .forecast import compare
-
         ts = series if series is not None else self._series(src)[0]
         d = self.data
         split = split_series(ts, d.lookback, d.horizon, d.split)
@@ -91,8 +84,6 @@ class LoadedForecaster(LoadedRun):
         return out
 
     def _backtest(self, ts, split, win, starts, n: int, scale) -> list[dict]:
-        from .forecast import compare
-
         if n < 1:
             raise UserError(f"expected --backtest N ≥ 1; found {n}")
         picks = np.unique(np.linspace(0, len(starts) - 1, min(n, len(starts))).round().astype(int))
@@ -109,7 +100,6 @@ class LoadedForecaster(LoadedRun):
 
     def _plot_test(self, ts, win, starts, path):
         from ..plots import forecast as forecast_plot
-        from .forecast import predict_windows
 
         s = starts[-1:]  # the last test window: its history, forecast and what happened
         p, y = predict_windows(self.module, win, s, self.device)

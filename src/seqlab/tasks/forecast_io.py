@@ -1,0 +1,93 @@
+"""Forecasting data in and numbers out, shared by training (``forecast.py``) and a loaded run
+(``forecast_run.py``): reading a series source, windows gathered on a device, and the model scored
+beside the naive baselines on the same windows.
+
+Shapes: a window is (L + H, C) rows of the standardised series; ``Windows.get`` returns inputs
+(B, L, C) and targets (B, H, C_target).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .. import forecast_metrics as fm
+from ..data import datasets
+from ..data.builtin_series import SERIES, make_series
+from ..data.sources import parse_source
+from ..data.timeseries import Scaler, read_table
+from ..errors import UserError
+from ..models.forecast import BASELINES, MODELS
+
+
+# ---------------------------------------------------------------- reading
+def read_frame(src: str, flag: str = "--data"):
+    """(DataFrame, source kind, dataset name or None) for a path, builtin:NAME?k=v or etth1."""
+    if str(src).startswith("builtin:"):
+        head, _, query = src[len("builtin:"):].partition("?")
+        if head not in SERIES:
+            raise UserError(f"{flag} {src}: expected a built-in series among {', '.join(SERIES)} for forecast")
+        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        return make_series(head, **params), "builtin", None
+    s = parse_source(src, flag)
+    if s.kind == "dataset":
+        ds = datasets.get(s.name)
+        if ds.task != "forecast":
+            raise UserError(f"{flag} {src}: dataset {s.name} is for task {ds.task}, not forecast")
+        return read_table(datasets.fetch(s.name, "train")), "dataset", s.name
+    if s.kind != "file" or len(s.paths) != 1:
+        raise UserError(f"{flag} {src}: expected one CSV file, builtin:NAME or etth1")
+    return read_table(s.paths[0]), "file", None
+
+
+def build_model(name: str, cfg) -> torch.nn.Module:
+    return MODELS[name][1].from_config(cfg)
+
+
+
+
+class Windows:
+    """The standardised series as one tensor; batches are window start rows gathered on demand."""
+
+    def __init__(self, z: np.ndarray, lookback: int, horizon: int, n_targets: int):
+        self.z = torch.from_numpy(z)  # (N, C)
+        self.L, self.H, self.T = lookback, horizon, n_targets
+        self._ar = torch.arange(lookback + horizon)
+        self._on = {}
+
+    def get(self, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        dev = starts.device
+        if dev not in self._on:
+            self._on[dev] = (self.z.to(dev), self._ar.to(dev))
+        z, ar = self._on[dev]
+        w = z[starts[:, None] + ar]                     # (B, L + H, C)
+        return w[:, : self.L], w[:, self.L:, : self.T]   # (B, L, C), (B, H, C_target)
+
+
+@torch.inference_mode()
+def predict_windows(model, win: Windows, starts: np.ndarray, device, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """Scaled predictions and truths for windows at ``starts``: two (B, H, C_target) arrays."""
+    preds, trues = [], []
+    model.eval()
+    for i in range(0, len(starts), batch):
+        x, y = win.get(torch.as_tensor(starts[i: i + batch], device=device))
+        preds.append(model(x).float().cpu().numpy())
+        trues.append(y.cpu().numpy())
+    return np.concatenate(preds), np.concatenate(trues)
+
+
+def compare(model, name, cfg, win: Windows, starts, scaler: Scaler, mase_scale, device, season: int,
+            steps: bool = True) -> dict:
+    """Metrics of the model and both baselines on the same windows: {name: report, naive: ..., ...}."""
+    out = {}
+    T = win.T
+    contenders = [(name, model)] + [(b, build_model(b, _baseline_cfg(b, cfg, season))) for b in BASELINES if b != name]
+    for label, m in contenders:
+        p, y = predict_windows(m.to(device), win, starts, device)
+        out[label] = fm.report(p, y, scaler.inverse(p, T), scaler.inverse(y, T), mase_scale, steps=steps)
+    return out
+
+
+def _baseline_cfg(name, cfg, season: int):
+    return MODELS[name][0](lookback=cfg.lookback, horizon=cfg.horizon, n_channels=cfg.n_channels,
+                           n_targets=cfg.n_targets, season=max(1, min(season, cfg.lookback)))
