@@ -100,16 +100,19 @@ def refuse_changes_on_resume(req: TrainRequest) -> None:
                         + " (or start a new run with --out)")
 
 
-def compose_or_resume(req: TrainRequest, registry: dict, data_cls, default_train: Callable[[str], TrainConfig]) -> tuple[Composed, RunDir | None]:
+def compose_or_resume(req: TrainRequest, registry: dict, data_cls, default_train: Callable[[str], TrainConfig],
+                      presets: dict | None = None) -> tuple[Composed, RunDir | None]:
     """The run's config: composed from the request, or on ``--resume`` read back from the run.
 
     Returns the config and, on resume, the opened run directory (else None: the task creates it
     once the data has been read, so a bad input never leaves an empty run folder behind).
-    ``default_train(model_name)`` gives the task's engine defaults for that model.
+    ``default_train(model_name)`` gives the task's engine defaults for that model; ``presets[model_name]``,
+    where given, the model config's fields that differ from its dataclass defaults for that name.
     """
     if not req.resume:
         cfg_cls, _ = choose_model(req.model, registry, req.task)
-        return compose(req, cfg_cls(), data_cls(), default_train(req.model)), None
+        model_cfg = cfg_cls(**(presets or {}).get(req.model, {}))
+        return compose(req, model_cfg, data_cls(), default_train(req.model)), None
     refuse_changes_on_resume(req)
     run = RunDir.create(req.out, resume=True)
     cfg_cls = choose_model(run.read_json("config.json")["model_name"], registry, req.task)[0]

@@ -28,7 +28,7 @@ from ..errors import UserError
 from ..models.forecast import BASELINES, MODELS, PRESETS
 from ..run import RunDir
 from ..train.engine import TrainConfig, Trainer
-from .base import TrainRequest, choose_model, compose, refuse_changes_on_resume, restore_composed
+from .base import TrainRequest, choose_model, compose_or_resume, restore_composed
 from .forecast_io import Windows, build_model, predict_windows, read_frame
 from .forecast_run import LoadedForecaster
 
@@ -151,18 +151,7 @@ class ForecastTask:
     models = MODELS
 
     def train(self, req: TrainRequest) -> dict:
-        if req.resume:
-            refuse_changes_on_resume(req)
-            run = RunDir.create(req.out, resume=True)
-            name = run.read_json("config.json")["model_name"]
-            comp = restore_composed(run, choose_model(name, MODELS, self.name)[0], ForecastData)
-            if req.train_flags.get("time_budget") is not None:
-                comp.train.time_budget = req.train_flags["time_budget"]
-        else:
-            cfg_cls, _ = choose_model(req.model, MODELS, self.name)
-            preset = cfg_cls(**PRESETS.get(req.model, {}))
-            comp = compose(req, preset, ForecastData(), default_train(req.model))
-            run = None
+        comp, run = compose_or_resume(req, MODELS, ForecastData, default_train, PRESETS)
         if req.valid or req.test:
             raise UserError("forecast splits one series by time; drop --valid/--test and use --set data.split=... "
                             "(ratios like 0.7,0.1,0.2, 'ett', or two dates VALID_START,TEST_START)")
