@@ -47,12 +47,12 @@ def test_resume_equals_uninterrupted(tmp_path, sentiment_csv, monkeypatch):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_time_budget_stops_and_keeps_best(tmp_path, sentiment_csv):
+def test_time_budget_stops_and_keeps_best(tmp_path, sentiment_csv, fake_clock):
     req = _req(sentiment_csv, tmp_path / "tb")
-    req.train_flags.update(epochs=1000, time_budget=0.03)  # about two seconds
+    req.train_flags.update(epochs=1000, time_budget=0.5)  # 30 readings of the fake clock: a few steps
     req.sets["train"] = {"patience": "0"}  # never stop early: only the budget may end this run
     s = get_task("classify").train(req)
-    assert s["stop_reason"] == "time_budget"
+    assert s["stop_reason"] == "time_budget" and 1 <= s["steps"] < 30
     assert (tmp_path / "tb" / "model.safetensors").is_file()
     assert json.loads((tmp_path / "tb" / "summary.json").read_text())["stop_reason"] == "time_budget"
 
