@@ -77,3 +77,23 @@ def sentiment_csv(tmp_path) -> Path:
 
 def read_json_stdout(out: str) -> dict:
     return json.loads(out)
+
+
+def tiny_gpt(**kw):
+    """A seeded 2-layer, 32-dim GPT in eval mode (keyword arguments override GPTConfig fields)."""
+    from seqlab.models.gpt import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    cfg = dict(vocab_size=50, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
+    cfg.update(kw)
+    return GPT(GPTConfig(**cfg)).eval()
+
+
+def greedy_no_cache(model, prompt, n):
+    """Reference decoder: re-run the whole (cropped) sequence for every new token."""
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(n):
+            x = torch.tensor([ids[-model.config.block_size:]])
+            ids.append(int(model(x)[0, -1].argmax()))
+    return ids[len(prompt):]

@@ -2,38 +2,22 @@
 
 import pytest
 import torch
+from conftest import greedy_no_cache, tiny_gpt
 
-from seqlab.models.gpt import GPT, GPTConfig
+from seqlab.models.gpt import GPTConfig
 from seqlab.models.rnnlm import RNNLM, RNNLMConfig, detach_state
 from seqlab.models.sampling import GenerationConfig, generate
 
 
-def _gpt(**kw):
-    torch.manual_seed(0)
-    cfg = dict(vocab_size=50, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
-    cfg.update(kw)
-    return GPT(GPTConfig(**cfg)).eval()
-
-
-def _greedy_no_cache(model, prompt, n):
-    """Reference decoder: re-run the whole (cropped) sequence for every new token."""
-    ids = list(prompt)
-    with torch.no_grad():
-        for _ in range(n):
-            x = torch.tensor([ids[-model.config.block_size:]])
-            ids.append(int(model(x)[0, -1].argmax()))
-    return ids[len(prompt):]
-
-
 def test_shapes_and_weight_tying():
-    m = _gpt()
+    m = tiny_gpt()
     assert m(torch.randint(0, 50, (3, 7))).shape == (3, 7, 50)
     assert m.lm_head.weight is m.wte.weight
-    assert _gpt(tie_weights=False).lm_head.weight is not _gpt(tie_weights=False).wte.weight
+    assert tiny_gpt(tie_weights=False).lm_head.weight is not tiny_gpt(tie_weights=False).wte.weight
 
 
 def test_causal_mask_future_does_not_leak():
-    m = _gpt()
+    m = tiny_gpt()
     x = torch.randint(0, 50, (2, 16))
     y = x.clone()
     y[:, 10:] = torch.randint(0, 50, (2, 6))  # perturb the future
@@ -44,7 +28,7 @@ def test_causal_mask_future_does_not_leak():
 
 
 def test_kv_cache_logits_equal_full_forward():
-    m = _gpt()
+    m = tiny_gpt()
     idx = torch.randint(0, 50, (3, 20))
     with torch.no_grad():
         full = m(idx)  # (B, T, V)
@@ -54,14 +38,14 @@ def test_kv_cache_logits_equal_full_forward():
 
 
 def test_kv_cache_greedy_tokens_identical():
-    m = _gpt()
+    m = tiny_gpt()
     prompt = [3, 14, 15, 9, 26]
     cached = generate(m, [prompt], GenerationConfig(max_new_tokens=25, greedy=True))[0]
-    assert cached == _greedy_no_cache(m, prompt, 25)
+    assert cached == greedy_no_cache(m, prompt, 25)
 
 
 def test_left_padding_gives_each_row_its_own_result():
-    m = _gpt()
+    m = tiny_gpt()
     prompts = [[5, 6, 7, 8, 9, 10, 11], [1, 2], [40, 41, 42, 43]]
     batched = generate(m, prompts, GenerationConfig(max_new_tokens=12, greedy=True))
     alone = [generate(m, [p], GenerationConfig(max_new_tokens=12, greedy=True))[0] for p in prompts]
@@ -69,7 +53,7 @@ def test_left_padding_gives_each_row_its_own_result():
 
 
 def test_padding_mask_without_cache_matches_unpadded():
-    m = _gpt()
+    m = tiny_gpt()
     x = torch.randint(0, 50, (1, 9))
     padded = torch.cat([torch.zeros(1, 4, dtype=torch.long), x], 1)
     mask = torch.cat([torch.zeros(1, 4, dtype=torch.bool), torch.ones(1, 9, dtype=torch.bool)], 1)
@@ -78,16 +62,16 @@ def test_padding_mask_without_cache_matches_unpadded():
 
 
 def test_generation_past_the_context_slides_the_window(caplog):
-    m = _gpt(block_size=16)
+    m = tiny_gpt(block_size=16)
     out = generate(m, [list(range(1, 21))], GenerationConfig(max_new_tokens=30, greedy=True))[0]
     assert len(out) == 30
     assert "longer than the context" in caplog.text  # the 20-token prompt was left-truncated to 16
     # until the window first slides, the cached result equals the full recomputation
-    assert out[:1] == _greedy_no_cache(m, list(range(5, 21)), 1)
+    assert out[:1] == greedy_no_cache(m, list(range(5, 21)), 1)
 
 
 def test_cache_rejects_right_padding():
-    m = _gpt()
+    m = tiny_gpt()
     ids = torch.ones(2, 4, dtype=torch.long)
     mask = torch.tensor([[True, True, False, False], [True] * 4])
     with pytest.raises(ValueError, match="left"):
@@ -102,7 +86,7 @@ def test_config_rejects_bad_values(kw):
 
 
 def test_bf16_model_generates():
-    m = _gpt().to(torch.bfloat16)
+    m = tiny_gpt().to(torch.bfloat16)
     out = generate(m, [[1, 2, 3]], GenerationConfig(max_new_tokens=5, greedy=True))[0]
     assert len(out) == 5
 

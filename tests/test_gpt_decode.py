@@ -6,31 +6,16 @@ import shutil
 
 import pytest
 import torch
+from conftest import greedy_no_cache, tiny_gpt
 
 import seqlab.models.gpt as gpt_module
-from seqlab.models.gpt import GPT, GPTConfig
 from seqlab.models.gpt_decode import GPTDecoder, has_int8_kernel
 from seqlab.models.sampling import GenerationConfig, generate, prepare_for_generation
 
 
-def _gpt(**kw):
-    torch.manual_seed(0)
-    cfg = dict(vocab_size=50, block_size=32, n_layer=2, n_head=2, n_embd=32, dropout=0.0)
-    cfg.update(kw)
-    return GPT(GPTConfig(**cfg)).eval()
-
-
-def _greedy_no_cache(model, prompt, n):
-    ids = list(prompt)
-    with torch.no_grad():
-        for _ in range(n):
-            ids.append(int(model(torch.tensor([ids[-model.config.block_size:]]))[0, -1].argmax()))
-    return ids[len(prompt):]
-
-
 @pytest.mark.parametrize("activation", ["gelu_tanh", "gelu"])
 def test_fp32_step_matches_the_module_through_padding_and_sliding(activation):
-    m = _gpt(activation=activation)
+    m = tiny_gpt(activation=activation)
     d = GPTDecoder(copy.deepcopy(m), "fp32")
     idx = torch.randint(0, 50, (2, 6))
     mask = torch.tensor([[False, False, True, True, True, True], [True] * 6])  # row 0 left-padded
@@ -45,19 +30,19 @@ def test_fp32_step_matches_the_module_through_padding_and_sliding(activation):
 
 
 def test_fp32_decoder_greedy_equals_no_cache_recompute():
-    m = _gpt()
+    m = tiny_gpt()
     d, used = prepare_for_generation(m, "fp32")
     assert isinstance(d, GPTDecoder) and used == "fp32"
     prompt = [3, 1, 4, 1, 5]
     out = generate(d, [prompt], GenerationConfig(max_new_tokens=40, greedy=True))[0]
-    assert out == _greedy_no_cache(m, prompt, 40)
+    assert out == greedy_no_cache(m, prompt, 40)
 
 
 @pytest.mark.parametrize("precision,atol", [("bf16", 0.05), ("int8", 0.1)])
 def test_low_precision_steps_track_fp32(precision, atol):
     if precision == "int8" and not has_int8_kernel():
         pytest.skip("no int8 kernel in this PyTorch")
-    m = _gpt(n_embd=64)
+    m = tiny_gpt(n_embd=64)
     d = GPTDecoder(copy.deepcopy(m).to(torch.bfloat16), precision)
     idx = torch.randint(0, 50, (1, 8))
     with torch.inference_mode():
@@ -72,7 +57,7 @@ def test_low_precision_steps_track_fp32(precision, atol):
 
 def test_decoder_threads_apply_to_the_step_only():
     before = torch.get_num_threads()
-    d = GPTDecoder(_gpt(), "fp32", threads=1)
+    d = GPTDecoder(tiny_gpt(), "fp32", threads=1)
     seen = []
     real_step = d._step
     d._step = lambda tok, cache: seen.append(torch.get_num_threads()) or real_step(tok, cache)
@@ -82,13 +67,13 @@ def test_decoder_threads_apply_to_the_step_only():
 
 def test_decoder_rejects_unknown_precision():
     with pytest.raises(ValueError, match="precision"):
-        GPTDecoder(_gpt(), "fp8")
+        GPTDecoder(tiny_gpt(), "fp8")
 
 
 @pytest.mark.skipif(not (shutil.which("g++") or shutil.which("c++")),
                     reason="torch.compile (inductor) needs a C++ compiler; the eager fallback is tested below")
 def test_compiled_training_forward_equals_eager():
-    m = _gpt(n_layer=1)
+    m = tiny_gpt(n_layer=1)
     x = torch.randint(0, 50, (2, 16))
     ref = m(x)
     m.config.compile = True
@@ -100,7 +85,7 @@ def test_compiled_training_forward_equals_eager():
 
 
 def test_compile_failure_falls_back_to_eager(monkeypatch, caplog):
-    m = _gpt()
+    m = tiny_gpt()
     x = torch.randint(0, 50, (2, 8))
     ref = m(x)
     m.config.compile = True
