@@ -116,15 +116,17 @@ def main(dataset: str, description: str, argv: list[str] | None = None, time_bud
                     for s in args.sets:
                         train_cmd += ["--set", s]
                 print(f"[{date}] {shlex.join(train_cmd)}", file=sys.stderr, flush=True)
-                log = open(runs / f"{name}.train.log", "a" if resuming else "w")
+                log_path = runs / f"{name}.train.log"
+                # a resumed run's record keeps the command that started it, from its log's first line
+                train_cmds = (_first_command(log_path) if resuming else []) + [shlex.join(train_cmd)]
+                log = open(log_path, "a" if resuming else "w")
                 log.write(f"$ {shlex.join(train_cmd)}\n\n")
                 log.flush()
                 proc = subprocess.Popen(seqlab + train_cmd[1:], env=env, stdout=subprocess.PIPE, stderr=log, text=True)
-                procs.append((name, model, tok, run_dir, train_cmd, proc, time.time(), log))
-            for name, model, tok, run_dir, train_cmd, proc, started, log in procs:
+                procs.append((name, model, tok, run_dir, train_cmds, proc, time.time(), log))
+            for name, model, tok, run_dir, train_cmds, proc, started, log in procs:
                 stdout, _ = proc.communicate()
                 train_s = time.time() - started
-                previous_train = _first_command(runs / f"{name}.train.log") if train_cmd[-2:] == ["--resume", "--json"] else []
                 log.write(stdout)
                 log.close()
                 if proc.returncode != 0:
@@ -145,7 +147,7 @@ def main(dataset: str, description: str, argv: list[str] | None = None, time_bud
                     "model_config": config.get("model"), "started": date,
                     "concurrent_with": [p[0] for p in procs if p[0] != name],
                     "threads": env.get("OMP_NUM_THREADS", "unset"),
-                    "commands": previous_train + [shlex.join(train_cmd), shlex.join(eval_cmd)],
+                    "commands": train_cmds + [shlex.join(eval_cmd)],
                 }
                 print(f"  {name}: test accuracy {metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}, "
                       f"{summary.get('stop_reason')} after {summary.get('epochs_done')} epochs, {train_s:.0f} s",
