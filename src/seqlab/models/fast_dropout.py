@@ -76,9 +76,9 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None
     if is_causal:
         causal = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()  # top-left aligned, as SDPA's
         allowed = causal if allowed is None else allowed & causal
-    scores = scores.float()
+    scores = scores.float()  # a fresh tensor nothing else holds: masked in place
     if allowed is not None:
-        scores = scores.masked_fill(~allowed, float("-inf"))
+        scores.masked_fill_(~allowed, float("-inf"))
     weights = torch.softmax(scores, dim=-1)
     if allowed is not None:
         weights = weights.masked_fill(~allowed.any(-1, keepdim=True), 0.0)  # all -inf -> NaN -> 0
