@@ -60,7 +60,7 @@ def test_batch_independence_in_eval(name):
     torch.testing.assert_close(full[2:3], one, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["nlinear", "patchtst", "transformer", "lstm", "gru_seq2seq"])
+@pytest.mark.parametrize("name", ["nlinear", "sparsetsf", "patchtst", "transformer", "lstm", "gru_seq2seq"])
 def test_level_shift_equivariance(name):
     """Instance normalisation (RevIN, subtract-last): a shifted input gives a shifted forecast."""
     m = _model(name)
@@ -131,3 +131,26 @@ def test_seq2seq_rolls_out_step_by_step():
 def test_config_validation(cls, kw, msg):
     with pytest.raises(ValueError, match=msg):
         cls(**kw)
+
+
+@pytest.mark.parametrize("lookback", [72, 80])  # a whole number of cycles, and 8 steps more
+def test_sparsetsf_repeating_the_last_cycle_is_seasonal_naive(lookback):
+    """With the smoothing off and W picking the last cycle for every future cycle, SparseTSF is exactly
+    the seasonal-naive forecast: it proves the phase/cycle reshapes put every value back in its hour."""
+    x = torch.randn(3, lookback, 2)
+    cfg, m = build("sparsetsf", lookback=lookback, horizon=30, n_channels=2, n_targets=2, season=12)
+    assert (cfg.cycles_in, cfg.cycles_out) == (lookback // 12, 3)
+    with torch.no_grad():
+        m.smooth.weight.zero_()
+        m.cycles.weight.zero_()
+        m.cycles.weight[:, -1] = 1.0
+        y = m(x)
+    seas = build("seasonal_naive", lookback=lookback, horizon=30, n_channels=2, n_targets=2, season=12)[1]
+    torch.testing.assert_close(y, seas(x), rtol=1e-5, atol=1e-5)
+
+
+def test_sparsetsf_is_small_and_rejects_a_window_shorter_than_a_cycle():
+    _, m = build("sparsetsf", lookback=720, horizon=720, n_channels=7, n_targets=7, season=24)
+    assert sum(p.numel() for p in m.parameters()) == 30 * 30 + 25  # W (m, n) and the smoothing kernel
+    with pytest.raises(ValueError, match="season"):
+        build("sparsetsf", lookback=20, horizon=12, season=24)

@@ -4,7 +4,7 @@ Input: a CSV (or .gz) with a date/time column and numeric columns, ``etth1``, or
 ``builtin:sine|seasonal|random_walk``. The series is sorted, checked and split by time
 (train/valid/test, see :mod:`seqlab.data.timeseries`); standardised with training statistics
 only; cut into windows ``x (L, C) -> y (H, C_target)``. A model (``linear``, ``nlinear``,
-``dlinear``, ``patchtst``, ``transformer``, ``rnn``/``lstm``/``gru`` and their ``_seq2seq``
+``dlinear``, ``sparsetsf``, ``patchtst``, ``transformer``, ``rnn``/``lstm``/``gru`` and their ``_seq2seq``
 variants, or the baselines ``naive``/``seasonal_naive``) learns the map with an MSE loss
 (or mae/huber/quantile) on the standardised values.
 
@@ -70,6 +70,10 @@ def default_train(model: str) -> TrainConfig:
         # on ETTh1 it beat warmup + cosine with patience 5 on validation MSE at every horizon (benchmarks/RESULTS.md #5)
         return TrainConfig(epochs=20, batch_size=32, lr=5e-3, weight_decay=0.0, warmup=0.0, schedule="exponential",
                            gamma=0.5, min_lr_ratio=0.0, patience=3, metric="mse", mode="min", precision="fp32")
+    if model == "sparsetsf":
+        # the SparseTSF paper's ETTh1 recipe: Adam, batch 256, lr 0.02 decayed by 0.9 per epoch, 30 epochs, patience 5
+        return TrainConfig(epochs=30, batch_size=256, lr=0.02, weight_decay=0.0, warmup=0.0, schedule="exponential",
+                           gamma=0.9, min_lr_ratio=0.0, patience=5, metric="mse", mode="min", precision="fp32")
     if model == "patchtst":
         return TrainConfig(epochs=20, batch_size=128, lr=1e-3, weight_decay=0.0, warmup=0.05, patience=5,
                            metric="mse", mode="min", precision="fp32")

@@ -7,12 +7,14 @@ from .baselines import BaselineConfig, Naive, SeasonalNaive
 from .linear import DLinear, Linear, LinearConfig, NLinear
 from .patchtst import PatchTST, PatchTSTConfig
 from .recurrent import RecurrentConfig, RecurrentForecaster
+from .sparse import SparseTSF, SparseTSFConfig
 from .transformer import TimeTransformer, TransformerConfig
 
 MODELS = {
     "linear": (LinearConfig, Linear),
     "nlinear": (LinearConfig, NLinear),
     "dlinear": (LinearConfig, DLinear),
+    "sparsetsf": (SparseTSFConfig, SparseTSF),
     "patchtst": (PatchTSTConfig, PatchTST),
     "transformer": (TransformerConfig, TimeTransformer),
     "rnn": (RecurrentConfig, RecurrentForecaster),
