@@ -14,17 +14,18 @@ class Crash(Exception):
     pass
 
 
-def _req(data, out, **kw):
+def _req(data, out, ema=0.0, **kw):
     return TrainRequest(task="classify", model="gru", data=str(data), out=out,
                         train_flags={"epochs": 3, "batch_size": 32, "precision": "fp32", "seed": 3, "lr": 0.005},
-                        sets={"model": {"hidden": "16", "embed_dim": "16"}}, **kw)
+                        sets={"model": {"hidden": "16", "embed_dim": "16"}, "train": {"ema": str(ema)}}, **kw)
 
 
-def test_resume_equals_uninterrupted(tmp_path, sentiment_csv, monkeypatch):
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_resume_equals_uninterrupted(tmp_path, sentiment_csv, monkeypatch, ema):
     import seqlab.train.engine as engine
 
     task = get_task("classify")
-    full = task.train(_req(sentiment_csv, tmp_path / "full"))
+    full = task.train(_req(sentiment_csv, tmp_path / "full", ema))
 
     real_init = engine.Trainer.__init__
 
@@ -39,12 +40,43 @@ def test_resume_equals_uninterrupted(tmp_path, sentiment_csv, monkeypatch):
 
     monkeypatch.setattr(engine.Trainer, "__init__", crashing_init)
     with pytest.raises(Crash):
-        task.train(_req(sentiment_csv, tmp_path / "cut"))
+        task.train(_req(sentiment_csv, tmp_path / "cut", ema))
     monkeypatch.setattr(engine.Trainer, "__init__", real_init)
     resumed = task.train(TrainRequest(task="classify", model="", data=str(sentiment_csv), out=tmp_path / "cut", resume=True))
     assert resumed["best_accuracy"] == full["best_accuracy"] and resumed["steps"] == full["steps"]
-    a, b = load_file(tmp_path / "full" / "last.safetensors"), load_file(tmp_path / "cut" / "last.safetensors")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    for name in ("last.safetensors", "model.safetensors"):  # with ema, model.safetensors holds the average
+        a, b = load_file(tmp_path / "full" / name), load_file(tmp_path / "cut" / name)
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_ema_weights_are_the_moving_average_and_are_what_is_evaluated(tmp_path, sentiment_csv, monkeypatch):
+    import seqlab.train.engine as engine
+
+    raw, seen, trained = [], [], []
+    real_init = engine.Trainer.__init__
+
+    def recording_init(self, *a, **kw):
+        real_init(self, *a, **kw)
+        trained.append(self.model)
+        self.on_step = lambda step: raw.append({k: v.detach().clone() for k, v in self.model.state_dict().items()})
+        eval_fn = self.eval_fn
+        self.eval_fn = lambda m: (seen.append(m), eval_fn(m))[1]
+
+    monkeypatch.setattr(engine.Trainer, "__init__", recording_init)
+    req = _req(sentiment_csv, tmp_path / "ema", 0.8)
+    req.sets["train"]["patience"] = "0"
+    get_task("classify").train(req)
+    expected = dict(raw[0])  # the average starts at the first step's weights
+    for w in raw[1:]:
+        expected = {k: 0.8 * expected[k] + 0.2 * w[k] if w[k].is_floating_point() else w[k] for k in w}
+    ema = load_file(tmp_path / "ema" / "ema.safetensors")
+    for k, v in expected.items():
+        torch.testing.assert_close(ema["module." + k], v, rtol=1e-5, atol=1e-6)
+    assert any(not torch.allclose(expected[k], raw[-1][k]) for k in expected)  # the average is not the last step
+    # every evaluation saw the averaged copy, never the module being trained
+    assert len(seen) == 3 and all(m is seen[0] and m is not trained[0] for m in seen)
+    with pytest.raises(ValueError, match="ema"):
+        engine.TrainConfig(ema=1.0)
 
 
 def test_time_budget_stops_and_keeps_best(tmp_path, sentiment_csv, fake_clock):

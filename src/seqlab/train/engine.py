@@ -44,6 +44,8 @@ class TrainConfig:
     gamma: float = 0.5  # exponential schedule only: the lr multiplier per completed epoch (0.5 halves it, as DLinear)
     min_lr_ratio: float = 0.05  # the schedule's floor as a fraction of lr
     clip: float = 1.0  # gradient-norm clipping (0 = off)
+    ema: float = 0.0  # exponential moving average of the weights (Polyak averaging): 0 = off, else the decay per step
+                      # (0.999 averages about the last 1,000 steps); evaluation, the best checkpoint and the run use the average
     patience: int = 3  # evaluations without improvement before stopping early (0 = never)
     eval_every: int = 0  # steps between evaluations (0 = once per epoch)
     time_budget: float = 0.0  # minutes of training before stopping cleanly (0 = no limit)
@@ -69,6 +71,8 @@ class TrainConfig:
             raise ValueError(f"min_lr_ratio is a fraction in [0, 1]; found {self.min_lr_ratio}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup is a fraction in [0, 1); found {self.warmup}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema is a per-step decay in [0, 1) (0 = off); found {self.ema}")
         if self.time_budget < 0 or self.max_steps < 0 or self.patience < 0 or self.clip < 0:
             raise ValueError("time_budget, max_steps, patience and clip must be ≥ 0")
         if self.mode not in ("max", "min"):
@@ -96,6 +100,16 @@ class Trainer:
         self.loss_fn, self.eval_fn, self.train_batches = loss_fn, eval_fn, train_batches
         self.device, self.verbose, self.on_step = device, verbose, on_step
         self.opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
+        self.ema = None
+        if cfg.ema:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+
+    @property
+    def _kept(self) -> torch.nn.Module:
+        """The weights that are evaluated and saved: the moving average when ``ema`` is on."""
+        return self.ema.module if self.ema is not None else self.model
 
     def _better(self, value, best):
         if best is None:
@@ -103,9 +117,10 @@ class Trainer:
         return value > best if self.cfg.mode == "max" else value < best
 
     def _evaluate(self, precision):
-        self.model.eval()
+        kept = self._kept
+        kept.eval()
         with torch.inference_mode(), autocast(self.device, precision):
-            metrics = self.eval_fn(self.model)
+            metrics = self.eval_fn(kept)
         self.model.train()
         if self.cfg.metric not in metrics:
             raise RuntimeError(f"the task's evaluation returned {sorted(metrics)}, not the metric {self.cfg.metric}")
@@ -164,6 +179,8 @@ class Trainer:
                     torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
                 self.opt.step()
                 self.opt.zero_grad(set_to_none=True)
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
                 st["step"] += 1
                 st["step_in_epoch"] = i + 1
                 st["tokens"] += int(ntok)
@@ -197,7 +214,7 @@ class Trainer:
                                   + " ".join(f"{k} {v:.4f}" for k, v in last_metrics.items() if isinstance(v, float)))
                     if self._better(value, st["best"]):
                         st["best"], st["best_step"], st["bad"] = value, st["step"], 0
-                        self.run.save_weights("model.safetensors", self.model.state_dict())
+                        self.run.save_weights("model.safetensors", self._kept.state_dict())
                         self.run.write_json("best_metrics.json", {"step": st["step"], **last_metrics})
                     else:
                         st["bad"] += 1
@@ -233,12 +250,16 @@ class Trainer:
 
     def _checkpoint(self, st):
         self.run.save_weights("last.safetensors", self.model.state_dict())
+        if self.ema is not None:
+            self.run.save_weights("ema.safetensors", self.ema.state_dict())
         self.run.save_state({**st, "optimizer": self.opt.state_dict(), "torch_rng": torch.get_rng_state(),
                              "py_rng": random.getstate(), "np_rng": np.random.get_state()})
 
     def _restore(self) -> dict:
         state = self.run.load_state()
         self.model.load_state_dict({k: v.to(self.device) for k, v in self.run.load_weights("last.safetensors").items()})
+        if self.ema is not None:
+            self.ema.load_state_dict({k: v.to(self.device) for k, v in self.run.load_weights("ema.safetensors").items()})
         self.opt.load_state_dict(state.pop("optimizer"))
         torch.set_rng_state(state.pop("torch_rng"))
         random.setstate(state.pop("py_rng"))
