@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import check_window
+
 
 @dataclass
 class BaselineConfig:
@@ -23,11 +25,7 @@ class BaselineConfig:
     season: int = 24       # m: season length in steps for seasonal_naive (24 for hourly data)
 
     def __post_init__(self):
-        for name in ("lookback", "horizon", "n_channels", "n_targets", "season"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_targets > self.n_channels:
-            raise ValueError(f"n_targets ({self.n_targets}) must be <= n_channels ({self.n_channels})")
+        check_window(self, "season")
 
 
 class Naive(nn.Module):

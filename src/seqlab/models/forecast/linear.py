@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import check_window
 from .patchtst import RevIN
 
 
@@ -37,11 +38,7 @@ class LinearConfig:
     dropout: float = 0.0   # dropout on the input window; 0 = the paper's model
 
     def __post_init__(self):
-        for name in ("lookback", "horizon", "n_channels", "n_targets", "kernel"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_targets > self.n_channels:
-            raise ValueError(f"n_targets ({self.n_targets}) must be <= n_channels ({self.n_channels})")
+        check_window(self, "kernel")
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd so the moving average is centred, got {self.kernel}")
         if not 0 <= self.dropout < 1:

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checks import check_window
+
 
 @dataclass
 class PatchTSTConfig:
@@ -38,12 +40,7 @@ class PatchTSTConfig:
     revin: bool = True     # RevIN instance normalisation; the paper's default
 
     def __post_init__(self):
-        for name in ("lookback", "horizon", "n_channels", "n_targets", "patch_len", "stride",
-                     "d_model", "n_head", "n_layer", "d_ff"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_targets > self.n_channels:
-            raise ValueError(f"n_targets ({self.n_targets}) must be <= n_channels ({self.n_channels})")
+        check_window(self, "patch_len", "stride", "d_model", "n_head", "n_layer", "d_ff")
         if self.patch_len > self.lookback:
             raise ValueError(f"patch_len ({self.patch_len}) must be <= lookback ({self.lookback})")
         if self.d_model % self.n_head:

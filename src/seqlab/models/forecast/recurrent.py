@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import check_window
 from .patchtst import RevIN
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -39,11 +40,7 @@ class RecurrentConfig:
     norm: str = "revin"    # revin (per-window mean/std) | last (subtract last value) | none
 
     def __post_init__(self):
-        for name in ("lookback", "horizon", "n_channels", "n_targets", "hidden", "n_layer"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_targets > self.n_channels:
-            raise ValueError(f"n_targets ({self.n_targets}) must be <= n_channels ({self.n_channels})")
+        check_window(self, "hidden", "n_layer")
         if self.cell not in CELLS:
             raise ValueError(f"cell must be one of {', '.join(CELLS)}, got {self.cell!r}")
         if self.decoder not in ("direct", "seq2seq"):

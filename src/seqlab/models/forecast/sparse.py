@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import check_window
+
 
 @dataclass
 class SparseTSFConfig:
@@ -36,11 +38,7 @@ class SparseTSFConfig:
     season: int = 24       # w: the period; set from the data's frequency (24 for hourly) unless given
 
     def __post_init__(self):
-        for name in ("lookback", "horizon", "n_channels", "n_targets", "season"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_targets > self.n_channels:
-            raise ValueError(f"n_targets ({self.n_targets}) must be <= n_channels ({self.n_channels})")
+        check_window(self, "season")
         if self.season > self.lookback:
             raise ValueError(f"season ({self.season}) must be <= lookback ({self.lookback}): "
                              f"the window must hold at least one whole cycle")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .checks import check_window
 from .patchtst import RevIN
 
 
@@ -36,12 +37,7 @@ class TransformerConfig:
     revin: bool = True     # per-window normalisation, undone on the forecast
 
     def __post_init__(self):
-        for name in ("lookback", "horizon", "n_channels", "n_targets", "d_model", "n_head",
-                     "n_layer", "d_ff"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.n_targets > self.n_channels:
-            raise ValueError(f"n_targets ({self.n_targets}) must be <= n_channels ({self.n_channels})")
+        check_window(self, "d_model", "n_head", "n_layer", "d_ff")
         if self.d_model % self.n_head:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_head ({self.n_head})")
         if not 0 <= self.dropout < 1:
