@@ -72,7 +72,7 @@ def run_hand(out: Path, max_steps: int) -> float:
     from seqlab.data.batching import bucket_batches, pad
     from seqlab.data.readers import read_table
     from seqlab.data.tokenizers import load_tokenizer
-    from seqlab.tasks.classify import stratified_split
+    from seqlab.data.holdout import stratified_split
 
     tok = load_tokenizer(out / "tokenizer.json")
     table = read_table(out.parent / "data.csv")

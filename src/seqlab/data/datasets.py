@@ -49,6 +49,7 @@ class Dataset:
     files: dict[str, RemoteFile]
     configs: tuple[str, ...] = ()  # e.g. language pairs for multi30k
     splits: dict[str, str] = field(default_factory=dict)  # role (train/valid/test) -> split name
+    nested: bool = False  # training examples are phrases nested in sentences (SST-2): hold out whole ones (data.holdout)
 
 
 _GLUE = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"
@@ -77,6 +78,7 @@ DATASETS: dict[str, Dataset] = {
                               _GLUE, "54a9c12c77e402fc14d6a66a506f24d999f596b0176eb777c972cccc2f9cc4b0", "SST-2/dev.tsv"),
         },
         splits={"train": "train", "test": "dev"},
+        nested=True,
     ),
     "nsmc": Dataset(
         "nsmc", "classify", "NSMC Naver movie-review sentiment (ko): 150,000 train / 50,000 test reviews",

@@ -10,7 +10,6 @@ macro-F1, per-class precision/recall and the confusion matrix.
 from __future__ import annotations
 
 import logging
-import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 
 from ..data import builtin, datasets
 from ..data.batching import EpochCache, bucket_batches, pad
+from ..data.holdout import SPLITS, stratified_split, whole_text_split
 from ..data.readers import Table, is_number, pick_column, read_table
 from ..data.sources import Source, parse_source
 from ..data.tokenizers import KINDS, Tokenizer, load_tokenizer, make_tokenizer
@@ -53,6 +53,8 @@ class ClassifyData:
     lowercase: bool = True  # fold case before word tokenization (no effect on Korean)
     max_len: int = 256  # longest token sequence fed to the model; longer ones are truncated and counted
     valid_fraction: float = 0.1  # held out, stratified, when no --valid is given
+    valid_split: str = "auto"  # how it is held out: random | whole (whole texts, none of their parts left in training:
+                               # for phrase-level data such as SST-2) | auto (whole for such known datasets, else random)
 
     def __post_init__(self):
         if self.tokenizer != "auto" and self.tokenizer not in KINDS:
@@ -61,6 +63,8 @@ class ClassifyData:
             raise ValueError("max_len must be ≥ 1 and vocab_size ≥ 8")
         if not 0 < self.valid_fraction < 0.9:
             raise ValueError(f"valid_fraction must be in (0, 0.9); found {self.valid_fraction}")
+        if self.valid_split not in SPLITS:
+            raise ValueError(f"valid_split must be one of {', '.join(SPLITS)}; found {self.valid_split!r}")
 
 
 def default_train() -> TrainConfig:
@@ -142,20 +146,21 @@ def read_examples(src: Source, cfg: ClassifyData, role: str, seed: int, need_lab
     return Examples(sum((e.inputs for e in exs), []), sum((e.labels for e in exs), []), src.text, exs[0].numeric, exs[0].features)
 
 
-def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Indices (train, valid): ``fraction`` of each class held out, at least one per class when possible."""
-    rng = random.Random(seed)
-    by = defaultdict(list)
-    for i, y in enumerate(labels):
-        by[y].append(i)
-    train, valid = [], []
-    for y in sorted(by):
-        idx = by[y]
-        rng.shuffle(idx)
-        k = max(1, round(len(idx) * fraction)) if len(idx) > 1 else 0
-        valid += idx[:k]
-        train += idx[k:]
-    return sorted(train), sorted(valid)
+def _hold_out(ex: Examples, src, data: ClassifyData, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, valid) of ``ex`` when no --valid is given (see :mod:`seqlab.data.holdout`)."""
+    mode = data.valid_split
+    if mode == "auto":
+        mode = "whole" if src.kind == "dataset" and datasets.get(src.name).nested else "random"
+    if mode == "whole" and ex.numeric:
+        raise UserError("--set data.valid_split=whole holds out whole texts; numeric sequences need random (or --valid)")
+    if mode == "random":
+        tr, va = stratified_split(ex.labels, data.valid_fraction, seed)
+        log.info("no --valid given: held out %d of %d training examples, stratified", len(va), len(tr) + len(va))
+        return tr, va
+    tr, va, dropped = whole_text_split(ex.inputs, ex.labels, data.valid_fraction, seed)
+    log.info("no --valid given: held out %d whole texts of %d examples, stratified, and left out of training the "
+             "%d examples contained in them (data.valid_split=whole)", len(va), len(ex.labels), dropped)
+    return tr, va
 
 
 def _label_order(labels) -> list[str]:
@@ -254,10 +259,9 @@ class ClassifyTask:
         elif train_src.kind == "builtin":
             valid_ex = read_examples(train_src, data, "valid", seed)
         else:
-            tr, va = stratified_split(train_ex.labels, data.valid_fraction, seed)
+            tr, va = _hold_out(train_ex, train_src, data, seed)
             valid_ex = Examples([train_ex.inputs[i] for i in va], [train_ex.labels[i] for i in va], train_ex.origin + " (held out)", train_ex.numeric, train_ex.features)
             train_ex = Examples([train_ex.inputs[i] for i in tr], [train_ex.labels[i] for i in tr], train_ex.origin, train_ex.numeric, train_ex.features)
-            log.info("no --valid given: held out %d of %d training examples, stratified", len(va), len(tr) + len(va))
         test_text = req.test or (req.data if train_src.kind == "dataset" and train_src.split is None and "test" in datasets.get(train_src.name).splits else None)
         labels = _label_order(train_ex.labels)
         _check_known_labels(valid_ex, labels)
