@@ -62,18 +62,18 @@ def test_whole_split_on_unnested_texts_is_a_plain_stratified_split():
     assert dropped == 0 and len(va) == 10 and len(tr) == 40
 
 
-def test_classify_uses_whole_split_for_nested_datasets(tmp_path, monkeypatch):
+def test_classify_holds_out_whole_texts_on_request(caplog):
     from seqlab.data import datasets
-    from seqlab.tasks.classify import ClassifyData, _hold_out, Examples
     from seqlab.data.sources import parse_source
+    from seqlab.tasks.classify import ClassifyData, Examples, _hold_out
 
     texts, labels = _treebank(30)
     ex = Examples(texts, labels, "x")
     sst2 = parse_source("sst2", "--data")
-    assert datasets.get("sst2").nested
-    tr, va = _hold_out(ex, sst2, ClassifyData(), 0)
-    assert (tr, va) == whole_text_split(texts, labels, 0.1, 0)[:2]
-    tr, va = _hold_out(ex, sst2, ClassifyData(valid_split="random"), 0)
-    assert (tr, va) == stratified_split(labels, 0.1, 0)
+    assert datasets.get("sst2").nested and not datasets.get("nsmc").nested
+    with caplog.at_level("INFO"):
+        assert _hold_out(ex, sst2, ClassifyData(), 0) == stratified_split(labels, 0.1, 0)
+    assert "data.valid_split=whole" in caplog.text  # the default says what it overstates, and the remedy
+    assert _hold_out(ex, sst2, ClassifyData(valid_split="whole"), 0) == whole_text_split(texts, labels, 0.1, 0)[:2]
     with pytest.raises(ValueError, match="valid_split"):
         ClassifyData(valid_split="sentences")

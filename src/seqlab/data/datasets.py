@@ -49,7 +49,7 @@ class Dataset:
     files: dict[str, RemoteFile]
     configs: tuple[str, ...] = ()  # e.g. language pairs for multi30k
     splits: dict[str, str] = field(default_factory=dict)  # role (train/valid/test) -> split name
-    nested: bool = False  # training examples are phrases nested in sentences (SST-2): hold out whole ones (data.holdout)
+    nested: bool = False  # training examples are phrases nested in sentences (SST-2): see data.valid_split=whole
 
 
 _GLUE = "https://dl.fbaipublicfiles.com/glue/data/SST-2.zip"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
-SPLITS = ("auto", "random", "whole")
+SPLITS = ("random", "whole")
 
 
 def stratified_split(labels: list[str], fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -53,8 +53,8 @@ class ClassifyData:
     lowercase: bool = True  # fold case before word tokenization (no effect on Korean)
     max_len: int = 256  # longest token sequence fed to the model; longer ones are truncated and counted
     valid_fraction: float = 0.1  # held out, stratified, when no --valid is given
-    valid_split: str = "auto"  # how it is held out: random | whole (whole texts, none of their parts left in training:
-                               # for phrase-level data such as SST-2) | auto (whole for such known datasets, else random)
+    valid_split: str = "random"  # how it is held out: random | whole (whole texts, none of their parts left in training:
+                                 # for phrase-level data such as SST-2; see seqlab.data.holdout)
 
     def __post_init__(self):
         if self.tokenizer != "auto" and self.tokenizer not in KINDS:
@@ -148,18 +148,19 @@ def read_examples(src: Source, cfg: ClassifyData, role: str, seed: int, need_lab
 
 def _hold_out(ex: Examples, src, data: ClassifyData, seed: int) -> tuple[list[int], list[int]]:
     """Indices (train, valid) of ``ex`` when no --valid is given (see :mod:`seqlab.data.holdout`)."""
-    mode = data.valid_split
-    if mode == "auto":
-        mode = "whole" if src.kind == "dataset" and datasets.get(src.name).nested else "random"
-    if mode == "whole" and ex.numeric:
-        raise UserError("--set data.valid_split=whole holds out whole texts; numeric sequences need random (or --valid)")
-    if mode == "random":
-        tr, va = stratified_split(ex.labels, data.valid_fraction, seed)
-        log.info("no --valid given: held out %d of %d training examples, stratified", len(va), len(tr) + len(va))
+    if data.valid_split == "whole":
+        if ex.numeric:
+            raise UserError("--set data.valid_split=whole holds out whole texts; numeric sequences need random (or --valid)")
+        tr, va, dropped = whole_text_split(ex.inputs, ex.labels, data.valid_fraction, seed)
+        log.info("no --valid given: held out %d whole texts of %d examples, stratified, and left out of training the "
+                 "%d examples contained in them (data.valid_split=whole)", len(va), len(ex.labels), dropped)
         return tr, va
-    tr, va, dropped = whole_text_split(ex.inputs, ex.labels, data.valid_fraction, seed)
-    log.info("no --valid given: held out %d whole texts of %d examples, stratified, and left out of training the "
-             "%d examples contained in them (data.valid_split=whole)", len(va), len(ex.labels), dropped)
+    tr, va = stratified_split(ex.labels, data.valid_fraction, seed)
+    log.info("no --valid given: held out %d of %d training examples, stratified", len(va), len(tr) + len(va))
+    if src.kind == "dataset" and datasets.get(src.name).nested:
+        log.info("%s lists the phrases of its sentences as examples: validation accuracy on random phrases, whose "
+                 "sentences stay in training, overstates accuracy on new sentences; --set data.valid_split=whole "
+                 "holds out whole sentences instead", src.name)
     return tr, va
 
 
