@@ -87,14 +87,20 @@ class _OneDNNLinear:
         return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.w, self.b, "add")
 
 
+def quantize_int8(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """Weight-only int8, one scale per output row: W (out, in) -> (W_q int8 (out, in), scale bf16 (out,)),
+    W ≈ scale[:, None] * W_q; the operands of ``torch._weight_int8pack_mm``."""
+    w = weight.detach().float()
+    scale = w.abs().amax(1).clamp(min=1e-8) / 127.0  # (out,)
+    w_q = (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
+    return w_q, scale.to(torch.bfloat16)
+
+
 class _Int8Linear:
-    """Weight-only int8: W ≈ scale[:, None] * W_q, W_q int8 (out, in); bf16 activations."""
+    """Weight-only int8 (:func:`quantize_int8`); bf16 activations."""
 
     def __init__(self, weight: Tensor, bias: Tensor | None):
-        w = weight.detach().float()
-        scale = w.abs().amax(1).clamp(min=1e-8) / 127.0  # (out,)
-        self.w_q = (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
-        self.scale = scale.to(torch.bfloat16)
+        self.w_q, self.scale = quantize_int8(weight)
         self.b = bias.detach().to(torch.bfloat16) if bias is not None else None
 
     def __call__(self, x: Tensor) -> Tensor:

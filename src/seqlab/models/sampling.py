@@ -34,7 +34,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .gpt import GPT
-from .gpt_decode import GPTDecoder, has_int8_kernel
+from .gpt_decode import GPTDecoder, has_int8_kernel, quantize_int8
 
 logger = logging.getLogger(__name__)
 
@@ -232,10 +232,9 @@ class Int8Linear(nn.Module):
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
-        w = linear.weight.detach().float()
-        scale = w.abs().amax(1).clamp(min=1e-8) / 127.0  # (out,)
-        self.register_buffer("weight_q", (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous())
-        self.register_buffer("scale", scale.to(torch.bfloat16))
+        weight_q, scale = quantize_int8(linear.weight)
+        self.register_buffer("weight_q", weight_q)
+        self.register_buffer("scale", scale)
         self.register_buffer("bias", linear.bias.detach().to(torch.bfloat16) if linear.bias is not None else None)
 
     def forward(self, x: Tensor) -> Tensor:
