@@ -6,7 +6,10 @@ contender is seqlab with ``GPTConfig.compile`` (torch.compile of the training fo
 happens in the warm-up steps, whose time is reported separately (``compile_warmup_s``), never in tokens/s.
 Generation: batch 1, a 16-token prompt, 256 new tokens, greedy: HF ``generate`` (fp32) against seqlab's
 KV-cached loop (``prepare_for_generation``, the path ``seqlab generate`` uses) in fp32, bf16 and int8
-(weight-only), and whether the greedy tokens agree.
+(weight-only), and whether the greedy tokens agree. fp32 and bf16 run the C decode step (seqlab.native)
+where it compiles; ``fp32_torch`` and ``bf16_torch`` are the same precisions with the step in PyTorch calls
+(addmm, oneDNN), for comparison;
+``auto`` is what ``seqlab generate`` picks by default (it times fp32 against bf16 first).
 
     OMP_NUM_THREADS=2 flock /tmp/seqlab-cpu.lock python benchmarks/gpt_speed.py --compile --out benchmarks/results/gpt_speed.json
 """
@@ -27,6 +30,7 @@ import torch.nn.functional as F
 import transformers
 
 from seqlab.interop.hf import load_model
+from seqlab.models.gpt_decode import GPTDecoder
 from seqlab.models.sampling import GenerationConfig, generate, prepare_for_generation
 
 
@@ -105,6 +109,9 @@ def bench_generation(rounds: int, new_tokens: int, threads: int | None) -> dict:
     kw = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
     cfg = GenerationConfig(max_new_tokens=new_tokens, greedy=True)
     variants = {p: prepare_for_generation(ours, p, threads)[0] for p in ("fp32", "bf16", "int8")}
+    variants["fp32_torch"] = GPTDecoder(copy.deepcopy(ours).eval(), "fp32", threads, native=False)
+    variants["bf16_torch"] = GPTDecoder(copy.deepcopy(ours).eval().to(torch.bfloat16), "bf16", threads, native=False)
+    variants["auto"], auto_precision = prepare_for_generation(ours, "auto", threads)
     hf_tokens = hf.generate(prompt, **kw)[0, 16:].tolist()  # warm-up and reference tokens
     same = {}
     for p, m in variants.items():
@@ -118,12 +125,13 @@ def bench_generation(rounds: int, new_tokens: int, threads: int | None) -> dict:
             t = time.perf_counter()
             generate(m, [prompt[0].tolist()], cfg)
             best[p] = min(best[p], time.perf_counter() - t)
-    out = {"hf_fp32_tokens_per_s": round(new_tokens / best["hf"], 1)}
-    for p in variants:
+    out = {"hf_fp32_tokens_per_s": round(new_tokens / best["hf"], 1), "auto_picked": auto_precision}
+    for p, m in variants.items():
+        out[f"seqlab_{p}_kernel"] = getattr(m, "kernel", "module")
         out[f"seqlab_{p}_tokens_per_s"] = round(new_tokens / best[p], 1)
         out[f"seqlab_{p}_vs_hf"] = round(best["hf"] / best[p], 2)
         out[f"seqlab_{p}_greedy_equals_hf"] = same[p]
-        print(f"generate {p}: seqlab {new_tokens / best[p]:,.0f} tok/s vs HF fp32 {new_tokens / best['hf']:,.0f} tok/s "
+        print(f"generate {p} ({out[f'seqlab_{p}_kernel']}): seqlab {new_tokens / best[p]:,.0f} tok/s vs HF fp32 {new_tokens / best['hf']:,.0f} tok/s "
               f"= {best['hf'] / best[p]:.2f}x; greedy tokens equal HF: {same[p]}", flush=True)
     return out
 

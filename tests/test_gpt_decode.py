@@ -38,21 +38,40 @@ def test_fp32_decoder_greedy_equals_no_cache_recompute():
     assert out == greedy_no_cache(m, prompt, 40)
 
 
-@pytest.mark.parametrize("precision,atol", [("bf16", 0.05), ("int8", 0.1)])
-def test_low_precision_steps_track_fp32(precision, atol):
+@pytest.mark.parametrize("precision,native,atol", [("bf16", False, 0.05), ("bf16", True, 0.05), ("int8", False, 0.1)])
+def test_low_precision_steps_track_fp32(precision, native, atol):
     if precision == "int8" and not has_int8_kernel():
         pytest.skip("no int8 kernel in this PyTorch")
     m = tiny_gpt(n_embd=64)
-    d = GPTDecoder(copy.deepcopy(m).to(torch.bfloat16), precision)
+    d = GPTDecoder(copy.deepcopy(m).to(torch.bfloat16), precision, native=native)
+    if native and d.native is None:
+        pytest.skip("the native decode step cannot be compiled here")
+    assert d.kernel.startswith("native") == native
     idx = torch.randint(0, 50, (1, 8))
     with torch.inference_mode():
-        ref, c_ref = m.prefill(idx, None, 10)
-        got, c_got = d.prefill(idx, None, 10)
-        for _ in range(10):
+        ref, c_ref = m.prefill(idx, None, 40)
+        got, c_got = d.prefill(idx, None, 40)
+        for _ in range(40):  # 8 + 40 > block_size 32: the window slides
             tok = ref.argmax(-1)
             ref, got = m.decode(tok, c_ref), d.decode(tok, c_got)
-            assert got.dtype == torch.bfloat16
+            assert got.dtype == (torch.float32 if native else torch.bfloat16)
             assert (got.float() - ref).abs().max().item() <= atol * max(1.0, ref.abs().max().item())
+
+
+def test_fp32_native_step_matches_the_pytorch_step_through_sliding():
+    m = tiny_gpt()
+    d, ref = GPTDecoder(copy.deepcopy(m), "fp32"), GPTDecoder(copy.deepcopy(m), "fp32", native=False)
+    if d.native is None:
+        pytest.skip("the native decode step cannot be compiled here")
+    assert (d.kernel, ref.kernel) == ("native-fp32", "addmm")
+    with torch.inference_mode():
+        got, c_got = d.prefill(torch.tensor([[1, 2, 3]]), None, 50)
+        want, c_want = ref.prefill(torch.tensor([[1, 2, 3]]), None, 50)
+        for _ in range(50):  # 3 + 50 > block_size 32: the window slides
+            tok = want.argmax(-1)
+            got, want = d.decode(tok, c_got), ref.decode(tok, c_want)
+            assert (got - want).abs().max().item() <= 1e-5
+    assert torch.equal(c_got.tokens, c_want.tokens)
 
 
 def test_decoder_threads_apply_to_the_step_only():

@@ -24,7 +24,7 @@ from ..run import load
 @click.option("--num-samples", type=int, default=1, show_default=True, help="Independent samples per prompt.")
 @click.option("--seed", type=int, default=None, help="Sampling seed: the same seed gives the same text.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "int8"]), default="auto", show_default=True,
-              help="Decoding precision: auto measures fp32 vs bf16; int8 = weight-only int8, fastest on CPUs.")
+              help="Decoding precision: auto measures fp32 vs bf16 and keeps the faster; int8 = weight-only int8 weights.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object {\"generations\": [...]} instead of streaming.")
 def generate(run_dir, prompts, max_new_tokens, greedy, temperature, top_k, top_p, repetition_penalty, stops,
              num_samples, seed, precision, as_json):

@@ -12,7 +12,12 @@ token for a 6-layer model. :class:`GPTDecoder` attacks both:
 - each precision multiplies with the CPU kernel that is fastest for a few rows of activations:
   ``fp32`` uses ``addmm`` on input-major (in, out) weights; ``bf16`` uses oneDNN with weights reordered
   once into its blocked layout, with GELU and the residual add fused into the matmul; ``int8`` uses
-  ``torch._weight_int8pack_mm`` (weight-only int8, one scale per output row).
+  ``torch._weight_int8pack_mm`` (weight-only int8, one scale per output row);
+- a single row (batch 1, interactive generation) in ``fp32`` or ``bf16`` goes through
+  :mod:`seqlab.native.gpt_step` instead where that C kernel can be compiled: the whole step in one call,
+  fp32 activations, the weights streamed once at the cache's bandwidth on all ``threads`` threads, and
+  none of the ~80 PyTorch calls' fixed costs (on the 2-core AVX512-BF16 CPU of benchmarks/RESULTS.md:
+  about 2.5x the oneDNN bf16 step and 5x the addmm fp32 step).
 
 The prompt itself (prefill) and the re-encoding when the context window slides run through the model's
 ordinary ``forward`` on the same cache, so padding masks, positions and sliding keep one implementation.
@@ -30,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..native.gpt_step import native_gpt_step
 from .gpt import GPT, KVCache
 
 logger = logging.getLogger(__name__)
@@ -159,10 +165,13 @@ class GPTDecoder(nn.Module):
     should already be in eval mode and in the matching dtype (fp32 for ``fp32``, bf16 otherwise); the
     one-token step uses weights bound from it once. ``threads``: how many CPU threads the one-token step
     uses (None = leave PyTorch's setting alone); at batch 1 the matrices are small and one thread can beat
-    two. The step's logits match ``model``'s to float rounding (fp32: ~1e-6).
+    two. The step's logits match ``model``'s to float rounding (fp32: ~1e-6). ``native``: in fp32 and bf16,
+    run batch-1 steps in the C kernel when it can be built here. ``kernel`` says what runs a batch-1 step:
+    ``native-fp32``, ``native-avx512bf16``, ``native-bf16`` (portable C), ``onednn``, ``torch``, ``addmm``
+    or ``int8pack``.
     """
 
-    def __init__(self, model: GPT, precision: str = "fp32", threads: int | None = None):
+    def __init__(self, model: GPT, precision: str = "fp32", threads: int | None = None, native: bool = True):
         super().__init__()
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
@@ -175,6 +184,10 @@ class GPTDecoder(nn.Module):
         if precision == "int8" and not has_int8_kernel():
             raise ValueError("int8 decoding needs PyTorch's CPU kernel torch._weight_int8pack_mm")
         make = _linear_kind(precision)
+        self.native = native_gpt_step(model, precision, threads) if precision != "int8" and native else None
+        self.kernel = {_AddmmLinear: "addmm", _OneDNNLinear: "onednn", _BF16Linear: "torch", _Int8Linear: "int8pack"}[make]
+        if self.native is not None:
+            self.kernel = "native-avx512bf16" if self.native.uses_dpbf16 else f"native-{precision}"
         self.eps = cfg.layer_norm_eps
         self.C, self.nh = cfg.n_embd, cfg.n_head
         dt = self.dtype
@@ -235,6 +248,10 @@ class GPTDecoder(nn.Module):
         end = slot + 1
         B, C, nh = token.shape[0], self.C, self.nh
         cache.tokens[:, slot] = token
+        if self.native is not None and B == 1 and n_pad is None and cache.k.dtype == torch.float32:
+            logits = self.native(int(token[0]), slot, slot, cache.k, cache.v)  # (1, V) fp32, on self.threads
+            cache.length = end
+            return logits
         same = K[0].dtype == self.dtype  # weights and cache in the same dtype: no casts around attention
         if n_pad is None:
             x = F.embedding(token, self.wte).add_(self.wpe[slot])  # (B, C)

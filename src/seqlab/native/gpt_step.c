@@ -1,0 +1,364 @@
+/* seqlab native decode step: one token through a GPT-2-layout decoder, batch 1, on the CPU.
+ *
+ * At batch 1 a token costs one read of every weight plus a few hundred small vector operations. Run as
+ * ~80 PyTorch calls, the fixed cost of each call (dispatch, oneDNN primitive lookup) is larger than the
+ * arithmetic; here the whole step is one C call. The matrices' weights are bf16 or fp32; everything else
+ * is fp32: activations, the residual stream, LayerNorm, softmax, the key/value cache (the same fp32 cache
+ * PyTorch's prefill writes) and the logits.
+ *
+ * Linear weights are packed by seqlab/native/gpt_step.py in blocks of 64 output rows (padded), each block's
+ * slab read front to back. bf16: [out/64][in/2][64][2] (inputs padded to an even count), so each 64-byte
+ * load holds two inputs for 16 outputs, the operand layout of AVX512-BF16's VDPBF16PS (acc[j] += w[2j] x0 +
+ * w[2j+1] x1); the inputs are rounded to bf16 for it. Without AVX512-BF16 a portable loop computes the same
+ * sums. fp32: [out/64][in][64], one broadcast input times 64 rows at a time.
+ *
+ * Shapes: C n_embd, nh heads, hs = C / nh, L cache slots, V vocabulary.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#if defined(__AVX512F__) && defined(__AVX512BF16__) && !defined(SEQLAB_PORTABLE)
+#include <immintrin.h>
+#define SEQLAB_DPBF16 1
+#endif
+
+typedef uint16_t bf16;
+
+typedef struct {
+    const void *w;   /* packed, see above: bf16 [out/64][in/2][64][2], or fp32 [out/64][in][64] if fp32 */
+    const float *b;  /* (out,) or NULL */
+    int32_t out, in, fp32;
+} sl_linear;
+
+typedef struct {
+    const float *ln1_w, *ln1_b, *ln2_w, *ln2_b; /* (C,); biases may be NULL */
+    sl_linear qkv, proj, fc, fc_proj;           /* C->3C, C->C, C->4C, 4C->C */
+} sl_layer;
+
+typedef struct {
+    int32_t n_layer, n_embd, n_head, gelu_exact;
+    float eps;
+    const float *wte, *wpe;     /* (V, C), (block_size, C) */
+    const float *lnf_w, *lnf_b; /* (C,) */
+    sl_linear head;             /* C->V */
+    const sl_layer *layers;     /* (n_layer,) */
+} sl_model;
+
+enum { OUT_STORE = 0, OUT_ADD = 1, OUT_GELU_TANH = 2, OUT_GELU_ERF = 3 };
+
+int seqlab_has_dpbf16(void) {
+#ifdef SEQLAB_DPBF16
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+static inline bf16 f32_to_bf16(float f) { /* round to nearest even, as torch's .to(torch.bfloat16) */
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (bf16)((u >> 16) | 0x40u); /* NaN stays NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (bf16)(u >> 16);
+}
+
+static inline float bf16_to_f32(bf16 h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* e^x for x <= 88.7, to about 2 ulp: e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, e^r by its
+ * degree-7 Taylor-like minimax polynomial (Cephes' expf coefficients). Plain arithmetic, so the compiler
+ * vectorizes the loops that call it (libm's expf is a scalar call; floorf would need -fno-trapping-math). */
+static inline float exp_poly(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.7f ? 88.7f : x); /* not fminf/fmaxf: those are libm calls here */
+    const float n = (x * 1.4426950408889634f + 12582912.0f) - 12582912.0f; /* round(x / ln 2): 1.5 2^23 */
+    const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f; /* ln 2 split in two for exactness */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int32_t i; float f; } s = {.i = ((int32_t)n + 127) << 23}; /* 2^n */
+    return p * s.f;
+}
+
+static inline float gelu_tanh(float x) { /* tanh(u) = 1 - 2 / (e^2u + 1) */
+    const float u = 0.7978845608028654f * (x + 0.044715f * x * x * x); /* sqrt(2 / pi) (x + 0.044715 x^3) */
+    return 0.5f * x * (2.0f - 2.0f / (exp_poly(2.0f * u) + 1.0f));
+}
+
+static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
+
+/* acc (64) <- one block of 64 output rows of a bf16 weight times xb (P pairs of bf16 inputs) */
+static void block_bf16(const bf16 *restrict w, const bf16 *restrict xb, int P, float *restrict acc) {
+#ifdef SEQLAB_DPBF16
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    const uint32_t *xp = (const uint32_t *)xb;
+    for (int p = 0; p < P; p++, w += 128) {
+        __m512bh xv = (__m512bh)_mm512_set1_epi32((int)xp[p]);
+        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(w), xv);
+        a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(w + 32), xv);
+        a2 = _mm512_dpbf16_ps(a2, (__m512bh)_mm512_loadu_si512(w + 64), xv);
+        a3 = _mm512_dpbf16_ps(a3, (__m512bh)_mm512_loadu_si512(w + 96), xv);
+    }
+    _mm512_storeu_ps(acc, a0);
+    _mm512_storeu_ps(acc + 16, a1);
+    _mm512_storeu_ps(acc + 32, a2);
+    _mm512_storeu_ps(acc + 48, a3);
+#else
+    for (int o = 0; o < 64; o++) acc[o] = 0.0f;
+    for (int p = 0; p < P; p++, w += 128) {
+        const float x0 = bf16_to_f32(xb[2 * p]), x1 = bf16_to_f32(xb[2 * p + 1]);
+        for (int o = 0; o < 64; o++) acc[o] += bf16_to_f32(w[2 * o]) * x0 + bf16_to_f32(w[2 * o + 1]) * x1;
+    }
+#endif
+}
+
+/* acc (64) <- one block of 64 output rows of an fp32 weight times x (n inputs) */
+static void block_f32(const float *restrict w, const float *restrict x, int n, float *restrict acc) {
+    for (int o = 0; o < 64; o++) acc[o] = 0.0f;
+    for (int i = 0; i < n; i++, w += 64) {
+        const float xi = x[i];
+#pragma omp simd
+        for (int o = 0; o < 64; o++) acc[o] += w[o] * xi;
+    }
+}
+
+/* y (out) <- epilogue(W x + b) for the output blocks that are thread `id`'s of `n`; x (in) fp32; xb
+ * scratch of in + 1 bf16 */
+static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 *xb, int id, int n) {
+    const int P = (L->in + 1) / 2, nb = (L->out + 63) / 64;
+    if (!L->fp32) {
+        for (int i = 0; i < L->in; i++) xb[i] = f32_to_bf16(x[i]);
+        if (L->in & 1) xb[L->in] = 0;
+    }
+    for (int ob = nb * id / n; ob < nb * (id + 1) / n; ob++) {
+        float acc[64];
+        if (L->fp32)
+            block_f32((const float *)L->w + (size_t)ob * L->in * 64, x, L->in, acc);
+        else
+            block_bf16((const bf16 *)L->w + (size_t)ob * P * 128, xb, P, acc);
+        const int o0 = ob * 64, n = L->out - o0 < 64 ? L->out - o0 : 64;
+        float *restrict dst = y + o0;
+        if (L->b)
+            for (int o = 0; o < n; o++) acc[o] += L->b[o0 + o];
+        if (mode == OUT_ADD) {
+#pragma omp simd
+            for (int o = 0; o < n; o++) dst[o] += acc[o];
+        } else if (mode == OUT_GELU_TANH) {
+#pragma omp simd
+            for (int o = 0; o < n; o++) dst[o] = gelu_tanh(acc[o]);
+        } else if (mode == OUT_GELU_ERF) {
+            for (int o = 0; o < n; o++) dst[o] = gelu_erf(acc[o]);
+        } else {
+            for (int o = 0; o < n; o++) dst[o] = acc[o];
+        }
+    }
+}
+
+static void layer_norm(const float *x, float *y, const float *w, const float *b, int n, float eps) {
+    float mean = 0.0f, var = 0.0f;
+    for (int i = 0; i < n; i++) mean += x[i];
+    mean /= (float)n;
+    for (int i = 0; i < n; i++) var += (x[i] - mean) * (x[i] - mean);
+    const float r = 1.0f / sqrtf(var / (float)n + eps);
+    for (int i = 0; i < n; i++) y[i] = (x[i] - mean) * r * w[i] + (b ? b[i] : 0.0f);
+}
+
+static float dot(const float *restrict a, const float *restrict b, int n) {
+    float r = 0.0f;
+#pragma omp simd reduction(+ : r)
+    for (int i = 0; i < n; i++) r += a[i] * b[i];
+    return r;
+}
+
+/* sc (T) <- softmax(sc) in place */
+static void softmax(float *restrict sc, int T) {
+    float mx = -INFINITY, sum = 0.0f;
+#pragma omp simd reduction(max : mx)
+    for (int t = 0; t < T; t++) mx = sc[t] > mx ? sc[t] : mx;
+#pragma omp simd reduction(+ : sum)
+    for (int t = 0; t < T; t++) {
+        sc[t] = exp_poly(sc[t] - mx);
+        sum += sc[t];
+    }
+    const float inv = 1.0f / sum;
+#pragma omp simd
+    for (int t = 0; t < T; t++) sc[t] *= inv;
+}
+
+/* o (hs) <- sum_t p[t] v[t] over t < T, v (T, hs) */
+static void weighted_sum(const float *restrict p, const float *restrict v, int T, int hs, float *restrict o) {
+    for (int j = 0; j < hs; j++) o[j] = 0.0f;
+    for (int t = 0; t < T; t++) {
+        const float pt = p[t], *restrict vt = v + (size_t)t * hs;
+#pragma omp simd
+        for (int j = 0; j < hs; j++) o[j] += pt * vt[j];
+    }
+}
+
+/* ---- threads: a persistent pool, so a step costs no thread creation ------------------------------------
+ * Thread 0 is the caller. Work is split by output blocks and by heads, so every output is computed by one
+ * thread in one fixed order: results do not depend on the thread count. Threads meet at a spinning
+ * barrier between phases; between steps a worker spins for about a millisecond (the caller's Python
+ * loop comes back within that), then sleeps on a condition variable. */
+
+#define SL_MAX_THREADS 64
+
+typedef struct {
+    const sl_model *m;
+    int64_t token;
+    int32_t pos, slot, L, n;
+    float *k, *v, *logits, *scratch;
+} sl_job;
+
+static struct {
+    pthread_mutex_t call, mu;
+    pthread_cond_t cv;
+    atomic_int generation, done, bar_count, bar_phase;
+    int n_workers, born_at; /* born_at: the generation before the step that started the newest workers */
+    sl_job job;
+} pool = {.call = PTHREAD_MUTEX_INITIALIZER, .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void barrier(int n) {
+    if (n == 1) return;
+    const int phase = atomic_load(&pool.bar_phase);
+    if (atomic_fetch_add(&pool.bar_count, 1) == n - 1) {
+        atomic_store(&pool.bar_count, 0);
+        atomic_fetch_add(&pool.bar_phase, 1);
+    } else {
+        for (unsigned spins = 1; atomic_load(&pool.bar_phase) == phase; spins++)
+            if (spins % 4096 == 0) sched_yield(); else cpu_relax(); /* a descheduled peer: give way */
+    }
+}
+
+/* scratch: shared x (C), qkv (3C), att (C), f (4C); then per thread h (C), sc (L), xb (4C + 2 bf16) */
+int64_t seqlab_gpt_scratch_floats(int32_t C, int32_t L, int32_t n_threads) {
+    return 9 * (int64_t)C + (int64_t)n_threads * (3 * (int64_t)C + L + 1);
+}
+
+static void run(const sl_job *j, int id) {
+    const sl_model *m = j->m;
+    const int C = m->n_embd, nh = m->n_head, hs = C / nh, T = j->slot + 1, L = j->L, n = j->n;
+    const float scale = 1.0f / sqrtf((float)hs);
+    float *x = j->scratch, *qkv = x + C, *att = qkv + 3 * C, *f = att + C;
+    float *h = f + 4 * C + (size_t)id * (3 * C + L + 1), *sc = h + C;
+    bf16 *xb = (bf16 *)(sc + L); /* 4 C + 1 bf16: the widest input of a linear, rounded to bf16 */
+    if (id == 0) {
+        const float *e = m->wte + (size_t)j->token * C, *p = m->wpe + (size_t)j->pos * C;
+        for (int i = 0; i < C; i++) x[i] = e[i] + p[i];
+    }
+    barrier(n);
+    for (int l = 0; l < m->n_layer; l++) {
+        const sl_layer *ly = &m->layers[l];
+        layer_norm(x, h, ly->ln1_w, ly->ln1_b, C, m->eps); /* every thread its own copy */
+        linear(&ly->qkv, h, qkv, OUT_STORE, xb, id, n);
+        barrier(n);
+        float *K = j->k + (size_t)l * nh * L * hs, *V = j->v + (size_t)l * nh * L * hs;
+        for (int hd = nh * id / n; hd < nh * (id + 1) / n; hd++) {
+            float *Kh = K + (size_t)hd * L * hs, *Vh = V + (size_t)hd * L * hs;
+            const float *q = qkv + hd * hs;
+            memcpy(Kh + (size_t)j->slot * hs, qkv + C + hd * hs, hs * sizeof(float));
+            memcpy(Vh + (size_t)j->slot * hs, qkv + 2 * C + hd * hs, hs * sizeof(float));
+            for (int t = 0; t < T; t++) sc[t] = dot(q, Kh + (size_t)t * hs, hs) * scale;
+            softmax(sc, T);
+            weighted_sum(sc, Vh, T, hs, att + hd * hs);
+        }
+        barrier(n);
+        linear(&ly->proj, att, x, OUT_ADD, xb, id, n);
+        barrier(n);
+        layer_norm(x, h, ly->ln2_w, ly->ln2_b, C, m->eps);
+        linear(&ly->fc, h, f, m->gelu_exact ? OUT_GELU_ERF : OUT_GELU_TANH, xb, id, n);
+        barrier(n);
+        linear(&ly->fc_proj, f, x, OUT_ADD, xb, id, n);
+        barrier(n);
+    }
+    layer_norm(x, h, m->lnf_w, m->lnf_b, C, m->eps);
+    linear(&m->head, h, j->logits, OUT_STORE, xb, id, n);
+}
+
+static void *worker(void *arg) {
+    const int id = (int)(intptr_t)arg;
+    int seen = pool.born_at; /* not the current generation: the step that started us may already be on */
+    for (;;) {
+        double t0 = now_s();
+        for (unsigned spins = 1; atomic_load(&pool.generation) == seen; spins++) {
+            cpu_relax();
+            if (spins % 1024 == 0 && now_s() - t0 > 1e-3) { /* idle: sleep until the next step */
+                pthread_mutex_lock(&pool.mu);
+                while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.cv, &pool.mu);
+                pthread_mutex_unlock(&pool.mu);
+            }
+        }
+        seen = atomic_load(&pool.generation);
+        if (id < pool.job.n) run(&pool.job, id);
+        atomic_fetch_add(&pool.done, 1);
+    }
+    return NULL;
+}
+
+static void after_fork_in_child(void) { /* the child has no workers; start afresh */
+    pthread_mutex_init(&pool.call, NULL);
+    pthread_mutex_init(&pool.mu, NULL);
+    pthread_cond_init(&pool.cv, NULL);
+    pool.n_workers = 0;
+}
+
+/* One token. k, v: the cache (n_layer, 1, nh, L, hs) fp32, contiguous; slot: where this token's key and
+ * value go (attention reads slots 0..slot); pos: its position (row of wpe). logits (V,). scratch: at least
+ * seqlab_gpt_scratch_floats(C, L, n_threads) floats. Returns the number of threads used (fewer than asked
+ * if the system refused to start more). */
+int32_t seqlab_gpt_step(const sl_model *m, int64_t token, int32_t pos, int32_t slot, int32_t L, float *k, float *v,
+                        float *logits, float *scratch, int32_t n_threads) {
+    sl_job job = {m, token, pos, slot, L, 1, k, v, logits, scratch};
+    if (n_threads <= 1) {
+        run(&job, 0);
+        return 1;
+    }
+    pthread_mutex_lock(&pool.call);
+    static int atfork_done = 0;
+    if (!atfork_done) atfork_done = pthread_atfork(NULL, NULL, after_fork_in_child) == 0;
+    if (n_threads > SL_MAX_THREADS) n_threads = SL_MAX_THREADS;
+    pool.born_at = atomic_load(&pool.generation);
+    while (pool.n_workers < n_threads - 1) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, worker, (void *)(intptr_t)(pool.n_workers + 1)) != 0) break;
+        pthread_detach(t);
+        pool.n_workers++;
+    }
+    job.n = pool.n_workers + 1 < n_threads ? pool.n_workers + 1 : n_threads;
+    pool.job = job;
+    atomic_store(&pool.done, 0);
+    pthread_mutex_lock(&pool.mu);
+    atomic_fetch_add(&pool.generation, 1);
+    pthread_cond_broadcast(&pool.cv);
+    pthread_mutex_unlock(&pool.mu);
+    run(&pool.job, 0);
+    while (atomic_load(&pool.done) < pool.n_workers) cpu_relax();
+    pthread_mutex_unlock(&pool.call);
+    return job.n;
+}

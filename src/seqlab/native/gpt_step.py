@@ -1,0 +1,133 @@
+"""The batch-1 GPT decode step in C (gpt_step.c): bf16 or fp32 weights, fp32 activations and cache, one call a token.
+
+:class:`NativeGPTStep` packs a :class:`~seqlab.models.gpt.GPT`'s weights once into the kernel's layout and
+runs one token through every block, reading and writing the same fp32 :class:`~seqlab.models.gpt.KVCache`
+that PyTorch's prefill fills, so the two paths mix freely (prefill and window slides in PyTorch, steps in C).
+:func:`native_gpt_step` returns None where the kernel cannot be built (no C compiler, SEQLAB_NATIVE=0).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from .build import load
+
+c_float_p = ctypes.POINTER(ctypes.c_float)
+
+
+class _Linear(ctypes.Structure):
+    _fields_ = [("w", ctypes.c_void_p), ("b", ctypes.c_void_p), ("out", ctypes.c_int32), ("in_", ctypes.c_int32),
+                ("fp32", ctypes.c_int32)]
+
+
+class _Layer(ctypes.Structure):
+    _fields_ = [("ln1_w", ctypes.c_void_p), ("ln1_b", ctypes.c_void_p), ("ln2_w", ctypes.c_void_p),
+                ("ln2_b", ctypes.c_void_p), ("qkv", _Linear), ("proj", _Linear), ("fc", _Linear),
+                ("fc_proj", _Linear)]
+
+
+class _Model(ctypes.Structure):
+    _fields_ = [("n_layer", ctypes.c_int32), ("n_embd", ctypes.c_int32), ("n_head", ctypes.c_int32),
+                ("gelu_exact", ctypes.c_int32), ("eps", ctypes.c_float), ("wte", ctypes.c_void_p),
+                ("wpe", ctypes.c_void_p), ("lnf_w", ctypes.c_void_p), ("lnf_b", ctypes.c_void_p),
+                ("head", _Linear), ("layers", ctypes.POINTER(_Layer))]
+
+
+def pack_bf16(weight: Tensor) -> Tensor:
+    """W (out, in) -> bf16 (ceil(out/64), ceil(in/2), 64, 2): for each block of 64 output rows, input pairs
+    in order, each pair holding the two inputs' weights of all 64 rows (zero padded); see gpt_step.c."""
+    out, n_in = weight.shape
+    w = torch.zeros(math.ceil(out / 64) * 64, math.ceil(n_in / 2) * 2, dtype=torch.bfloat16)
+    w[:out, :n_in] = weight.detach().to(torch.bfloat16)
+    return w.view(-1, 64, w.shape[1] // 2, 2).permute(0, 2, 1, 3).contiguous()
+
+
+def pack_f32(weight: Tensor) -> Tensor:
+    """W (out, in) -> fp32 (ceil(out/64), in, 64): for each block of 64 output rows, the inputs in order,
+    each holding that input's weights of all 64 rows (zero padded)."""
+    out, n_in = weight.shape
+    w = torch.zeros(math.ceil(out / 64) * 64, n_in, dtype=torch.float32)
+    w[:out] = weight.detach().float()
+    return w.view(-1, 64, n_in).transpose(1, 2).contiguous()
+
+
+def _library(portable: bool):
+    lib = load("gpt_step", ("SEQLAB_PORTABLE",) if portable else ())
+    if lib is not None and not hasattr(lib, "_seqlab_typed"):
+        lib.seqlab_gpt_step.argtypes = [ctypes.POINTER(_Model), ctypes.c_int64, ctypes.c_int32, ctypes.c_int32,
+                                        ctypes.c_int32, c_float_p, c_float_p, c_float_p, c_float_p, ctypes.c_int32]
+        lib.seqlab_gpt_step.restype = ctypes.c_int32
+        lib.seqlab_gpt_scratch_floats.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
+        lib.seqlab_gpt_scratch_floats.restype = ctypes.c_int64
+        lib.seqlab_has_dpbf16.restype = ctypes.c_int
+        lib._seqlab_typed = True
+    return lib
+
+
+class NativeGPTStep:
+    """One decode step of ``model`` (a GPT in eval mode) in C, its matrices' weights in ``weights`` (bf16 |
+    fp32; the other parameters are read as fp32), on ``threads`` CPU threads (None: PyTorch's setting). The
+    work is split so that each output is summed by one thread in a fixed order: the logits are the same
+    bits for any thread count. ``uses_dpbf16`` says whether the bf16 products run on AVX512-BF16
+    instructions or in the portable loop."""
+
+    def __init__(self, model: nn.Module, lib, weights: str = "bf16", threads: int | None = None):
+        if weights not in ("bf16", "fp32"):
+            raise ValueError(f"weights must be bf16 or fp32; got {weights!r}")
+        cfg = model.config
+        self.lib = lib
+        self.weights = weights
+        self.threads = threads
+        self.uses_dpbf16 = bool(lib.seqlab_has_dpbf16()) and weights == "bf16"
+        self.config = cfg
+        self._keep: list[Tensor] = []  # every tensor the C structs point into
+
+        def f32(t: Tensor | None) -> int | None:
+            if t is None:
+                return None
+            t = t.detach().float().contiguous()
+            self._keep.append(t)
+            return t.data_ptr()
+
+        def lin(m: nn.Linear) -> _Linear:
+            w = pack_bf16(m.weight) if weights == "bf16" else pack_f32(m.weight)
+            self._keep.append(w)
+            return _Linear(w.data_ptr(), f32(m.bias), m.weight.shape[0], m.weight.shape[1], int(weights == "fp32"))
+
+        layers = (_Layer * cfg.n_layer)()
+        for l, blk in enumerate(model.h):
+            layers[l] = _Layer(f32(blk.ln_1.weight), f32(blk.ln_1.bias), f32(blk.ln_2.weight), f32(blk.ln_2.bias),
+                               lin(blk.attn.c_attn), lin(blk.attn.c_proj), lin(blk.mlp.c_fc), lin(blk.mlp.c_proj))
+        self._layers = layers
+        self.model = _Model(cfg.n_layer, cfg.n_embd, cfg.n_head, int(cfg.activation == "gelu"), cfg.layer_norm_eps,
+                            f32(model.wte.weight), f32(model.wpe.weight), f32(model.ln_f.weight), f32(model.ln_f.bias),
+                            lin(model.lm_head), layers)
+        self._scratch: Tensor | None = None
+
+    def __call__(self, token: int, pos: int, slot: int, k: Tensor, v: Tensor) -> Tensor:
+        """Run ``token`` at position ``pos`` into cache slot ``slot`` of ``k``/``v`` (n_layer, 1, nh, L, hs)
+        fp32 contiguous (written in place); returns the next-token logits (1, V) fp32."""
+        L, n = k.shape[3], self.threads or torch.get_num_threads()
+        size = self.lib.seqlab_gpt_scratch_floats(self.config.n_embd, L, n)
+        if self._scratch is None or self._scratch.numel() < size:
+            self._scratch = torch.empty(size, dtype=torch.float32)
+        logits = torch.empty(1, self.config.vocab_size, dtype=torch.float32)
+        self.lib.seqlab_gpt_step(ctypes.byref(self.model), token, pos, slot, L,
+                                 ctypes.cast(k.data_ptr(), c_float_p), ctypes.cast(v.data_ptr(), c_float_p),
+                                 ctypes.cast(logits.data_ptr(), c_float_p),
+                                 ctypes.cast(self._scratch.data_ptr(), c_float_p), n)
+        return logits
+
+
+def native_gpt_step(model: nn.Module, weights: str = "bf16", threads: int | None = None,
+                    portable: bool = False) -> NativeGPTStep | None:
+    """A :class:`NativeGPTStep` for ``model`` with ``weights`` bf16 | fp32 on ``threads`` threads, or None
+    where the kernel cannot be built here. ``portable``: the plain-C loop even where AVX512-BF16 is present
+    (for tests)."""
+    lib = _library(portable)
+    return NativeGPTStep(model, lib, weights, threads) if lib is not None else None
