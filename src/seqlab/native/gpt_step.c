@@ -74,11 +74,11 @@ static inline float bf16_to_f32(bf16 h) {
     return f;
 }
 
-/* e^x for x <= 88.7, to about 2 ulp: e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, e^r by its
- * degree-7 Taylor-like minimax polynomial (Cephes' expf coefficients). Plain arithmetic, so the compiler
+/* e^x for x <= 88 (larger x is taken as 88), to about 2 ulp: e^x = 2^n e^r with n = round(x / ln 2), |r| <= ln 2 / 2, e^r by its
+ * degree-7 polynomial (Cephes' expf coefficients). Plain arithmetic, so the compiler
  * vectorizes the loops that call it (libm's expf is a scalar call; floorf would need -fno-trapping-math). */
 static inline float exp_poly(float x) {
-    x = x < -87.0f ? -87.0f : (x > 88.7f ? 88.7f : x); /* not fminf/fmaxf: those are libm calls here */
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x); /* not fminf/fmaxf: those are libm calls here */
     const float n = (x * 1.4426950408889634f + 12582912.0f) - 12582912.0f; /* round(x / ln 2): 1.5 2^23 */
     const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f; /* ln 2 split in two for exactness */
     float p = 1.9875691500e-4f;
@@ -148,20 +148,20 @@ static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 
             block_f32((const float *)L->w + (size_t)ob * L->in * 64, x, L->in, acc);
         else
             block_bf16((const bf16 *)L->w + (size_t)ob * P * 128, xb, P, acc);
-        const int o0 = ob * 64, n = L->out - o0 < 64 ? L->out - o0 : 64;
+        const int o0 = ob * 64, rows = L->out - o0 < 64 ? L->out - o0 : 64; /* the last block may be partial */
         float *restrict dst = y + o0;
         if (L->b)
-            for (int o = 0; o < n; o++) acc[o] += L->b[o0 + o];
+            for (int o = 0; o < rows; o++) acc[o] += L->b[o0 + o];
         if (mode == OUT_ADD) {
 #pragma omp simd
-            for (int o = 0; o < n; o++) dst[o] += acc[o];
+            for (int o = 0; o < rows; o++) dst[o] += acc[o];
         } else if (mode == OUT_GELU_TANH) {
 #pragma omp simd
-            for (int o = 0; o < n; o++) dst[o] = gelu_tanh(acc[o]);
+            for (int o = 0; o < rows; o++) dst[o] = gelu_tanh(acc[o]);
         } else if (mode == OUT_GELU_ERF) {
-            for (int o = 0; o < n; o++) dst[o] = gelu_erf(acc[o]);
+            for (int o = 0; o < rows; o++) dst[o] = gelu_erf(acc[o]);
         } else {
-            for (int o = 0; o < n; o++) dst[o] = acc[o];
+            for (int o = 0; o < rows; o++) dst[o] = acc[o];
         }
     }
 }
