@@ -63,7 +63,7 @@ def test_step_equals_the_same_arithmetic_in_pytorch(shape, weights, portable):
             tok = (slot * 7 + 3) % cfg.vocab_size
             before = copy.deepcopy(cache)
             want = ref(torch.tensor([[tok]]), cache=before, last_only=True)[:, -1]  # (1, V)
-            got = step(tok, slot, slot, cache.k, cache.v)  # (1, V), writes slot `slot` of the cache
+            got = step(torch.tensor([tok]), slot, cache.k, cache.v)  # (1, V), writes slot `slot` of the cache
             cache.length = slot + 1
             assert got.shape == (1, cfg.vocab_size) and got.dtype == torch.float32
             scale = max(1.0, want.abs().max().item())
@@ -90,20 +90,49 @@ def test_pack_f32_layout():
     assert torch.equal(p[0].t(), w[:64]) and torch.equal(p[1, :, :6].t(), w[64:]) and p[1, :, 6:].abs().sum() == 0
 
 
-def test_decoder_uses_the_native_step_for_one_row_only():
+@pytest.mark.parametrize("weights", ["bf16", "fp32"])
+def test_rows_of_a_batch_get_the_same_bits_as_each_row_alone(weights):
+    """Six rows (a group of four sharing each weight read, then two), each with its own left padding:
+    every row's logits and new keys/values equal that row stepped alone."""
+    m = tiny_gpt(n_embd=64, n_head=4)
+    step = _step_or_skip(m, weights)
+    cfg, B, slot = m.config, 6, 9
+    g = torch.Generator().manual_seed(0)
+    k = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 16, generator=g)
+    v = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 16, generator=g)
+    tokens = torch.tensor([3, 1, 4, 1, 5, 9])
+    start = torch.tensor([0, 2, 0, 5, 1, 9])  # the last row sees only its newest slot
+    pos = slot - start
+    kb, vb = k.clone(), v.clone()
+    together = step(tokens, slot, kb, vb, pos, start)  # (B, V)
+    for b in range(B):
+        kr, vr = k[:, b:b + 1].clone(), v[:, b:b + 1].clone()
+        alone = step(tokens[b:b + 1], slot, kr, vr, pos[b:b + 1], start[b:b + 1])
+        assert torch.equal(together[b:b + 1], alone)
+        assert torch.equal(kb[:, b:b + 1], kr) and torch.equal(vb[:, b:b + 1], vr)
+
+
+def test_out_of_range_inputs_are_refused_before_the_kernel_reads_them():
     m = tiny_gpt()
-    d = GPTDecoder(copy.deepcopy(m).to(torch.bfloat16), "bf16")
+    step = _step_or_skip(m, "fp32")
+    cache = KVCache(m.config, 1, m.config.block_size, "cpu", torch.float32)
+    for kw in (dict(tokens=torch.tensor([50])), dict(slot=32), dict(pos=torch.tensor([40])),
+               dict(start=torch.tensor([3]))):
+        args = dict(tokens=torch.tensor([1]), slot=2, pos=None, start=None) | kw
+        with pytest.raises(ValueError, match="out of range"):
+            step(args["tokens"], args["slot"], cache.k, cache.v, args["pos"], args["start"])
+    with pytest.raises(ValueError, match="fp32 contiguous caches with 2 rows"):
+        step(torch.tensor([1, 2]), 0, cache.k, cache.v)
+
+
+def test_generation_of_a_padded_batch_equals_each_prompt_alone():
+    m = tiny_gpt()
+    d = GPTDecoder(copy.deepcopy(m), "fp32")
     if d.native is None:
         pytest.skip("the native decode step cannot be compiled here")
-    calls = []
-    real = d.native.__call__
-    d.native = type("Spy", (), {"__call__": lambda self, *a: calls.append(a[1]) or real(*a)})()
-    cfg = GenerationConfig(max_new_tokens=4, greedy=True)
-    generate(d, [[1, 2, 3]], cfg)
-    assert calls == [3, 4, 5]  # positions of the three decode steps (the prompt's token goes to prefill)
-    calls.clear()
-    two = generate(d, [[1, 2, 3], [4, 5]], cfg)  # two rows, one left-padded: the PyTorch step
-    assert calls == [] and len(two) == 2 and all(len(r) == 4 for r in two)
+    prompts = [[1, 2, 3, 4, 5, 6], [7, 8], [9, 10, 11]]
+    cfg = GenerationConfig(max_new_tokens=40, greedy=True)  # 6 + 40 > block_size 32: the window slides
+    assert generate(d, prompts, cfg) == [generate(d, [p], cfg)[0] for p in prompts]
 
 
 def test_off_switch_and_missing_compiler_fall_back(monkeypatch, tmp_path, caplog):
@@ -143,7 +172,7 @@ def test_builds_once_and_reuses_the_cached_library(monkeypatch, tmp_path):
 
 def _run(step, cfg, tokens):
     cache = KVCache(cfg, 1, cfg.block_size, "cpu", torch.float32)
-    return torch.cat([step(t, s, s, cache.k, cache.v) for s, t in enumerate(tokens)])  # (T, V)
+    return torch.cat([step(torch.tensor([t]), s, cache.k, cache.v) for s, t in enumerate(tokens)])  # (T, V)
 
 
 @pytest.mark.parametrize("weights", ["bf16", "fp32"])
@@ -190,3 +219,25 @@ def test_a_forked_child_can_still_step():
         os._exit(0 if torch.equal(_run(step, m.config, [1, 2, 3]), want) else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_thread_chooser_follows_the_faster_count_and_keeps_checking():
+    from seqlab.native.gpt_step import ThreadChooser
+
+    def run(c, cost, steps, outlier_every=0):
+        picks = []
+        for i in range(steps):
+            n = c.pick()
+            picks.append(n)
+            c.record(n, cost[n] * (10 if outlier_every and i % outlier_every == 0 else 1))
+        return picks
+
+    c = ThreadChooser(2, explore=8, probe=3)
+    picks = run(c, {2: 1.0, 1: 3.0}, 200, outlier_every=7)  # idle: two threads faster; now and then a slow step
+    ones = [i for i, n in enumerate(picks) if n == 1]
+    assert ones == [3, 4, 5, 22, 23, 24, 57, 58, 59, 124, 125, 126]  # probes at once, then 16, 32, 64 steps later
+    picks = run(c, {2: 8.0, 1: 2.0}, 300)  # the machine gets busy: two threads now wait on each other
+    assert picks[-150:].count(1) >= 147  # one thread since the first probe after the change
+    picks = run(c, {2: 1.0, 1: 3.0}, 600)  # idle again: back to two at the next probe
+    assert picks[-300:].count(2) >= 297  # (a probe of one thread now and then)
+    assert ThreadChooser(1).pick() == 1

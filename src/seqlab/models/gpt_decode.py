@@ -13,10 +13,9 @@ token for a 6-layer model. :class:`GPTDecoder` attacks both:
   ``fp32`` uses ``addmm`` on input-major (in, out) weights; ``bf16`` uses oneDNN with weights reordered
   once into its blocked layout, with GELU and the residual add fused into the matmul; ``int8`` uses
   ``torch._weight_int8pack_mm`` (weight-only int8, one scale per output row);
-- a single row (batch 1, interactive generation) in ``fp32`` or ``bf16`` goes through
-  :mod:`seqlab.native.gpt_step` instead where that C kernel can be compiled: the whole step in one call,
-  fp32 activations, the weights streamed once at the cache's bandwidth on all ``threads`` threads, and
-  none of the ~80 PyTorch calls' fixed costs (on the 2-core AVX512-BF16 CPU of benchmarks/RESULTS.md:
+- in ``fp32`` and ``bf16`` the step goes through :mod:`seqlab.native.gpt_step` instead where that C
+  kernel can be compiled: the whole step in one call, fp32 activations, the weights streamed once (rows
+  of a batch share each read) on all ``threads`` threads, and none of the ~80 PyTorch calls' fixed costs (on the 2-core AVX512-BF16 CPU of benchmarks/RESULTS.md:
   about 2.5x the oneDNN bf16 step and 5x the addmm fp32 step).
 
 The prompt itself (prefill) and the re-encoding when the context window slides run through the model's
@@ -166,7 +165,7 @@ class GPTDecoder(nn.Module):
     one-token step uses weights bound from it once. ``threads``: how many CPU threads the one-token step
     uses (None = leave PyTorch's setting alone); at batch 1 the matrices are small and one thread can beat
     two. The step's logits match ``model``'s to float rounding (fp32: ~1e-6). ``native``: in fp32 and bf16,
-    run batch-1 steps in the C kernel when it can be built here. ``kernel`` says what runs a batch-1 step:
+    run the step in the C kernel when it can be built here. ``kernel`` says what runs the step:
     ``native-fp32``, ``native-avx512bf16``, ``native-bf16`` (portable C), ``onednn``, ``torch``, ``addmm``
     or ``int8pack``.
     """
@@ -248,8 +247,9 @@ class GPTDecoder(nn.Module):
         end = slot + 1
         B, C, nh = token.shape[0], self.C, self.nh
         cache.tokens[:, slot] = token
-        if self.native is not None and B == 1 and n_pad is None and cache.k.dtype == torch.float32:
-            logits = self.native(int(token[0]), slot, slot, cache.k, cache.v)  # (1, V) fp32, on self.threads
+        if self.native is not None and cache.k.dtype == torch.float32:
+            pos = None if n_pad is None else (slot - n_pad).clamp_(min=0)  # (B,), as below
+            logits = self.native(token, slot, cache.k, cache.v, pos, n_pad)  # (B, V) fp32, on self.threads
             cache.length = end
             return logits
         same = K[0].dtype == self.dtype  # weights and cache in the same dtype: no casts around attention

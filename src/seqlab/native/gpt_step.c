@@ -41,9 +41,9 @@ typedef struct {
 } sl_layer;
 
 typedef struct {
-    int32_t n_layer, n_embd, n_head, gelu_exact;
+    int32_t n_layer, n_embd, n_head, gelu_exact, n_positions;
     float eps;
-    const float *wte, *wpe;     /* (V, C), (block_size, C) */
+    const float *wte, *wpe;     /* (V, C), (n_positions, C) */
     const float *lnf_w, *lnf_b; /* (C,) */
     sl_linear head;             /* C->V */
     const sl_layer *layers;     /* (n_layer,) */
@@ -99,69 +99,120 @@ static inline float gelu_tanh(float x) { /* tanh(u) = 1 - 2 / (e^2u + 1) */
 
 static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
 
-/* acc (64) <- one block of 64 output rows of a bf16 weight times xb (P pairs of bf16 inputs) */
-static void block_bf16(const bf16 *restrict w, const bf16 *restrict xb, int P, float *restrict acc) {
+#define SL_ROWS 4 /* activation rows sharing one read of a weight block */
+
+/* acc[r] (64) <- one block of 64 output rows of a bf16 weight times row r's inputs xb[r] (P pairs of bf16),
+ * for the R <= SL_ROWS rows given. Each row's sums run in the same order whatever R is. */
+static inline __attribute__((always_inline)) void block_bf16(const bf16 *restrict w, const bf16 *const *xb,
+                                                               int P, int R, float *const *acc) {
 #ifdef SEQLAB_DPBF16
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-    const uint32_t *xp = (const uint32_t *)xb;
+    __m512 a[SL_ROWS][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_ps();
     for (int p = 0; p < P; p++, w += 128) {
-        __m512bh xv = (__m512bh)_mm512_set1_epi32((int)xp[p]);
-        a0 = _mm512_dpbf16_ps(a0, (__m512bh)_mm512_loadu_si512(w), xv);
-        a1 = _mm512_dpbf16_ps(a1, (__m512bh)_mm512_loadu_si512(w + 32), xv);
-        a2 = _mm512_dpbf16_ps(a2, (__m512bh)_mm512_loadu_si512(w + 64), xv);
-        a3 = _mm512_dpbf16_ps(a3, (__m512bh)_mm512_loadu_si512(w + 96), xv);
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w), w1 = (__m512bh)_mm512_loadu_si512(w + 32),
+                       w2 = (__m512bh)_mm512_loadu_si512(w + 64), w3 = (__m512bh)_mm512_loadu_si512(w + 96);
+        for (int r = 0; r < R; r++) {
+            const __m512bh xv = (__m512bh)_mm512_set1_epi32((int)((const uint32_t *)xb[r])[p]);
+            a[r][0] = _mm512_dpbf16_ps(a[r][0], w0, xv);
+            a[r][1] = _mm512_dpbf16_ps(a[r][1], w1, xv);
+            a[r][2] = _mm512_dpbf16_ps(a[r][2], w2, xv);
+            a[r][3] = _mm512_dpbf16_ps(a[r][3], w3, xv);
+        }
     }
-    _mm512_storeu_ps(acc, a0);
-    _mm512_storeu_ps(acc + 16, a1);
-    _mm512_storeu_ps(acc + 32, a2);
-    _mm512_storeu_ps(acc + 48, a3);
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 4; c++) _mm512_storeu_ps(acc[r] + 16 * c, a[r][c]);
 #else
-    for (int o = 0; o < 64; o++) acc[o] = 0.0f;
-    for (int p = 0; p < P; p++, w += 128) {
-        const float x0 = bf16_to_f32(xb[2 * p]), x1 = bf16_to_f32(xb[2 * p + 1]);
-        for (int o = 0; o < 64; o++) acc[o] += bf16_to_f32(w[2 * o]) * x0 + bf16_to_f32(w[2 * o + 1]) * x1;
-    }
+    for (int r = 0; r < R; r++)
+        for (int o = 0; o < 64; o++) acc[r][o] = 0.0f;
+    for (int p = 0; p < P; p++, w += 128)
+        for (int r = 0; r < R; r++) {
+            const float x0 = bf16_to_f32(xb[r][2 * p]), x1 = bf16_to_f32(xb[r][2 * p + 1]);
+            float *restrict ar = acc[r];
+            for (int o = 0; o < 64; o++) ar[o] += bf16_to_f32(w[2 * o]) * x0 + bf16_to_f32(w[2 * o + 1]) * x1;
+        }
 #endif
 }
 
-/* acc (64) <- one block of 64 output rows of an fp32 weight times x (n inputs) */
-static void block_f32(const float *restrict w, const float *restrict x, int n, float *restrict acc) {
-    for (int o = 0; o < 64; o++) acc[o] = 0.0f;
-    for (int i = 0; i < n; i++, w += 64) {
-        const float xi = x[i];
+/* acc[r] (64) <- one block of 64 output rows of an fp32 weight times row r's inputs x[r] (n of them) */
+static inline __attribute__((always_inline)) void block_f32(const float *restrict w, const float *const *x, int n,
+                                                              int R, float *const *acc) {
+    float a[SL_ROWS][64];
+    for (int r = 0; r < R; r++)
+        for (int o = 0; o < 64; o++) a[r][o] = 0.0f;
+    for (int i = 0; i < n; i++, w += 64)
+        for (int r = 0; r < R; r++) {
+            const float xi = x[r][i];
 #pragma omp simd
-        for (int o = 0; o < 64; o++) acc[o] += w[o] * xi;
+            for (int o = 0; o < 64; o++) a[r][o] += w[o] * xi;
+        }
+    for (int r = 0; r < R; r++) memcpy(acc[r], a[r], sizeof a[r]);
+}
+
+/* One block for R rows, with R a constant after inlining (so the accumulators stay in registers). */
+static void block_rows(const sl_linear *L, size_t ob, const float *const *x, const bf16 *const *xb, int R,
+                       float *const *acc) {
+    const int P = (L->in + 1) / 2;
+    if (L->fp32) {
+        const float *w = (const float *)L->w + ob * L->in * 64;
+        switch (R) {
+        case 1: block_f32(w, x, L->in, 1, acc); break;
+        case 2: block_f32(w, x, L->in, 2, acc); break;
+        case 3: block_f32(w, x, L->in, 3, acc); break;
+        default: block_f32(w, x, L->in, 4, acc);
+        }
+    } else {
+        const bf16 *w = (const bf16 *)L->w + ob * P * 128;
+        switch (R) {
+        case 1: block_bf16(w, xb, P, 1, acc); break;
+        case 2: block_bf16(w, xb, P, 2, acc); break;
+        case 3: block_bf16(w, xb, P, 3, acc); break;
+        default: block_bf16(w, xb, P, 4, acc);
+        }
     }
 }
 
-/* y (out) <- epilogue(W x + b) for the output blocks that are thread `id`'s of `n`; x (in) fp32; xb
- * scratch of in + 1 bf16 */
-static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 *xb, int id, int n) {
+/* Y (B, out) <- epilogue(X Wᵀ + b) for the output blocks that are thread `id`'s of `n`; X (B, in) fp32;
+ * xb scratch of B (in + 2) bf16 (X rounded to bf16, rows padded to an even length). */
+static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 *xb, int B, int id, int n) {
     const int P = (L->in + 1) / 2, nb = (L->out + 63) / 64;
-    if (!L->fp32) {
-        for (int i = 0; i < L->in; i++) xb[i] = f32_to_bf16(x[i]);
-        if (L->in & 1) xb[L->in] = 0;
-    }
+    if (!L->fp32)
+        for (int b = 0; b < B; b++) {
+            bf16 *xr = xb + (size_t)b * 2 * P;
+            const float *x_b = x + (size_t)b * L->in;
+            for (int i = 0; i < L->in; i++) xr[i] = f32_to_bf16(x_b[i]);
+            if (L->in & 1) xr[L->in] = 0;
+        }
     for (int ob = nb * id / n; ob < nb * (id + 1) / n; ob++) {
-        float acc[64];
-        if (L->fp32)
-            block_f32((const float *)L->w + (size_t)ob * L->in * 64, x, L->in, acc);
-        else
-            block_bf16((const bf16 *)L->w + (size_t)ob * P * 128, xb, P, acc);
-        const int o0 = ob * 64, rows = L->out - o0 < 64 ? L->out - o0 : 64; /* the last block may be partial */
-        float *restrict dst = y + o0;
-        if (L->b)
-            for (int o = 0; o < rows; o++) acc[o] += L->b[o0 + o];
-        if (mode == OUT_ADD) {
+        for (int r0 = 0; r0 < B; r0 += SL_ROWS) {
+            const int R = B - r0 < SL_ROWS ? B - r0 : SL_ROWS;
+            float accs[SL_ROWS][64];
+            const float *xs[SL_ROWS];
+            const bf16 *xbs[SL_ROWS];
+            float *as[SL_ROWS];
+            for (int r = 0; r < R; r++) {
+                xs[r] = x + (size_t)(r0 + r) * L->in;
+                xbs[r] = xb + (size_t)(r0 + r) * 2 * P;
+                as[r] = accs[r];
+            }
+            block_rows(L, (size_t)ob, xs, xbs, R, as);
+            const int o0 = ob * 64, rows = L->out - o0 < 64 ? L->out - o0 : 64; /* the last block may be partial */
+            for (int r = 0; r < R; r++) {
+                float *restrict acc = accs[r], *restrict dst = y + (size_t)(r0 + r) * L->out + o0;
+                if (L->b)
+                    for (int o = 0; o < rows; o++) acc[o] += L->b[o0 + o];
+                if (mode == OUT_ADD) {
 #pragma omp simd
-            for (int o = 0; o < rows; o++) dst[o] += acc[o];
-        } else if (mode == OUT_GELU_TANH) {
+                    for (int o = 0; o < rows; o++) dst[o] += acc[o];
+                } else if (mode == OUT_GELU_TANH) {
 #pragma omp simd
-            for (int o = 0; o < rows; o++) dst[o] = gelu_tanh(acc[o]);
-        } else if (mode == OUT_GELU_ERF) {
-            for (int o = 0; o < rows; o++) dst[o] = gelu_erf(acc[o]);
-        } else {
-            for (int o = 0; o < rows; o++) dst[o] = acc[o];
+                    for (int o = 0; o < rows; o++) dst[o] = gelu_tanh(acc[o]);
+                } else if (mode == OUT_GELU_ERF) {
+                    for (int o = 0; o < rows; o++) dst[o] = gelu_erf(acc[o]);
+                } else {
+                    for (int o = 0; o < rows; o++) dst[o] = acc[o];
+                }
+            }
         }
     }
 }
@@ -208,17 +259,19 @@ static void weighted_sum(const float *restrict p, const float *restrict v, int T
 }
 
 /* ---- threads: a persistent pool, so a step costs no thread creation ------------------------------------
- * Thread 0 is the caller. Work is split by output blocks and by heads, so every output is computed by one
- * thread in one fixed order: results do not depend on the thread count. Threads meet at a spinning
- * barrier between phases; between steps a worker spins for about a millisecond (the caller's Python
- * loop comes back within that), then sleeps on a condition variable. */
+ * Thread 0 is the caller. Work is split by output blocks and by (row, head) pairs, so every output is
+ * computed by one thread in one fixed order: results do not depend on the thread count. Threads meet at a
+ * barrier between phases (spinning briefly, then yielding the core: on a machine busier than its cores a
+ * spinning thread would keep its descheduled peer waiting); between steps a worker spins for 0.2 ms (the
+ * caller's Python loop usually comes back within that), then sleeps on a condition variable. */
 
 #define SL_MAX_THREADS 64
 
 typedef struct {
     const sl_model *m;
-    int64_t token;
-    int32_t pos, slot, L, n;
+    const int64_t *tokens;
+    const int32_t *pos, *start;
+    int32_t B, slot, L, n;
     float *k, *v, *logits, *scratch;
 } sl_job;
 
@@ -252,53 +305,58 @@ static void barrier(int n) {
         atomic_fetch_add(&pool.bar_phase, 1);
     } else {
         for (unsigned spins = 1; atomic_load(&pool.bar_phase) == phase; spins++)
-            if (spins % 4096 == 0) sched_yield(); else cpu_relax(); /* a descheduled peer: give way */
+            if (spins > 256) sched_yield(); else cpu_relax(); /* a peer not running: give way */
     }
 }
 
-/* scratch: shared x (C), qkv (3C), att (C), f (4C); then per thread h (C), sc (L), xb (4C + 2 bf16) */
-int64_t seqlab_gpt_scratch_floats(int32_t C, int32_t L, int32_t n_threads) {
-    return 9 * (int64_t)C + (int64_t)n_threads * (3 * (int64_t)C + L + 1);
+/* scratch: shared x (B C), qkv (B 3C), att (B C), f (B 4C); then per thread h (B C), sc (L), xb (B (4C + 2) bf16) */
+int64_t seqlab_gpt_scratch_floats(int32_t B, int32_t C, int32_t L, int32_t n_threads) {
+    return 9 * (int64_t)B * C + (int64_t)n_threads * ((int64_t)B * C + L + (int64_t)B * (2 * C + 1));
 }
 
 static void run(const sl_job *j, int id) {
     const sl_model *m = j->m;
-    const int C = m->n_embd, nh = m->n_head, hs = C / nh, T = j->slot + 1, L = j->L, n = j->n;
+    const int C = m->n_embd, nh = m->n_head, hs = C / nh, L = j->L, n = j->n, B = j->B;
     const float scale = 1.0f / sqrtf((float)hs);
-    float *x = j->scratch, *qkv = x + C, *att = qkv + 3 * C, *f = att + C;
-    float *h = f + 4 * C + (size_t)id * (3 * C + L + 1), *sc = h + C;
-    bf16 *xb = (bf16 *)(sc + L); /* 4 C + 1 bf16: the widest input of a linear, rounded to bf16 */
-    if (id == 0) {
-        const float *e = m->wte + (size_t)j->token * C, *p = m->wpe + (size_t)j->pos * C;
-        for (int i = 0; i < C; i++) x[i] = e[i] + p[i];
-    }
+    float *x = j->scratch, *qkv = x + (size_t)B * C, *att = qkv + (size_t)B * 3 * C, *f = att + (size_t)B * C;
+    float *h = f + (size_t)B * 4 * C + (size_t)id * ((size_t)B * C + L + (size_t)B * (2 * C + 1)), *sc = h + (size_t)B * C;
+    bf16 *xb = (bf16 *)(sc + L); /* B rows of 4 C + 2 bf16: the widest input of a linear, rounded to bf16 */
+    if (id == 0)
+        for (int b = 0; b < B; b++) {
+            const float *e = m->wte + (size_t)j->tokens[b] * C, *p = m->wpe + (size_t)j->pos[b] * C;
+            for (int i = 0; i < C; i++) x[(size_t)b * C + i] = e[i] + p[i];
+        }
     barrier(n);
     for (int l = 0; l < m->n_layer; l++) {
         const sl_layer *ly = &m->layers[l];
-        layer_norm(x, h, ly->ln1_w, ly->ln1_b, C, m->eps); /* every thread its own copy */
-        linear(&ly->qkv, h, qkv, OUT_STORE, xb, id, n);
+        for (int b = 0; b < B; b++) /* every thread its own copy */
+            layer_norm(x + (size_t)b * C, h + (size_t)b * C, ly->ln1_w, ly->ln1_b, C, m->eps);
+        linear(&ly->qkv, h, qkv, OUT_STORE, xb, B, id, n);
         barrier(n);
-        float *K = j->k + (size_t)l * nh * L * hs, *V = j->v + (size_t)l * nh * L * hs;
-        for (int hd = nh * id / n; hd < nh * (id + 1) / n; hd++) {
-            float *Kh = K + (size_t)hd * L * hs, *Vh = V + (size_t)hd * L * hs;
-            const float *q = qkv + hd * hs;
-            memcpy(Kh + (size_t)j->slot * hs, qkv + C + hd * hs, hs * sizeof(float));
-            memcpy(Vh + (size_t)j->slot * hs, qkv + 2 * C + hd * hs, hs * sizeof(float));
-            for (int t = 0; t < T; t++) sc[t] = dot(q, Kh + (size_t)t * hs, hs) * scale;
+        for (int u = B * nh * id / n; u < B * nh * (id + 1) / n; u++) { /* (row, head) pairs */
+            const int b = u / nh, hd = u % nh, t0 = j->start[b], T = j->slot + 1 - t0;
+            const size_t cache = (((size_t)l * B + b) * nh + hd) * L * hs; /* (n_layer, B, nh, L, hs) */
+            float *Kh = j->k + cache, *Vh = j->v + cache;
+            const float *row = qkv + (size_t)b * 3 * C, *q = row + hd * hs;
+            memcpy(Kh + (size_t)j->slot * hs, row + C + hd * hs, hs * sizeof(float));
+            memcpy(Vh + (size_t)j->slot * hs, row + 2 * C + hd * hs, hs * sizeof(float));
+            for (int t = 0; t < T; t++) sc[t] = dot(q, Kh + (size_t)(t0 + t) * hs, hs) * scale;
             softmax(sc, T);
-            weighted_sum(sc, Vh, T, hs, att + hd * hs);
+            weighted_sum(sc, Vh + (size_t)t0 * hs, T, hs, att + (size_t)b * C + hd * hs);
         }
         barrier(n);
-        linear(&ly->proj, att, x, OUT_ADD, xb, id, n);
+        linear(&ly->proj, att, x, OUT_ADD, xb, B, id, n);
         barrier(n);
-        layer_norm(x, h, ly->ln2_w, ly->ln2_b, C, m->eps);
-        linear(&ly->fc, h, f, m->gelu_exact ? OUT_GELU_ERF : OUT_GELU_TANH, xb, id, n);
+        for (int b = 0; b < B; b++)
+            layer_norm(x + (size_t)b * C, h + (size_t)b * C, ly->ln2_w, ly->ln2_b, C, m->eps);
+        linear(&ly->fc, h, f, m->gelu_exact ? OUT_GELU_ERF : OUT_GELU_TANH, xb, B, id, n);
         barrier(n);
-        linear(&ly->fc_proj, f, x, OUT_ADD, xb, id, n);
+        linear(&ly->fc_proj, f, x, OUT_ADD, xb, B, id, n);
         barrier(n);
     }
-    layer_norm(x, h, m->lnf_w, m->lnf_b, C, m->eps);
-    linear(&m->head, h, j->logits, OUT_STORE, xb, id, n);
+    for (int b = 0; b < B; b++)
+        layer_norm(x + (size_t)b * C, h + (size_t)b * C, m->lnf_w, m->lnf_b, C, m->eps);
+    linear(&m->head, h, j->logits, OUT_STORE, xb, B, id, n);
 }
 
 static void *worker(void *arg) {
@@ -308,7 +366,7 @@ static void *worker(void *arg) {
         double t0 = now_s();
         for (unsigned spins = 1; atomic_load(&pool.generation) == seen; spins++) {
             cpu_relax();
-            if (spins % 1024 == 0 && now_s() - t0 > 1e-3) { /* idle: sleep until the next step */
+            if (spins % 256 == 0 && now_s() - t0 > 2e-4) { /* idle: sleep until the next step */
                 pthread_mutex_lock(&pool.mu);
                 while (atomic_load(&pool.generation) == seen) pthread_cond_wait(&pool.cv, &pool.mu);
                 pthread_mutex_unlock(&pool.mu);
@@ -328,13 +386,21 @@ static void after_fork_in_child(void) { /* the child has no workers; start afres
     pool.n_workers = 0;
 }
 
-/* One token. k, v: the cache (n_layer, 1, nh, L, hs) fp32, contiguous; slot: where this token's key and
- * value go (attention reads slots 0..slot); pos: its position (row of wpe). logits (V,). scratch: at least
- * seqlab_gpt_scratch_floats(C, L, n_threads) floats. Returns the number of threads used (fewer than asked
- * if the system refused to start more). */
-int32_t seqlab_gpt_step(const sl_model *m, int64_t token, int32_t pos, int32_t slot, int32_t L, float *k, float *v,
-                        float *logits, float *scratch, int32_t n_threads) {
-    sl_job job = {m, token, pos, slot, L, 1, k, v, logits, scratch};
+/* One token for each of B rows. tokens (B,); pos (B,): each token's position (row of wpe); k, v: the cache
+ * (n_layer, B, nh, L, hs) fp32, contiguous; slot: where the tokens' keys and values go; row b attends to
+ * slots start[b]..slot (start > 0: left padding). logits (B, V). scratch: at least
+ * seqlab_gpt_scratch_floats(B, C, L, n_threads) floats. Returns the number of threads used (fewer than
+ * asked if the system refused to start more), or -1 (and does nothing) if a token, a position or a slot is
+ * out of range. */
+int32_t seqlab_gpt_step(const sl_model *m, int32_t B, const int64_t *tokens, const int32_t *pos,
+                        const int32_t *start, int32_t slot, int32_t L, float *k, float *v, float *logits,
+                        float *scratch, int32_t n_threads) {
+    sl_job job = {m, tokens, pos, start, B, slot, L, 1, k, v, logits, scratch};
+    if (slot < 0 || slot >= L) return -1;
+    for (int b = 0; b < B; b++)
+        if (tokens[b] < 0 || tokens[b] >= m->head.out || pos[b] < 0 || pos[b] >= m->n_positions || start[b] < 0 ||
+            start[b] > slot)
+            return -1;
     if (n_threads <= 1) {
         run(&job, 0);
         return 1;
@@ -358,7 +424,8 @@ int32_t seqlab_gpt_step(const sl_model *m, int64_t token, int32_t pos, int32_t s
     pthread_cond_broadcast(&pool.cv);
     pthread_mutex_unlock(&pool.mu);
     run(&pool.job, 0);
-    while (atomic_load(&pool.done) < pool.n_workers) cpu_relax();
+    for (unsigned spins = 1; atomic_load(&pool.done) < pool.n_workers; spins++)
+        if (spins > 256) sched_yield(); else cpu_relax();
     pthread_mutex_unlock(&pool.call);
     return job.n;
 }

@@ -1,7 +1,7 @@
-"""The batch-1 GPT decode step in C (gpt_step.c): bf16 or fp32 weights, fp32 activations and cache, one call a token.
+"""The GPT decode step in C (gpt_step.c): bf16 or fp32 weights, fp32 activations and cache, one call a step.
 
 :class:`NativeGPTStep` packs a :class:`~seqlab.models.gpt.GPT`'s weights once into the kernel's layout and
-runs one token through every block, reading and writing the same fp32 :class:`~seqlab.models.gpt.KVCache`
+runs one token per row through every block (rows share each read of a weight block, four at a time), reading and writing the same fp32 :class:`~seqlab.models.gpt.KVCache`
 that PyTorch's prefill fills, so the two paths mix freely (prefill and window slides in PyTorch, steps in C).
 :func:`native_gpt_step` returns None where the kernel cannot be built (no C compiler, SEQLAB_NATIVE=0).
 """
@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import ctypes
 import math
+import time
+from collections import deque
 
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 from .build import load
-
-c_float_p = ctypes.POINTER(ctypes.c_float)
-
 
 class _Linear(ctypes.Structure):
     _fields_ = [("w", ctypes.c_void_p), ("b", ctypes.c_void_p), ("out", ctypes.c_int32), ("in_", ctypes.c_int32),
@@ -33,7 +32,7 @@ class _Layer(ctypes.Structure):
 
 class _Model(ctypes.Structure):
     _fields_ = [("n_layer", ctypes.c_int32), ("n_embd", ctypes.c_int32), ("n_head", ctypes.c_int32),
-                ("gelu_exact", ctypes.c_int32), ("eps", ctypes.c_float), ("wte", ctypes.c_void_p),
+                ("gelu_exact", ctypes.c_int32), ("n_positions", ctypes.c_int32), ("eps", ctypes.c_float), ("wte", ctypes.c_void_p),
                 ("wpe", ctypes.c_void_p), ("lnf_w", ctypes.c_void_p), ("lnf_b", ctypes.c_void_p),
                 ("head", _Linear), ("layers", ctypes.POINTER(_Layer))]
 
@@ -59,19 +58,65 @@ def pack_f32(weight: Tensor) -> Tensor:
 def _library(portable: bool):
     lib = load("gpt_step", ("SEQLAB_PORTABLE",) if portable else ())
     if lib is not None and not hasattr(lib, "_seqlab_typed"):
-        lib.seqlab_gpt_step.argtypes = [ctypes.POINTER(_Model), ctypes.c_int64, ctypes.c_int32, ctypes.c_int32,
-                                        ctypes.c_int32, c_float_p, c_float_p, c_float_p, c_float_p, ctypes.c_int32]
+        lib.seqlab_gpt_step.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                        ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p,
+                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
         lib.seqlab_gpt_step.restype = ctypes.c_int32
-        lib.seqlab_gpt_scratch_floats.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
+        lib.seqlab_gpt_scratch_floats.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
         lib.seqlab_gpt_scratch_floats.restype = ctypes.c_int64
         lib.seqlab_has_dpbf16.restype = ctypes.c_int
         lib._seqlab_typed = True
     return lib
 
 
+class ThreadChooser:
+    """Per step, ``n`` threads or one, whichever is faster here and now.
+
+    Threads meet about 30 times a step; on a machine busier than its cores a peer is often descheduled
+    and every meeting waits for it, so one thread can then be several times faster than two. The chooser
+    runs the current count, and every so often probes the other for ``probe`` steps; it switches when the
+    other's fastest probe step beats the current count's fastest of its last ``probe`` steps (fastest,
+    not mean: a step that lost the CPU says little). After a probe that lost, the next comes twice as late
+    (up to 32 x ``explore`` steps), since probing a bad count costs time. The thread count never changes
+    the results (see gpt_step.c), only the speed."""
+
+    def __init__(self, n: int, explore: int = 32, probe: int = 3):
+        self.n, self.explore, self.probe = n, explore, probe
+        self.best, self.other = n, 1
+        self.recent: deque[float] = deque(maxlen=probe)  # the current count's latest step times
+        self.probed: list[float] = []
+        self.interval, self.countdown, self.probing = explore, probe, 0  # the first probe comes at once
+
+    def pick(self) -> int:
+        if self.n <= 1:
+            return 1
+        return self.other if self.probing else self.best
+
+    def record(self, count: int, seconds: float) -> None:
+        if self.n <= 1:
+            return
+        if self.probing:
+            self.probed.append(seconds)
+            self.probing -= 1
+            if self.probing == 0:
+                if min(self.probed) < min(self.recent):
+                    self.best, self.other = self.other, self.best
+                    self.recent = deque(self.probed, maxlen=self.probe)
+                    self.interval = self.explore
+                else:
+                    self.interval = min(2 * self.interval, 32 * self.explore)
+                self.countdown = self.interval
+            return
+        self.recent.append(seconds)
+        self.countdown -= 1
+        if self.countdown <= 0 and len(self.recent) == self.probe:
+            self.probing, self.probed = self.probe, []
+
+
 class NativeGPTStep:
     """One decode step of ``model`` (a GPT in eval mode) in C, its matrices' weights in ``weights`` (bf16 |
-    fp32; the other parameters are read as fp32), on ``threads`` CPU threads (None: PyTorch's setting). The
+    fp32; the other parameters are read as fp32), on ``threads`` CPU threads (None: PyTorch's setting, or one
+    thread while that is faster: :class:`ThreadChooser`). The
     work is split so that each output is summed by one thread in a fixed order: the logits are the same
     bits for any thread count. ``uses_dpbf16`` says whether the bf16 products run on AVX512-BF16
     instructions or in the portable loop."""
@@ -83,6 +128,7 @@ class NativeGPTStep:
         self.lib = lib
         self.weights = weights
         self.threads = threads
+        self._chooser: ThreadChooser | None = None
         self.uses_dpbf16 = bool(lib.seqlab_has_dpbf16()) and weights == "bf16"
         self.config = cfg
         self._keep: list[Tensor] = []  # every tensor the C structs point into
@@ -104,23 +150,44 @@ class NativeGPTStep:
             layers[l] = _Layer(f32(blk.ln_1.weight), f32(blk.ln_1.bias), f32(blk.ln_2.weight), f32(blk.ln_2.bias),
                                lin(blk.attn.c_attn), lin(blk.attn.c_proj), lin(blk.mlp.c_fc), lin(blk.mlp.c_proj))
         self._layers = layers
-        self.model = _Model(cfg.n_layer, cfg.n_embd, cfg.n_head, int(cfg.activation == "gelu"), cfg.layer_norm_eps,
+        self.model = _Model(cfg.n_layer, cfg.n_embd, cfg.n_head, int(cfg.activation == "gelu"),
+                            model.wpe.weight.shape[0], cfg.layer_norm_eps,
                             f32(model.wte.weight), f32(model.wpe.weight), f32(model.ln_f.weight), f32(model.ln_f.bias),
                             lin(model.lm_head), layers)
         self._scratch: Tensor | None = None
 
-    def __call__(self, token: int, pos: int, slot: int, k: Tensor, v: Tensor) -> Tensor:
-        """Run ``token`` at position ``pos`` into cache slot ``slot`` of ``k``/``v`` (n_layer, 1, nh, L, hs)
-        fp32 contiguous (written in place); returns the next-token logits (1, V) fp32."""
-        L, n = k.shape[3], self.threads or torch.get_num_threads()
-        size = self.lib.seqlab_gpt_scratch_floats(self.config.n_embd, L, n)
+    def __call__(self, tokens: Tensor, slot: int, k: Tensor, v: Tensor, pos: Tensor | None = None,
+                 start: Tensor | None = None) -> Tensor:
+        """Run ``tokens`` (B,) into cache slot ``slot`` of ``k``/``v`` (n_layer, B, nh, L, hs) fp32 contiguous
+        (written in place) and return the next-token logits (B, V) fp32. ``pos`` (B,): the tokens'
+        positions (default: ``slot``); ``start`` (B,): the first slot each row attends to (default 0; > 0
+        skips a row's left padding)."""
+        B, L = tokens.shape[0], k.shape[3]
+        if k.dtype != torch.float32 or not (k.is_contiguous() and v.is_contiguous()) or k.shape[1] != B:
+            raise ValueError(f"expected fp32 contiguous caches with {B} rows; got {k.dtype} {tuple(k.shape)}")
+        tokens = tokens.to(torch.int64).contiguous()
+        pos = torch.full((B,), slot, dtype=torch.int32) if pos is None else pos.to(torch.int32).contiguous()
+        start = torch.zeros(B, dtype=torch.int32) if start is None else start.to(torch.int32).contiguous()
+        if self.threads is not None:
+            n = self.threads
+        else:
+            if self._chooser is None or self._chooser.n != torch.get_num_threads():
+                self._chooser = ThreadChooser(torch.get_num_threads())
+            n = self._chooser.pick()
+        size = self.lib.seqlab_gpt_scratch_floats(B, self.config.n_embd, L, n)
         if self._scratch is None or self._scratch.numel() < size:
             self._scratch = torch.empty(size, dtype=torch.float32)
-        logits = torch.empty(1, self.config.vocab_size, dtype=torch.float32)
-        self.lib.seqlab_gpt_step(ctypes.byref(self.model), token, pos, slot, L,
-                                 ctypes.cast(k.data_ptr(), c_float_p), ctypes.cast(v.data_ptr(), c_float_p),
-                                 ctypes.cast(logits.data_ptr(), c_float_p),
-                                 ctypes.cast(self._scratch.data_ptr(), c_float_p), n)
+        logits = torch.empty(B, self.config.vocab_size, dtype=torch.float32)
+        t = time.perf_counter()
+        used = self.lib.seqlab_gpt_step(ctypes.byref(self.model), B, tokens.data_ptr(), pos.data_ptr(),
+                                        start.data_ptr(), slot, L, k.data_ptr(), v.data_ptr(), logits.data_ptr(),
+                                        self._scratch.data_ptr(), n)
+        if self.threads is None and used > 0:
+            self._chooser.record(n, time.perf_counter() - t)
+        if used < 0:
+            raise ValueError(f"out of range: tokens {tokens.tolist()} (vocabulary {self.config.vocab_size}), "
+                             f"positions {pos.tolist()} (< {self.model.n_positions}), slot {slot} (< {L}), "
+                             f"start {start.tolist()} (<= slot)")
         return logits
 
 
