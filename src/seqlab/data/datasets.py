@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UserError
+from ..paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,6 @@ def get(name: str) -> Dataset:
     if name not in DATASETS:
         raise UserError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASETS))} (see `seqlab datasets`)")
     return DATASETS[name]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("SEQLAB_CACHE") or Path.home() / ".cache" / "seqlab")
 
 
 def _sha256(path: Path) -> str:

@@ -23,6 +23,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from ..paths import cache_dir
+
 logger = logging.getLogger(__name__)
 
 SOURCE_DIR = Path(__file__).parent
@@ -57,8 +59,6 @@ def _compiler() -> tuple[str, str] | None:
 
 def library_path(name: str, defines: tuple[str, ...] = ()) -> Path | None:
     """Where the compiled ``name`` (with ``-D`` ``defines``) lives in the cache; None without a compiler."""
-    from ..data.datasets import cache_dir
-
     cc = _compiler()
     if cc is None:
         return None
