@@ -14,9 +14,10 @@ token for a 6-layer model. :class:`GPTDecoder` attacks both:
   once into its blocked layout, with GELU and the residual add fused into the matmul; ``int8`` uses
   ``torch._weight_int8pack_mm`` (weight-only int8, one scale per output row);
 - in ``fp32`` and ``bf16`` the step goes through :mod:`seqlab.native.gpt_step` instead where that C
-  kernel can be compiled: the whole step in one call, fp32 activations, the weights streamed once (rows
-  of a batch share each read) on all ``threads`` threads, and none of the ~80 PyTorch calls' fixed costs (on the 2-core AVX512-BF16 CPU of benchmarks/RESULTS.md:
-  about 2.5x the oneDNN bf16 step and 5x the addmm fp32 step).
+  kernel can be compiled (and the PyTorch step's weights are then not bound at all): the whole step in
+  one call, fp32 activations, the weights streamed once (rows of a batch share each read) on all
+  ``threads`` threads, and none of the ~80 PyTorch calls' fixed costs (run A of benchmarks/RESULTS.md:
+  3.9x the oneDNN bf16 step, 4.8x the addmm fp32 step).
 
 The prompt itself (prefill) and the re-encoding when the context window slides run through the model's
 ordinary ``forward`` on the same cache, so padding masks, positions and sliding keep one implementation.
@@ -189,6 +190,13 @@ class GPTDecoder(nn.Module):
             self.kernel = "native-avx512bf16" if self.native.uses_dpbf16 else f"native-{precision}"
         self.eps = cfg.layer_norm_eps
         self.C, self.nh = cfg.n_embd, cfg.n_head
+        self.exact_gelu = cfg.activation == "gelu"
+        if self.native is None:
+            self._bind_weights(model, make)
+        self._bound: tuple | None = None  # (cache, per-layer K views, V views, padding mask (B, 1, 1, L) | None)
+
+    def _bind_weights(self, model: GPT, make) -> None:
+        """The PyTorch step's weights, in this precision, each Linear as ``make`` binds it."""
         dt = self.dtype
 
         def ln(m):
@@ -202,13 +210,11 @@ class GPTDecoder(nn.Module):
                 ln(blk.ln_2), make(blk.mlp.c_fc.weight, blk.mlp.c_fc.bias),
                 make(blk.mlp.c_proj.weight, blk.mlp.c_proj.bias),
             ))
-        self.exact_gelu = cfg.activation == "gelu"
         self.wte = model.wte.weight.detach().to(dt)  # (V, C)
         self.wpe = model.wpe.weight.detach().to(dt)  # (block_size, C)
         self.ln_f = ln(model.ln_f)
         head = model.lm_head
-        self.head = make(head.weight, head.bias) if precision != "fp32" else _AddmmLinear(head.weight, head.bias)
-        self._bound: tuple | None = None  # (cache, per-layer K views, V views, padding mask (B, 1, 1, L) | None)
+        self.head = make(head.weight, head.bias) if self.precision != "fp32" else _AddmmLinear(head.weight, head.bias)
 
     @property
     def context_size(self) -> int:
@@ -242,16 +248,17 @@ class GPTDecoder(nn.Module):
             return self._step(token, cache)
 
     def _step(self, token: Tensor, cache: KVCache) -> Tensor:
-        _, K, V, keep, n_pad = self._bind(cache)
         slot = cache.length
         end = slot + 1
-        B, C, nh = token.shape[0], self.C, self.nh
         cache.tokens[:, slot] = token
-        if self.native is not None and cache.k.dtype == torch.float32:
-            pos = None if n_pad is None else (slot - n_pad).clamp_(min=0)  # (B,), as below
+        if self.native is not None:  # the prefill's cache is fp32, as the C step needs
+            n_pad = cache.n_pad
+            pos = None if n_pad is None else (slot - n_pad).clamp(min=0)  # (B,), as below
             logits = self.native(token, slot, cache.k, cache.v, pos, n_pad)  # (B, V) fp32, on self.threads
             cache.length = end
             return logits
+        _, K, V, keep, n_pad = self._bind(cache)
+        B, C, nh = token.shape[0], self.C, self.nh
         same = K[0].dtype == self.dtype  # weights and cache in the same dtype: no casts around attention
         if n_pad is None:
             x = F.embedding(token, self.wte).add_(self.wpe[slot])  # (B, C)

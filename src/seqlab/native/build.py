@@ -57,9 +57,10 @@ def _compiler() -> tuple[str, str] | None:
     return path, version.splitlines()[0] if version else ""
 
 
-def library_path(name: str, defines: tuple[str, ...] = ()) -> Path | None:
-    """Where the compiled ``name`` (with ``-D`` ``defines``) lives in the cache; None without a compiler."""
-    cc = _compiler()
+def library_path(name: str, defines: tuple[str, ...] = (), cc: tuple[str, str] | None = None) -> Path | None:
+    """Where the compiled ``name`` (with ``-D`` ``defines``) lives in the cache; None without a compiler.
+    ``cc``: the compiler's (path, version) when already known."""
+    cc = cc or _compiler()
     if cc is None:
         return None
     source = (SOURCE_DIR / f"{name}.c").read_bytes()
@@ -68,18 +69,16 @@ def library_path(name: str, defines: tuple[str, ...] = ()) -> Path | None:
     return cache_dir() / "native" / f"{name}-{key}.so"
 
 
-def _build(name: str, defines: tuple[str, ...], out: Path) -> str | None:
-    """Compile into ``out``; returns None on success, else the reason. A compiler that rejects
+def _build(cc: str, name: str, defines: tuple[str, ...], out: Path) -> str | None:
+    """Compile with ``cc`` into ``out``; returns None on success, else the reason. A compiler that rejects
     ``-march=native`` (some on ARM) gets a second try without it."""
-    cc = _compiler()
-    assert cc is not None
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".so", dir=out.parent)
     os.close(fd)
     why = None
     try:
         for flags in (FLAGS, tuple(f for f in FLAGS if f != "-march=native")):
-            cmd = [cc[0], *flags, *(f"-D{d}" for d in defines), str(SOURCE_DIR / f"{name}.c"), "-o", tmp, "-lm"]
+            cmd = [cc, *flags, *(f"-D{d}" for d in defines), str(SOURCE_DIR / f"{name}.c"), "-o", tmp, "-lm"]
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             except (OSError, subprocess.SubprocessError) as e:
@@ -101,12 +100,13 @@ def load(name: str, defines: tuple[str, ...] = ()) -> ctypes.CDLL | None:
     if not native_enabled():
         logger.info("native kernel %s: off (SEQLAB_NATIVE=0)", name)
         return None
-    path = library_path(name, defines)
-    if path is None:
+    cc = _compiler()
+    if cc is None:
         logger.info("native kernel %s: no C compiler (set CC or install cc); using PyTorch", name)
         return None
+    path = library_path(name, defines, cc)
     if not path.exists():
-        why = _build(name, defines, path)
+        why = _build(cc[0], name, defines, path)
         if why is not None:
             logger.warning("native kernel %s not built, using PyTorch: %s", name, why)
             return None

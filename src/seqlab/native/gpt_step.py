@@ -1,8 +1,9 @@
 """The GPT decode step in C (gpt_step.c): bf16 or fp32 weights, fp32 activations and cache, one call a step.
 
 :class:`NativeGPTStep` packs a :class:`~seqlab.models.gpt.GPT`'s weights once into the kernel's layout and
-runs one token per row through every block (rows share each read of a weight block, four at a time), reading and writing the same fp32 :class:`~seqlab.models.gpt.KVCache`
-that PyTorch's prefill fills, so the two paths mix freely (prefill and window slides in PyTorch, steps in C).
+runs one token per row through every block (rows share each read of a weight block, four at a time),
+reading and writing the same fp32 :class:`~seqlab.models.gpt.KVCache` that PyTorch's prefill fills, so the
+two paths mix freely (prefill and window slides in PyTorch, steps in C).
 :func:`native_gpt_step` returns None where the kernel cannot be built (no C compiler, SEQLAB_NATIVE=0).
 """
 
@@ -19,6 +20,7 @@ from torch import Tensor
 
 from .build import load
 
+
 class _Linear(ctypes.Structure):
     _fields_ = [("w", ctypes.c_void_p), ("b", ctypes.c_void_p), ("out", ctypes.c_int32), ("in_", ctypes.c_int32),
                 ("fp32", ctypes.c_int32)]
@@ -32,8 +34,8 @@ class _Layer(ctypes.Structure):
 
 class _Model(ctypes.Structure):
     _fields_ = [("n_layer", ctypes.c_int32), ("n_embd", ctypes.c_int32), ("n_head", ctypes.c_int32),
-                ("gelu_exact", ctypes.c_int32), ("n_positions", ctypes.c_int32), ("eps", ctypes.c_float), ("wte", ctypes.c_void_p),
-                ("wpe", ctypes.c_void_p), ("lnf_w", ctypes.c_void_p), ("lnf_b", ctypes.c_void_p),
+                ("gelu_exact", ctypes.c_int32), ("n_positions", ctypes.c_int32), ("eps", ctypes.c_float),
+                ("wte", ctypes.c_void_p), ("wpe", ctypes.c_void_p), ("lnf_w", ctypes.c_void_p), ("lnf_b", ctypes.c_void_p),
                 ("head", _Linear), ("layers", ctypes.POINTER(_Layer))]
 
 
@@ -116,9 +118,8 @@ class ThreadChooser:
 class NativeGPTStep:
     """One decode step of ``model`` (a GPT in eval mode) in C, its matrices' weights in ``weights`` (bf16 |
     fp32; the other parameters are read as fp32), on ``threads`` CPU threads (None: PyTorch's setting, or one
-    thread while that is faster: :class:`ThreadChooser`). The
-    work is split so that each output is summed by one thread in a fixed order: the logits are the same
-    bits for any thread count. ``uses_dpbf16`` says whether the bf16 products run on AVX512-BF16
+    thread while that is faster: :class:`ThreadChooser`). The work is split so that each output is summed
+    by one thread in a fixed order: the logits are the same bits for any thread count. ``uses_dpbf16`` says whether the bf16 products run on AVX512-BF16
     instructions or in the portable loop."""
 
     def __init__(self, model: nn.Module, lib, weights: str = "bf16", threads: int | None = None):
@@ -168,12 +169,9 @@ class NativeGPTStep:
         tokens = tokens.to(torch.int64).contiguous()
         pos = torch.full((B,), slot, dtype=torch.int32) if pos is None else pos.to(torch.int32).contiguous()
         start = torch.zeros(B, dtype=torch.int32) if start is None else start.to(torch.int32).contiguous()
-        if self.threads is not None:
-            n = self.threads
-        else:
-            if self._chooser is None or self._chooser.n != torch.get_num_threads():
-                self._chooser = ThreadChooser(torch.get_num_threads())
-            n = self._chooser.pick()
+        if self.threads is None and (self._chooser is None or self._chooser.n != torch.get_num_threads()):
+            self._chooser = ThreadChooser(torch.get_num_threads())
+        n = self.threads if self.threads is not None else self._chooser.pick()
         size = self.lib.seqlab_gpt_scratch_floats(B, self.config.n_embd, L, n)
         if self._scratch is None or self._scratch.numel() < size:
             self._scratch = torch.empty(size, dtype=torch.float32)
