@@ -1,0 +1,40 @@
+"""``seqlab ARGS`` with a simulated crash, for the distributed tests (run by torchrun, not collected).
+
+SEQLAB_TEST_CRASH_AT=N makes the ranks listed in SEQLAB_TEST_CRASH_RANKS (comma-separated; default all)
+raise right after optimizer step N, as a killed or failing process would.
+"""
+
+import os
+import sys
+
+import seqlab.train.engine as engine
+from seqlab.cli.main import main
+from torch.distributed.elastic.multiprocessing.errors import record
+
+
+class SimulatedCrash(RuntimeError):
+    pass
+
+
+def _install_crash() -> None:
+    at = int(os.environ.get("SEQLAB_TEST_CRASH_AT", "0"))
+    ranks = os.environ.get("SEQLAB_TEST_CRASH_RANKS")
+    if not at or (ranks and os.environ.get("RANK", "0") not in ranks.split(",")):
+        return
+    real_init = engine.Trainer.__init__
+
+    def init(self, *a, **kw):
+        real_init(self, *a, **kw)
+
+        def on_step(step):
+            if step == at:
+                raise SimulatedCrash(f"simulated failure of rank {os.environ.get('RANK')} at step {step}")
+
+        self.on_step = on_step
+
+    engine.Trainer.__init__ = init
+
+
+if __name__ == "__main__":
+    _install_crash()
+    sys.exit(record(main)())

@@ -1,0 +1,188 @@
+"""Distributed training on the CPU (gloo): torchrun's processes train the same model one process trains.
+
+Every test launches real processes (torchrun, ``seqlab train --nproc``, two "nodes" on 127.0.0.1)
+with tiny models and one thread each, bounded by a timeout so a hang fails instead of blocking CI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seqlab.train.distributed import shard
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = 180  # seconds: far above a healthy run (a few seconds), far below a CI job's limit
+
+CLASSIFY = ["classify", "--model", "gru", "--epochs", "2", "--batch-size", "15", "--precision", "fp32", "--seed", "1",
+            "--set", "model.hidden=16", "--set", "model.embed_dim=16", "--set", "model.dropout=0",
+            "--set", "model.embed_dropout=0", "--set", "train.patience=0"]
+
+
+def _env(**extra) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"), **extra)
+    env.pop("WORLD_SIZE", None)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(cmd: list, env=None, timeout=TIMEOUT) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env or _env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def seqlab(*args, nproc: int = 1, worker: str = "-m seqlab", env=None) -> subprocess.CompletedProcess:
+    """``seqlab -q train ARGS`` on ``nproc`` processes (torchrun --standalone when more than one)."""
+    target = worker.split()
+    launcher = [sys.executable] if nproc == 1 else [sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                                     f"--nproc_per_node={nproc}"]
+    return _run([*launcher, *target, "-q", "train", *args], env)
+
+
+def _ok(p: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-4000:]
+    return p
+
+
+def assert_same_weights(a: Path, b: Path, name="last.safetensors", tol=1e-5):
+    wa, wb = load_file(a / name), load_file(b / name)
+    assert wa.keys() == wb.keys()
+    worst = max((wa[k] - wb[k]).abs().max().item() for k in wa)
+    assert worst < tol, f"weights differ by {worst}"
+    assert any((wa[k] != 0).any() for k in wa)
+
+
+def _metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    from conftest import write_sentiment_csv
+
+    return write_sentiment_csv(tmp_path_factory.mktemp("ddp") / "reviews.csv", n=150)
+
+
+@pytest.fixture(scope="module")
+def one_process(data, tmp_path_factory) -> Path:
+    """The reference: the classify run on one process."""
+    out = tmp_path_factory.mktemp("one") / "run"
+    _ok(seqlab(*CLASSIFY, "--data", data, "--out", out))
+    return out
+
+
+# ---------------------------------------------------------------- the sharding rule (no processes)
+def test_shards_cover_the_batch_and_weights_restore_the_global_mean():
+    B, W = 7, 3  # not divisible: 2, 2, 3 rows
+    batch = {"x": torch.arange(B * 4.0).view(B, 4), "y": torch.arange(B), "reset": torch.tensor(True)}
+    parts = [shard(batch, r, W) for r in range(W)]
+    assert [len(p["y"]) for p, _ in parts] == [2, 2, 3]
+    assert torch.equal(torch.cat([p["x"] for p, _ in parts]), batch["x"])  # in order, each row once
+    assert all(p["reset"] is batch["reset"] for p, _ in parts)  # a 0-d flag goes whole to every rank
+    per_row = batch["x"].sum(1)  # a per-row loss: the mean of each shard, weighted as DDP averages them
+    ddp_mean = sum(w * per_row[p["y"]].mean() for p, w in parts) / W
+    assert torch.allclose(ddp_mean, per_row.mean())
+
+
+def test_a_rank_without_rows_gets_a_zero_weight_stand_in_and_one_process_is_untouched():
+    batch = {"x": torch.ones(1, 3)}
+    (p0, w0), (p1, w1) = shard(batch, 0, 2), shard(batch, 1, 2)
+    assert (len(p0["x"]), w0) == (1, 0.0) and (len(p1["x"]), w1) == (1, 2.0)
+    assert shard(batch, 0, 1) == (batch, 1.0)
+
+
+# ---------------------------------------------------------------- equivalence with one process
+def test_nproc_2_equals_one_process_classify(data, one_process, tmp_path):
+    """Global batch 15 on 2 processes (7 + 8 rows) = batch 15 on one: same weights, one writer."""
+    out = tmp_path / "two"
+    p = _ok(seqlab(*CLASSIFY, "--data", data, "--out", out, "--nproc", "2"))
+    assert_same_weights(one_process, out)
+    assert_same_weights(one_process, out, "model.safetensors")
+    one, two = _metrics(one_process), _metrics(out)
+    assert [m["step"] for m in two] == [m["step"] for m in one]  # one metrics line per evaluation: rank 0 alone wrote
+    assert [m["accuracy"] for m in two] == [m["accuracy"] for m in one]
+    assert all(abs(a["train_loss"] - b["train_loss"]) < 1e-5 for a, b in zip(one, two))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["backend"] == "gloo" and len(summary["devices"]) == 2
+    assert json.loads((one_process / "summary.json").read_text())["world_size"] == 1
+    assert p.stdout.count("done: stopped by") == 1  # only rank 0 printed the summary
+
+
+@pytest.mark.parametrize("model", ["gpt", "gru"])
+def test_torchrun_2_equals_one_process_lm(model, tmp_path):
+    """lm: GPT blocks, and the stateful GRU whose lanes carry state across batches (the 0-d reset flag)."""
+    args = ["lm", "--data", "builtin:hello", "--model", model, "--block-size", "8", "--epochs", "2", "--batch-size", "5",
+            "--precision", "fp32", "--set", "train.patience=0"]
+    args += (["--set", "model.n_layer=1", "--set", "model.n_embd=16", "--set", "model.n_head=2", "--set", "model.dropout=0"]
+             if model == "gpt" else ["--set", "model.hidden=16", "--set", "model.d_emb=8", "--set", "model.dropout=0"])
+    _ok(seqlab(*args, "--out", tmp_path / "one"))
+    _ok(seqlab(*args, "--out", tmp_path / "two", nproc=2))
+    assert_same_weights(tmp_path / "one", tmp_path / "two")
+    assert json.loads((tmp_path / "two" / "summary.json").read_text())["world_size"] == 2
+
+
+# ---------------------------------------------------------------- resume, failure, several nodes
+def test_resumed_distributed_run_equals_uninterrupted_on_another_world_size(data, one_process, tmp_path):
+    out = tmp_path / "cut"
+    worker = f"{ROOT / 'tests' / 'ddp_worker.py'}"
+    crashed = seqlab(*CLASSIFY, "--data", data, "--out", out, nproc=2, worker=worker,
+                     env=_env(SEQLAB_TEST_CRASH_AT="12"))  # mid-epoch 2: the checkpoint is the end of epoch 1
+    assert crashed.returncode != 0 and "simulated failure" in crashed.stderr
+    assert [m["step"] for m in _metrics(out)] == [9]
+    _ok(seqlab("classify", "--data", data, "--out", out, "--resume"))  # on one process now
+    assert_same_weights(one_process, out)
+    assert [m["step"] for m in _metrics(out)] == [m["step"] for m in _metrics(one_process)]
+
+
+def test_a_failing_rank_ends_the_job_with_its_error(data, tmp_path):
+    worker = f"{ROOT / 'tests' / 'ddp_worker.py'}"
+    p = seqlab(*CLASSIFY, "--data", data, "--out", tmp_path / "r", nproc=2, worker=worker,
+               env=_env(SEQLAB_TEST_CRASH_AT="3", SEQLAB_TEST_CRASH_RANKS="1"))
+    assert p.returncode != 0  # rank 0, waiting in the all-reduce, was stopped by torchrun: no hang
+    assert "simulated failure of rank 1 at step 3" in p.stderr
+    assert "ChildFailedError" in p.stderr and "rank" in p.stderr
+
+
+def test_two_nodes_on_loopback_with_c10d_rendezvous(data, one_process, tmp_path):
+    port, out = _free_port(), tmp_path / "nodes"
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1", f"--node_rank={r}",
+         "--rdzv_backend=c10d", f"--rdzv_endpoint=127.0.0.1:{port}", "--rdzv_id=seqlab-test",
+         "-m", "seqlab", "-q", "train", *CLASSIFY, "--data", str(data), "--out", str(out)],
+        cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    try:
+        results = [n.communicate(timeout=TIMEOUT) for n in nodes]
+    finally:
+        for n in nodes:
+            n.kill()
+    for n, (_, err) in zip(nodes, results):
+        assert n.returncode == 0, err[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["backend"] == "gloo"
+    assert_same_weights(one_process, out)
+
+
+# ---------------------------------------------------------------- the GPU path (skipped without CUDA)
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("precision", ["bf16", "fp16", "fp32"])
+def test_cuda_training_in_each_precision(data, tmp_path, precision):
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        pytest.skip("this GPU has no bf16")
+    args = [precision if a == "fp32" else a for a in CLASSIFY]
+    p = _ok(seqlab(*args, "--data", data, "--out", tmp_path / "g", "--device", "cuda", "--json"))
+    summary = json.loads(p.stdout)
+    assert summary["device"].startswith("cuda") and summary["precision"] == precision
+    assert all(m["train_loss"] == m["train_loss"] for m in _metrics(tmp_path / "g"))  # finite, not NaN
