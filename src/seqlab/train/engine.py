@@ -105,11 +105,11 @@ class _LossMeter:
     """
 
     def __init__(self, device: torch.device, lr: float, every: int = 32):
-        self.lazy, self.lr, self.every = device.type == "cuda", lr, every
+        self.device, self.lazy, self.lr, self.every = device, device.type == "cuda", lr, every
         self.reset(0)
 
     def reset(self, step: int) -> None:
-        self.sum, self.n, self.checked = (torch.zeros((), dtype=torch.float64, device="cuda") if self.lazy else 0.0), 0, step
+        self.sum, self.n, self.checked = (torch.zeros((), dtype=torch.float64, device=self.device) if self.lazy else 0.0), 0, step
 
     def add(self, loss: torch.Tensor, step: int) -> None:
         """``loss`` of optimizer step ``step`` (1-based), before its backward."""
@@ -243,8 +243,9 @@ class Trainer:
                     self.ema.update_parameters(self.model)
                 st["step"] += 1
                 st["step_in_epoch"] = i + 1
-                new_tokens += int(ntok)
-                window_tokens += int(ntok)
+                ntok = ntok if isinstance(ntok, torch.Tensor) else int(ntok)  # a count on the GPU is read at evaluation
+                new_tokens += ntok
+                window_tokens += ntok
                 if self.on_step:
                     self.on_step(st["step"])
                 end_of_epoch = i + 1 == len(batches)
@@ -261,7 +262,7 @@ class Trainer:
                         st["epoch"], st["step_in_epoch"] = epoch + 1, 0
                     st["elapsed"] = time.perf_counter() - t0
                     t_eval = time.perf_counter()
-                    loss_sum, tokens = distributed.all_sum([meter.total(st["step"]), new_tokens])
+                    loss_sum, tokens = distributed.all_sum([meter.total(st["step"]), int(new_tokens)])
                     st["tokens"] += int(tokens)
                     last_metrics = distributed.on_main(lambda: self._evaluate(precision))
                     value = last_metrics[cfg.metric]
