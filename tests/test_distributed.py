@@ -104,6 +104,34 @@ def test_a_rank_without_rows_gets_a_zero_weight_stand_in_and_one_process_is_unto
     assert shard(batch, 0, 1) == (batch, 1.0)
 
 
+def test_the_gpu_loss_meter_sums_without_reading_and_catches_divergence_within_its_window():
+    from seqlab.errors import UserError
+    from seqlab.train.engine import _LossMeter
+
+    eager, lazy = _LossMeter(torch.device("cpu"), 1e-3), _LossMeter(torch.device("cpu"), 1e-3, every=4)
+    lazy.lazy = True  # the CUDA bookkeeping, run on CPU tensors
+    lazy.reset(0)
+    losses = [torch.tensor(x) for x in (0.5, 0.25, 2.0, 1.0, 0.125)]
+    for step, loss in enumerate(losses, 1):
+        eager.add(loss, step)
+        lazy.add(loss, step)
+    assert eager.total(5) == lazy.total(5) == 3.875 and eager.n == lazy.n == 5
+    lazy.reset(5)
+    lazy.add(torch.tensor(1.0), 6)
+    lazy.add(torch.tensor(float("nan")), 7)  # not read yet: the GPU keeps running
+    with pytest.raises(UserError, match="between steps 6 and 8"):
+        lazy.add(torch.tensor(1.0), 8)
+    with pytest.raises(UserError, match="at step 1;"):
+        _LossMeter(torch.device("cpu"), 1e-3).add(torch.tensor(float("inf")), 1)
+
+
+def test_nproc_is_taken_out_of_the_command_line_torchrun_repeats():
+    from seqlab.cli.launch import without_nproc
+
+    argv = ["-q", "train", "lm", "--nproc", "2", "--data", "x", "--nproc=3", "--out", "r"]
+    assert without_nproc(argv) == ["-q", "train", "lm", "--data", "x", "--out", "r"]
+
+
 # ---------------------------------------------------------------- equivalence with one process
 def test_nproc_2_equals_one_process_classify(data, one_process, tmp_path):
     """Global batch 15 on 2 processes (7 + 8 rows) = batch 15 on one: same weights, one writer."""
