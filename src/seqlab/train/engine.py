@@ -104,9 +104,9 @@ class _LossMeter:
     ``every`` steps (a divergence is then reported for that window of steps).
     """
 
-    def __init__(self, device: torch.device, lr: float, every: int = 32):
+    def __init__(self, device: torch.device, lr: float, step: int = 0, every: int = 32):
         self.device, self.lazy, self.lr, self.every = device, device.type == "cuda", lr, every
-        self.reset(0)
+        self.reset(step)
 
     def reset(self, step: int) -> None:
         self.sum, self.n, self.checked = (torch.zeros((), dtype=torch.float64, device=self.device) if self.lazy else 0.0), 0, step
@@ -210,8 +210,7 @@ class Trainer:
             self.scaler = torch.amp.GradScaler("cuda")
         stop_reason = None
         t0 = time.perf_counter() - st["elapsed"]
-        meter = _LossMeter(self.device, cfg.lr)
-        meter.reset(st["step"])
+        meter = _LossMeter(self.device, cfg.lr, st["step"])
         new_tokens, window_tokens, window_t = 0, 0, time.perf_counter()
         bar = None
         if self.verbose:
