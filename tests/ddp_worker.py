@@ -1,7 +1,8 @@
 """``seqlab ARGS`` with a simulated crash, for the distributed tests (run by torchrun, not collected).
 
 SEQLAB_TEST_CRASH_AT=N makes the ranks listed in SEQLAB_TEST_CRASH_RANKS (comma-separated; default all)
-raise right after optimizer step N, as a killed or failing process would.
+raise right after optimizer step N, as a killed or failing process would. SEQLAB_TEST_MEAN_OVER=count
+builds every Trainer with ``mean_over="count"`` (what a task whose loss is a token mean passes).
 """
 
 import os
@@ -35,6 +36,19 @@ def _install_crash() -> None:
     engine.Trainer.__init__ = init
 
 
+def _install_mean_over() -> None:
+    mean_over = os.environ.get("SEQLAB_TEST_MEAN_OVER")
+    if not mean_over:
+        return
+    real_init = engine.Trainer.__init__
+
+    def init(self, *a, **kw):
+        real_init(self, *a, **{**kw, "mean_over": mean_over})
+
+    engine.Trainer.__init__ = init
+
+
 if __name__ == "__main__":
+    _install_mean_over()
     _install_crash()
     sys.exit(record(main)())

@@ -14,8 +14,10 @@ as one process) and keeps its slice of the rows, so the global batch size and th
 mean what they mean in one process. Rows ``[r*B//W, (r+1)*B//W)`` go to rank ``r`` of ``W``; the
 slices differ by at most one row when ``W`` does not divide ``B``. Each rank's loss is a mean over
 its rows, scaled by ``W * rows / B`` before backward, so DDP's gradient average equals the gradient
-of the mean over the whole batch. A rank whose slice is empty (``B < W``, say the last batch of an
-epoch) runs the batch's first row with weight 0: it still takes part in the gradient all-reduce.
+of the mean over the whole batch. A loss that is a mean over some count instead (the tokens of a
+seq2seq or mlm batch) is scaled by ``W * n / N`` instead (:func:`count_weight`, the engine's
+``mean_over="count"``). A rank whose slice is empty (``B < W``, say the last batch of an epoch)
+runs the batch's first row with weight 0: it still takes part in the gradient all-reduce.
 
 The collectives below move CPU tensors (gloo) and are small: a flag, a clock reading, a metrics
 dict. They are called by every rank at the same points of the loop, decided by state every rank
@@ -216,6 +218,13 @@ def shard(batch: dict, r: int, w: int) -> tuple[dict, float]:
     cut = {k: (v[lo:hi] if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.size(0) == B else v)
            for k, v in batch.items()}
     return cut, weight
+
+
+def count_weight(n) -> float:
+    """The weight ``W * n / (n summed over the ranks)`` of a loss that is a mean over ``n`` items (tokens), so
+    that DDP's average of the weighted shard means is the mean over all the batch's items."""
+    total = all_sum([float(n)])[0]
+    return world_size() * float(n) / total if total else 0.0
 
 
 class LossModule(torch.nn.Module):

@@ -149,11 +149,17 @@ def _param_groups(model, weight_decay):
 class Trainer:
     def __init__(self, model: torch.nn.Module, cfg: TrainConfig, run: RunDir,
                  loss_fn: Callable, eval_fn: Callable, train_batches: Callable[[int], list],
-                 device: torch.device, verbose: bool = False, on_step: Callable[[int], None] | None = None):
+                 device: torch.device, verbose: bool = False, on_step: Callable[[int], None] | None = None,
+                 mean_over: str = "rows"):
+        """``mean_over``: what ``loss_fn``'s mean is over, so several processes weight their shards to the
+        whole batch's mean: ``rows`` (classify, lm, forecast) or ``count``, the n it returns (token means:
+        seq2seq, mlm; one small all-reduce per step). One process ignores it."""
+        if mean_over not in ("rows", "count"):
+            raise ValueError(f"mean_over must be rows or count; found {mean_over!r}")
         self.model, self.cfg, self.run = model.to(device), cfg, run
         self.loss_fn, self.eval_fn, self.train_batches = loss_fn, eval_fn, train_batches
         self.device, self.verbose, self.on_step = device, verbose and distributed.is_main(), on_step
-        self.rank, self.world = distributed.rank(), distributed.world_size()
+        self.rank, self.world, self.mean_over = distributed.rank(), distributed.world_size(), mean_over
         self.forward = distributed.loss_forward(self.model, loss_fn, device)  # batch -> (loss, n); DDP when world > 1
         self.scaler = None  # torch.amp.GradScaler for fp16 on CUDA, made once the precision is known
         self.opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
@@ -234,6 +240,8 @@ class Trainer:
                 distributed.reseed(cfg.seed, st["step"])
                 with autocast(self.device, precision):
                     loss, ntok = self.forward(batch)
+                if self.world > 1 and self.mean_over == "count":
+                    weight = distributed.count_weight(ntok if weight else 0)
                 if weight != 1.0:  # this rank's share of the global batch (several processes only)
                     loss = loss * weight
                 meter.add(loss, st["step"] + 1)
