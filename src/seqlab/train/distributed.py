@@ -107,8 +107,8 @@ def device_for(name: str) -> torch.device | None:
         return None
     n = torch.cuda.device_count()
     if local_rank() >= n:
-        raise UserError(f"torchrun started {local_rank() + 1}+ processes on this machine but it has {n} GPU(s); "
-                        f"use --nproc_per_node {n} (one process per GPU) or --device cpu")
+        raise UserError(f"process {local_rank()} of this machine has no GPU of its own: the machine has {n} GPU(s) "
+                        f"and torchrun started more processes on it (use --nproc_per_node {n}, or --device cpu)")
     return torch.device(f"cuda:{local_rank()}")
 
 
