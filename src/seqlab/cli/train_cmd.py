@@ -84,7 +84,7 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
       seqlab train forecast --data etth1 --target all --model sparsetsf --horizon 336 --out runs/etth1
     """
     nproc = data_flags.pop("nproc")
-    if nproc:  # the same command line, launched on N processes by torchrun
+    if nproc is not None:  # the same command line, launched on N processes by torchrun
         ctx.exit(run_torchrun(nproc, ctx.obj.get("argv") or sys.argv[1:]))
     distributed.quiet_other_ranks()  # under torchrun: only rank 0 prints
     file_cfg = read_config_file(config_file) if config_file else {}
