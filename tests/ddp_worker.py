@@ -3,6 +3,7 @@
 SEQLAB_TEST_CRASH_AT=N makes the ranks listed in SEQLAB_TEST_CRASH_RANKS (comma-separated; default all)
 raise right after optimizer step N, as a killed or failing process would. SEQLAB_TEST_MEAN_OVER=count
 builds every Trainer with ``mean_over="count"`` (what a task whose loss is a token mean passes).
+SEQLAB_TEST_FAST_CLOCK_RANK=R makes the engine's clock run 20 times faster on rank R.
 """
 
 import os
@@ -48,7 +49,23 @@ def _install_mean_over() -> None:
     engine.Trainer.__init__ = init
 
 
+class _FastClock:
+    def __init__(self, factor: float):
+        import time
+
+        self.factor, self.real = factor, time.perf_counter
+
+    def perf_counter(self) -> float:
+        return self.real() * self.factor
+
+
+def _install_fast_clock() -> None:
+    if os.environ.get("SEQLAB_TEST_FAST_CLOCK_RANK") == os.environ.get("RANK", "0"):
+        engine.time = _FastClock(20.0)
+
+
 if __name__ == "__main__":
+    _install_fast_clock()
     _install_mean_over()
     _install_crash()
     sys.exit(record(main)())

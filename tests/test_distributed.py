@@ -191,6 +191,19 @@ def test_resumed_distributed_run_equals_uninterrupted_on_another_world_size(data
     assert [m["step"] for m in _metrics(out)] == [m["step"] for m in _metrics(one_process)]
 
 
+def test_time_budget_is_rank_0s_clock_so_every_rank_stops_at_the_same_step(data, tmp_path):
+    """Rank 1's clock runs 20 times faster: deciding alone it would stop long before rank 0 and leave it
+    waiting in the all-reduce (the job would fail or time out); rank 0's reading decides for both."""
+    args = [a for a in CLASSIFY]
+    args[args.index("--epochs") + 1] = "1000"
+    out = tmp_path / "budget"
+    _ok(seqlab(*args, "--data", data, "--out", out, "--time-budget", "0.03", "--set", "train.eval_every=4", nproc=2,
+               worker=f"{ROOT / 'tests' / 'ddp_worker.py'}", env=_env(SEQLAB_TEST_FAST_CLOCK_RANK="1")))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stop_reason"] == "time_budget" and summary["world_size"] == 2
+    assert summary["steps"] == _metrics(out)[-1]["step"] < 9000
+
+
 def test_a_failing_rank_ends_the_job_with_its_error(data, tmp_path):
     worker = f"{ROOT / 'tests' / 'ddp_worker.py'}"
     p = seqlab(*CLASSIFY, "--data", data, "--out", tmp_path / "r", nproc=2, worker=worker,
