@@ -110,12 +110,15 @@ def measure(case, smoke: bool, compile_: bool, batch: int, device, precision: st
         b = {k: v.to(device, non_blocking=True) for k, v in host[i % len(host)].items()}
         with autocast(device, precision):
             loss = loss_fn(run, b)
-        (scaler.scale(loss) if scaler else loss).backward()
-        if scaler:
+        if scaler is None:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+        else:  # fp16: scaled loss, unscaled before clipping
+            scaler.scale(loss).backward()
             scaler.unscale_(opt)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        scaler.step(opt) if scaler else opt.step()
-        if scaler:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
             scaler.update()
         opt.zero_grad(set_to_none=True)
         return loss

@@ -194,7 +194,7 @@ def test_resumed_distributed_run_equals_uninterrupted_on_another_world_size(data
 def test_time_budget_is_rank_0s_clock_so_every_rank_stops_at_the_same_step(data, tmp_path):
     """Rank 1's clock runs 20 times faster: deciding alone it would stop long before rank 0 and leave it
     waiting in the all-reduce (the job would fail or time out); rank 0's reading decides for both."""
-    args = [a for a in CLASSIFY]
+    args = list(CLASSIFY)
     args[args.index("--epochs") + 1] = "1000"
     out = tmp_path / "budget"
     _ok(seqlab(*args, "--data", data, "--out", out, "--time-budget", "0.03", "--set", "train.eval_every=4", nproc=2,
