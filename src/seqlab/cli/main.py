@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="seqlab", standalone_mode=False)
+        cli.main(args=args, prog_name="seqlab", standalone_mode=False, obj={"argv": args})
     except UserError as e:
         if debug:
             raise
