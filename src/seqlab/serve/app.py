@@ -1,0 +1,172 @@
+"""The FastAPI application: routes, the page at ``/``, metrics, and the lifetime of the served runs.
+
+    GET  /                              the web page (static/, no network needed)
+    GET  /health                        liveness: {"status": "ok", "models": [...]}
+    GET  /v1/models                     every served run: name, task, model, labels, tokenizer, limits, metrics
+    GET  /v1/models/{name}              one of them
+    POST /v1/models/{name}/predict      classify | seq2seq | forecast | mlm (see schemas.PredictRequest)
+    POST /v1/models/{name}/generate     lm: JSON, or Server-Sent Events with "stream": true
+    GET  /metrics                       Prometheus text format
+    GET  /docs                          OpenAPI page
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from importlib import resources
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from ..errors import UserError
+from .errors import ApiError, error_body, install_handlers
+from .generation import GenerationPool, warm
+from .limits import Limits
+from .metrics import Metrics
+from .schemas import GenerateRequest, PredictRequest
+from .served import ServedModel
+
+log = logging.getLogger(__name__)
+
+
+def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True) -> FastAPI:
+    """An app serving ``runs`` (``{name: seqlab.load(...) result}``).
+
+    For each lm run, ``limits.gen_streams - 1`` more copies are loaded from its folder (one per
+    concurrent generation). ``warmup``: run each model once now, so the first request is not slow.
+    """
+    limits = limits or Limits()
+    metrics = Metrics()
+    served: dict[str, ServedModel] = {}
+    pools: dict[str, GenerationPool] = {}
+    for name, run in runs.items():
+        served[name] = ServedModel(name, run, limits, metrics)
+        if run.task == "lm":
+            from ..run import load
+
+            replicas = [run] + [load(run.path) for _ in range(limits.gen_streams - 1)]
+            if warmup:
+                for r in replicas:
+                    warm(r)
+            pools[name] = GenerationPool(name, replicas, on_cancel=lambda n=name: metrics.cancelled(n))
+        elif warmup:
+            served[name].warmup()
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        for s in served.values():  # uvicorn has let the in-flight requests finish
+            s.close()
+
+    app = FastAPI(title="seqlab serve", version="1", lifespan=lifespan,
+                  description="Trained seqlab runs over HTTP. Errors are JSON {\"error\": {\"type\", \"message\"}}.")
+    app.state.served, app.state.limits, app.state.metrics = served, limits, metrics
+    install_handlers(app)
+
+    @app.middleware("http")
+    async def count(request: Request, call_next):
+        t0 = time.perf_counter()
+        size = request.headers.get("content-length")
+        if size and size.isdigit() and int(size) > limits.max_body_bytes:
+            response = JSONResponse(error_body("too_large", f"expected a request body of at most {limits.max_body_bytes} "
+                                                            f"bytes (the server's limit); found {size}"), status_code=413)
+        else:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", None) or "other"
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            return response  # counted when the stream ends
+        name = request.scope.get("path_params", {}).get("name", "")
+        metrics.request(endpoint, name if name in served else "", response.status_code,
+                        time.perf_counter() - t0)
+        return response
+
+    def model(name: str) -> ServedModel:
+        if name not in served:
+            raise ApiError(404, "not_found", f"expected a served model name; found {name!r} (served: {', '.join(served)})")
+        return served[name]
+
+    static = resources.files("seqlab.serve") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "models": list(served)}
+
+    @app.get("/v1/models")
+    async def models():
+        return {"models": [s.info() for s in served.values()], "limits": asdict(limits)}
+
+    @app.get("/v1/models/{name}")
+    async def model_info(name: str):
+        return model(name).info()
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus():
+        return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.post("/v1/models/{name}/predict")
+    async def predict(name: str, req: PredictRequest):
+        m = model(name)
+        if m.task == "lm":
+            raise ApiError(400, "wrong_task", f"{name} is a language model (task lm); expected POST /v1/models/{name}/generate")
+        key, items = m.plan(req)
+        results = await asyncio.wrap_future(m.batcher.submit(key, items))
+        if m.task == "forecast":  # the forecaster's own "model" key (its architecture) becomes "architecture"
+            res = dict(results[0])
+            return {"model": name, "task": m.task, "architecture": res.pop("model", None), **res}
+        return {"model": name, "task": m.task, "results": results}
+
+    @app.post("/v1/models/{name}/generate")
+    async def generate(name: str, req: GenerateRequest, request: Request):
+        m = model(name)
+        if name not in pools:
+            raise ApiError(400, "wrong_task", f"{name} is a {m.task} run; expected an lm run for /generate "
+                                              f"(use POST /v1/models/{name}/predict)")
+        t0 = time.perf_counter()
+        gen = await pools[name].open(req, limits)
+        if not req.stream:
+            done = None
+            async for piece in gen.pieces():
+                if "done" in piece:
+                    done = piece
+            metrics.generated(name, sum(g["new_tokens"] for g in done["done"]))
+            return {"model": name, "generations": done["done"], "seconds": round(done["seconds"], 4),
+                    "tokens_per_s": round(done["tokens_per_s"], 1), "precision": done["precision"]}
+
+        async def events():
+            status = 200
+            try:
+                async for piece in gen.pieces():
+                    if "done" in piece:
+                        metrics.generated(name, sum(g["new_tokens"] for g in piece["done"]))
+                        body = {"generations": piece["done"], "seconds": round(piece["seconds"], 4),
+                                "tokens_per_s": round(piece["tokens_per_s"], 1), "precision": piece["precision"]}
+                        yield f"event: done\ndata: {json.dumps(body, ensure_ascii=False)}\n\n"
+                    else:
+                        yield f"data: {json.dumps(piece, ensure_ascii=False)}\n\n"
+            except (UserError, ApiError) as e:
+                status = 422
+                yield f"event: error\ndata: {json.dumps(error_body('invalid_input', str(e)), ensure_ascii=False)}\n\n"
+            except Exception as e:  # noqa: BLE001 - the stream has started: report in-band
+                status = 500
+                log.exception("generation failed mid-stream")
+                yield f"event: error\ndata: {json.dumps(error_body('internal', type(e).__name__))}\n\n"
+            finally:
+                gen.cancel.set()  # a client that left stops its generation at the next piece
+                metrics.request("/v1/models/{name}/generate", name, status, time.perf_counter() - t0)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    return app

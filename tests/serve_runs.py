@@ -1,0 +1,51 @@
+"""Tiny trained runs shared by the serve, browser and LangChain tests: trained once per test session.
+
+Each takes a few seconds on one core; they are for plumbing, not quality (the seq2seq run is trained
+just enough to emit tokens, the classifier just enough to have two labels)."""
+
+from __future__ import annotations
+
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+_RUNS: dict[str, Path] = {}
+
+TINY = {
+    "clf": ["train", "classify", "--data", "builtin:longrange?distance=5&n=200&vocab=12", "--model", "gru",
+            "--set", "model.hidden=16", "--set", "model.bidirectional=true", "--epochs", "2", "--precision", "fp32"],
+    "lm": ["train", "lm", "--data", "builtin:hello?n=50", "--model", "gpt", "--block-size", "16",
+           "--set", "model.n_layer=1", "--set", "model.n_embd=32", "--set", "model.n_head=2",
+           "--set", "model.dropout=0", "--epochs", "2", "--batch-size", "16", "--precision", "fp32"],
+    "s2s": ["train", "seq2seq", "--data", "builtin:ko-en?n=300", "--model", "bahdanau", "--epochs", "1",
+            "--batch-size", "32", "--precision", "fp32", "--set", "model.hidden=32", "--set", "model.emb_dim=16",
+            "--set", "model.attn_dim=16", "--set", "model.dropout=0"],
+    "fc": ["train", "forecast", "--data", "builtin:sine?n=400", "--model", "dlinear", "--epochs", "2",
+           "--precision", "fp32", "--lookback", "48", "--horizon", "12"],
+}
+
+
+def tiny_runs(names=("clf", "lm", "s2s", "fc")) -> dict[str, Path]:
+    """``{name: run folder}``, training each run the first time it is asked for."""
+    import torch
+
+    from seqlab.cli.main import main
+
+    if "_root" not in _RUNS:
+        root = Path(tempfile.mkdtemp(prefix="seqlab-serve-runs-"))
+        atexit.register(shutil.rmtree, root, True)
+        _RUNS["_root"] = root
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for name in names:
+            if name not in _RUNS:
+                out = _RUNS["_root"] / name
+                code = main(["-q", *TINY[name], "--seed", "0", "--out", str(out)])
+                if code != 0:
+                    raise RuntimeError(f"training the tiny {name} run failed (exit {code})")
+                _RUNS[name] = out
+    finally:
+        torch.set_num_threads(threads)
+    return {k: v for k, v in _RUNS.items() if k in names}
