@@ -49,3 +49,33 @@ def tiny_runs(names=("clf", "lm", "s2s", "fc")) -> dict[str, Path]:
     finally:
         torch.set_num_threads(threads)
     return {k: v for k, v in _RUNS.items() if k in names}
+
+
+class LiveServer:
+    """uvicorn serving ``app`` in a thread on 127.0.0.1 and a free port; ``.url``; ``stop()`` shuts it down."""
+
+    def __init__(self, app):
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.server.install_signal_handlers = lambda: None  # not the main thread (uvicorn < 0.29 asks)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        import time
+
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.01)
+
+    def stop(self):
+        self.server.should_exit = True
+        self.thread.join(10)
