@@ -15,9 +15,9 @@ _RUNS: dict[str, Path] = {}
 TINY = {
     "clf": ["train", "classify", "--data", "builtin:longrange?distance=5&n=200&vocab=12", "--model", "gru",
             "--set", "model.hidden=16", "--set", "model.bidirectional=true", "--epochs", "2", "--precision", "fp32"],
-    "lm": ["train", "lm", "--data", "builtin:hello?n=50", "--model", "gpt", "--block-size", "16",
+    "lm": ["train", "lm", "--data", "builtin:hello?n=100", "--model", "gpt", "--block-size", "16",
            "--set", "model.n_layer=1", "--set", "model.n_embd=32", "--set", "model.n_head=2",
-           "--set", "model.dropout=0", "--epochs", "2", "--batch-size", "16", "--precision", "fp32"],
+           "--set", "model.dropout=0", "--epochs", "6", "--lr", "1e-2", "--batch-size", "16", "--precision", "fp32"],
     "s2s": ["train", "seq2seq", "--data", "builtin:ko-en?n=300", "--model", "bahdanau", "--epochs", "1",
             "--batch-size", "32", "--precision", "fp32", "--set", "model.hidden=32", "--set", "model.emb_dim=16",
             "--set", "model.attn_dim=16", "--set", "model.dropout=0"],

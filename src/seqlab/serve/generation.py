@@ -30,9 +30,10 @@ def generation_args(req: GenerateRequest, limits: Limits) -> tuple[list[str], Ge
         raise ApiError(422, "invalid_request", "expected either prompt (one string) or prompts (a list); found both")
     prompts = req.prompts if req.prompts is not None else [req.prompt if req.prompt is not None else ""]
     check_texts(prompts, limits, "prompts", allow_empty=True)
-    if req.max_new_tokens > limits.max_new_tokens:
+    max_new = req.max_new_tokens if req.max_new_tokens is not None else min(200, limits.max_new_tokens)
+    if max_new > limits.max_new_tokens:
         raise ApiError(422, "invalid_request", f"expected max_new_tokens <= {limits.max_new_tokens} (the server's cap, "
-                                               f"--max-new-tokens); found {req.max_new_tokens}")
+                                               f"--max-new-tokens); found {max_new}")
     if req.num_samples > limits.max_num_samples:
         raise ApiError(422, "invalid_request", f"expected num_samples <= {limits.max_num_samples} (the server's cap); "
                                                f"found {req.num_samples}")
@@ -40,7 +41,7 @@ def generation_args(req: GenerateRequest, limits: Limits) -> tuple[list[str], Ge
     if any(s == "" for s in stops):
         raise ApiError(422, "invalid_request", "expected non-empty stop strings; found an empty one")
     try:
-        cfg = GenerationConfig(max_new_tokens=req.max_new_tokens, greedy=req.greedy, temperature=req.temperature,
+        cfg = GenerationConfig(max_new_tokens=max_new, greedy=req.greedy, temperature=req.temperature,
                                top_k=req.top_k, top_p=req.top_p, repetition_penalty=req.repetition_penalty,
                                num_samples=req.num_samples, seed=req.seed)
     except ValueError as e:

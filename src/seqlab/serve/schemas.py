@@ -39,7 +39,7 @@ class GenerateRequest(BaseModel):
 
     prompt: Optional[str] = Field(None, description="the text to continue")
     prompts: Optional[list[str]] = Field(None, description="several prompts (a batch); not with stream")
-    max_new_tokens: int = Field(200, ge=0, description="tokens to generate per sample (≤ the server's cap)")
+    max_new_tokens: Optional[int] = Field(None, ge=0, description="tokens per sample (default 200 or the server's cap if lower)")
     greedy: bool = False
     temperature: float = Field(1.0, gt=0, le=100, description="> 0; below 1 sharper, above 1 more random")
     top_k: int = Field(0, ge=0, description="sample among the k most likely tokens (0 = all)")
