@@ -21,9 +21,21 @@ TINY = {
     "s2s": ["train", "seq2seq", "--data", "builtin:ko-en?n=300", "--model", "bahdanau", "--epochs", "1",
             "--batch-size", "32", "--precision", "fp32", "--set", "model.hidden=32", "--set", "model.emb_dim=16",
             "--set", "model.attn_dim=16", "--set", "model.dropout=0"],
+    "mlm": ["train", "mlm", "--data", "{root}/sentences.csv", "--model", "bert", "--set", "model.n_layer=1",
+            "--set", "model.d_model=32", "--set", "model.n_head=2", "--set", "model.d_ff=64",
+            "--set", "data.vocab_size=120", "--set", "data.max_len=24", "--epochs", "1", "--precision", "fp32"],
     "fc": ["train", "forecast", "--data", "builtin:sine?n=400", "--model", "dlinear", "--epochs", "2",
            "--precision", "fp32", "--lookback", "48", "--horizon", "12"],
 }
+
+
+def _write_sentences(path: Path, n: int = 200) -> None:
+    import random
+
+    rng = random.Random(0)
+    words = ["the", "movie", "plot", "actors", "was", "really", "a", "film", "great", "boring", "영화", "정말"]
+    lines = ["text"] + [" ".join(rng.choice(words) for _ in range(rng.randint(3, 8))) for _ in range(n)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def tiny_runs(names=("clf", "lm", "s2s", "fc")) -> dict[str, Path]:
@@ -42,7 +54,10 @@ def tiny_runs(names=("clf", "lm", "s2s", "fc")) -> dict[str, Path]:
         for name in names:
             if name not in _RUNS:
                 out = _RUNS["_root"] / name
-                code = main(["-q", *TINY[name], "--seed", "0", "--out", str(out)])
+                if name == "mlm":
+                    _write_sentences(_RUNS["_root"] / "sentences.csv")
+                args = [a.replace("{root}", str(_RUNS["_root"])) for a in TINY[name]]
+                code = main(["-q", *args, "--seed", "0", "--out", str(out)])
                 if code != 0:
                     raise RuntimeError(f"training the tiny {name} run failed (exit {code})")
                 _RUNS[name] = out

@@ -267,3 +267,17 @@ def test_a_client_that_leaves_mid_stream_stops_its_generation(runs):
             assert c.post("/v1/models/lm/generate", json={"prompt": "hel", "max_new_tokens": 3}).status_code == 200
     finally:
         server.stop()
+
+
+def test_fill_mask(tmp_path):
+    mlm = seqlab.load(tiny_runs(("mlm",))["mlm"])
+    with TestClient(create_app({"bert": mlm})) as c:
+        status, body = post(c, "/v1/models/bert/predict", {"texts": ["the [MASK] was great", "[MASK] 정말 [MASK]"], "top_k": 3})
+        assert status == 200 and body["task"] == "mlm"
+        assert body["results"] == mlm.fill_mask(["the [MASK] was great", "[MASK] 정말 [MASK]"], top_k=3)
+        assert [len(r["masks"]) for r in body["results"]] == [1, 2] and len(body["results"][0]["masks"][0]) == 3
+        status, err = post(c, "/v1/models/bert/predict", {"text": "no mask here"})
+        assert status == 422 and "expected [MASK]" in err["error"]["message"]
+        status, err = post(c, "/v1/models/bert/predict", {"text": "a [MASK]", "top_k": 0})
+        assert status == 422 and "top_k" in err["error"]["message"]
+        assert c.get("/v1/models/bert").json()["max_length"] == 24
