@@ -103,6 +103,8 @@ def test_forecast_from_csv_columns_and_builtin(client, runs, tmp_path):
     lines = [ln.split(",") for ln in csv.strip().splitlines()[1:]]
     status, cols = post(client, "/v1/models/fc/predict", {"columns": {"time": [t for t, _ in lines], "value": [float(v) for _, v in lines]}, "horizon": 5})
     assert status == 200 and cols["forecast"]["value"] == pytest.approx(body["forecast"]["value"], abs=1e-5)
+    status, err = post(client, "/v1/models/fc/predict", {"csv": csv.replace("value", "other")})
+    assert status == 422 and "the request's series" in err["error"]["message"] and "/tmp" not in err["error"]["message"]
     status, built = post(client, "/v1/models/fc/predict", {"data": "builtin:sine?n=120"})
     assert status == 200 and len(built["times"]) == 12  # the run's horizon by default
 
@@ -208,6 +210,11 @@ BAD = [
     ("/v1/models/lm/generate", {"prompt": "qqq", "stream": True}, 422, "invalid_input", "nothing this model knows"),
     ("/v1/models/lm/generate", {"prompt": 5}, 422, "invalid_request", "prompt: expected a string"),
     ("/v1/models/lm/generate", {"prompt": "a", "prompts": ["b"]}, 422, "invalid_request", "found both"),
+    ("/v1/models/lm/generate", {"prompt": "hel", "greedy": "yes"}, 422, "invalid_request", "greedy: expected true or false"),
+    ("/v1/models/lm/generate", {"prompt": "hel", "max_new_tokens": "5"}, 422, "invalid_request", "max_new_tokens: expected an integer"),
+    ("/v1/models/lm/generate", {"prompt": "hel", "seed": 2**70}, 422, "invalid_request", "seed"),
+    ("/v1/models/lm/generate", {"prompt": "hel", "stop": ["x" * 201]}, 422, "invalid_request", "at most 16 stop strings"),
+    ("/v1/models/fc/predict", {"data": "builtin:sine?n=100000000"}, 413, "too_large", "at most 200000 rows"),
 ]
 
 
@@ -281,3 +288,21 @@ def test_fill_mask(tmp_path):
         status, err = post(c, "/v1/models/bert/predict", {"text": "a [MASK]", "top_k": 0})
         assert status == 422 and "top_k" in err["error"]["message"]
         assert c.get("/v1/models/bert").json()["max_length"] == 24
+
+
+def test_generations_over_the_pending_limit_get_429(runs):
+    app = create_app({"lm": runs["lm"]}, Limits(gen_streams=1, max_pending=1, max_new_tokens=20_000), warmup=False)
+    server = LiveServer(app)
+    try:
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            body = {"prompt": "hel", "max_new_tokens": 20_000, "greedy": True, "stream": True}
+            with c.stream("POST", "/v1/models/lm/generate", json=body) as r:
+                assert next(r.iter_lines()).startswith("data: ")  # the one allowed generation is running
+                second = c.post("/v1/models/lm/generate", json={"prompt": "hel", "max_new_tokens": 2})
+                assert second.status_code == 429 and second.json()["error"]["type"] == "busy"
+            deadline = time.monotonic() + 30  # once the stream is abandoned, its slot comes back
+            while c.post("/v1/models/lm/generate", json={"prompt": "hel", "max_new_tokens": 2}).status_code == 429:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+    finally:
+        server.stop()

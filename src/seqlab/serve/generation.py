@@ -40,6 +40,9 @@ def generation_args(req: GenerateRequest, limits: Limits) -> tuple[list[str], Ge
     stops = [req.stop] if isinstance(req.stop, str) else list(req.stop or [])
     if any(s == "" for s in stops):
         raise ApiError(422, "invalid_request", "expected non-empty stop strings; found an empty one")
+    if len(stops) > 16 or any(len(s) > 200 for s in stops):
+        raise ApiError(422, "invalid_request", f"expected at most 16 stop strings of at most 200 characters; found "
+                                               f"{len(stops)}, the longest {max(map(len, stops))} characters")
     try:
         cfg = GenerationConfig(max_new_tokens=max_new, greedy=req.greedy, temperature=req.temperature,
                                top_k=req.top_k, top_p=req.top_p, repetition_penalty=req.repetition_penalty,
@@ -88,6 +91,7 @@ class Generation:
             self._put(("error", e))
         finally:
             self.pool.free.put(replica)
+            self.pool.release()
             self._put(("end", None))
 
     async def start(self):
@@ -122,14 +126,22 @@ class GenerationPool:
         for r in replicas:
             self.free.put(r)
         self.on_cancel = on_cancel
+        self._lock = threading.Lock()
+        self.pending = 0  # generations running or waiting for a copy
+
+    def release(self):
+        with self._lock:
+            self.pending -= 1
 
     async def open(self, req: GenerateRequest, limits: Limits) -> Generation:
         prompts, cfg, stops = generation_args(req, limits)
+        with self._lock:
+            if self.pending >= limits.max_pending:
+                raise ApiError(429, "busy", f"expected at most {limits.max_pending} generations of {self.name} running or "
+                                            "waiting; the server is at that limit (try again shortly)")
+            self.pending += 1
         gen = Generation(self, prompts, cfg, stops, req.precision)
-        try:
-            await gen.start()
-        except UserError:
-            raise
+        await gen.start()  # a bad prompt raises here, before any response is sent
         return gen
 
 

@@ -18,10 +18,11 @@ class Limits:
     max_series_rows: int = 200_000  # most rows of a series sent in a forecast request
     max_body_bytes: int = 8 * 1024 * 1024  # largest request body; larger -> 413
     gen_streams: int = 2  # generations of one lm run at once, each on its own copy of the model (more wait)
+    max_pending: int = 64  # generations of one lm run running or waiting; more -> 429 (try again later)
 
     def __post_init__(self):
         for name in ("max_batch", "max_texts", "max_chars", "max_new_tokens", "max_num_samples", "max_beam",
-                     "max_horizon", "max_series_rows", "max_body_bytes", "gen_streams"):
+                     "max_horizon", "max_series_rows", "max_body_bytes", "gen_streams", "max_pending"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
         if self.max_wait_ms < 0:

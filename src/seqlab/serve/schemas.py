@@ -10,7 +10,8 @@ from typing import Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False)
+# strict: "yes" is not a boolean and "5" not a number (JSON integers still pass as numbers)
+_STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class PredictRequest(BaseModel):
@@ -47,6 +48,6 @@ class GenerateRequest(BaseModel):
     repetition_penalty: float = Field(1.0, gt=0, le=100, description="> 1 discourages repeats")
     stop: Optional[Union[str, list[str]]] = Field(None, description="stop when this text appears (cut off)")
     num_samples: int = Field(1, ge=1, description="independent samples per prompt")
-    seed: Optional[int] = Field(None, ge=0, description="the same seed gives the same text")
+    seed: Optional[int] = Field(None, ge=0, le=2**63 - 1, description="the same seed gives the same text")
     precision: Literal["auto", "fp32", "bf16", "int8"] = "auto"
     stream: bool = Field(False, description="Server-Sent Events: one event per text piece, then a done event")

@@ -173,7 +173,7 @@ class ServedModel:
 
     def _forecast(self, job) -> dict:
         csv, columns, data, horizon, history = job
-        df = _series_frame(csv, columns, data)
+        df = _series_frame(csv, columns, data, self.limits.max_series_rows)
         if len(df) > self.limits.max_series_rows:
             raise ApiError(413, "too_large", f"expected at most {self.limits.max_series_rows} rows in the series; found {len(df)}")
         # The loaded forecaster reads a source string (a CSV path), so the series goes through a
@@ -183,6 +183,8 @@ class ServedModel:
         try:
             df.to_csv(path, index=False)
             out = self.run.forecast(path, horizon=horizon)
+        except UserError as e:  # say "the request's series", not the temporary file's name
+            raise UserError(str(e).replace(path, "the request's series")) from None
         finally:
             os.unlink(path)
         out["history"] = _history(df, self.run.config.get("data", {}).get("time_col"), list(out["forecast"]), history)
@@ -236,7 +238,7 @@ def _is_builtin_or_dataset(src: str) -> bool:
         return False
 
 
-def _series_frame(csv: str | None, columns: dict | None, data: str | None) -> pd.DataFrame:
+def _series_frame(csv: str | None, columns: dict | None, data: str | None, max_rows: int) -> pd.DataFrame:
     """The request's series as a DataFrame (CSV text, JSON columns, or a built-in/known source)."""
     if csv is not None:
         if not csv.strip():
@@ -258,6 +260,9 @@ def _series_frame(csv: str | None, columns: dict | None, data: str | None) -> pd
         if head not in SERIES:
             raise ApiError(422, "invalid_request", f"expected a built-in series among {', '.join(SERIES)}; found {head!r}")
         params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        n = params.get("n", "0")
+        if n.isdigit() and int(n) > max_rows:  # checked before the series is made
+            raise ApiError(413, "too_large", f"expected at most {max_rows} rows in the series; found n={n}")
         return make_series(head, **params)
     from ..data import datasets
     from ..data.timeseries import read_table
