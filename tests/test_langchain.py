@@ -43,6 +43,7 @@ def test_llm_invoke_and_stream_agree_with_the_run(runs):
     stop = want[2:4]
     assert llm.invoke("hel", stop=[stop]) == want[: want.index(stop)]
     assert (PromptTemplate.from_template("he{x}") | llm).invoke({"x": "l"}) == want
+    assert llm.batch(["hel"] * 4, config={"max_concurrency": 4}) == [want] * 4  # threads take turns on one model
 
 
 def test_runnables_for_classify_and_translate(runs):

@@ -19,6 +19,7 @@ model (or the server's micro-batcher) runs it as one batch.
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Iterator, Optional
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
@@ -74,6 +75,9 @@ class SeqlabLLM(LLM):
     precision: str = "auto"
     timeout: float = 300.0  # seconds, for a server
     _loaded: Any = PrivateAttr(default=None)
+    # LangChain runs batch() and parallel branches on threads; a loaded LM's decoder keeps its key/value
+    # cache bound to the model object, so local generations take turns
+    _lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     @model_validator(mode="after")
     def _one_source(self):
@@ -101,7 +105,8 @@ class SeqlabLLM(LLM):
               run_manager: Optional[CallbackManagerForLLMRun] = None, **kwargs: Any) -> str:
         opts = {**self._options(), **kwargs}
         if self._loaded is not None:
-            return self._loaded.generate(prompt, stop=stop, **opts)[0]["text"]
+            with self._lock:
+                return self._loaded.generate(prompt, stop=stop, **opts)[0]["text"]
         body = {"prompt": prompt, **opts, **({"stop": stop} if stop else {})}
         return _post(self.url, f"/v1/models/{self.model}/generate", body, self.timeout)["generations"][0]["text"]
 
@@ -123,9 +128,10 @@ class SeqlabLLM(LLM):
             cfg = GenerationConfig(**opts)
         except (TypeError, ValueError) as e:
             raise UserError(f"SeqlabLLM: {e}") from None
-        for piece in self._loaded.generate_stream([prompt], cfg, stop or [], precision=precision):
-            if "text" in piece and piece.get("row", 0) == 0:
-                yield piece["text"]
+        with self._lock:
+            for piece in self._loaded.generate_stream([prompt], cfg, stop or [], precision=precision):
+                if "text" in piece and piece.get("row", 0) == 0:
+                    yield piece["text"]
 
     def _served_pieces(self, prompt, stop, opts) -> Iterator[str]:
         import httpx
@@ -159,6 +165,7 @@ class _SeqlabRunnable(Runnable):
         _check_source(run, url, model, type(self).__name__)
         self.run, self.url, self.model, self.timeout = run, url, model, timeout
         self._loaded = _load(run) if run is not None else None
+        self._lock = threading.Lock()  # one call at a time on the loaded module (LangChain may use threads)
         if self._loaded is not None and self._loaded.task != self.task:
             raise UserError(f"{type(self).__name__}: {run} is a {self._loaded.task} run; expected a {self.task} run")
 
@@ -183,7 +190,8 @@ class SeqlabClassifier(_SeqlabRunnable):
 
     def _predict(self, texts):
         if self._loaded is not None:
-            return self._loaded.predict(texts)
+            with self._lock:
+                return self._loaded.predict(texts)
         return _post(self.url, f"/v1/models/{self.model}/predict", {"texts": texts}, self.timeout)["results"]
 
 
@@ -200,7 +208,8 @@ class SeqlabTranslator(_SeqlabRunnable):
 
     def _predict(self, texts):
         if self._loaded is not None:
-            return self._loaded.predict(texts, beam=self.beam, n_best=self.n_best)
+            with self._lock:
+                return self._loaded.predict(texts, beam=self.beam, n_best=self.n_best)
         body = {"texts": texts, "n_best": self.n_best, **({"beam": self.beam} if self.beam else {})}
         return _post(self.url, f"/v1/models/{self.model}/predict", body, self.timeout)["results"]
 
