@@ -60,7 +60,8 @@ def test_health_models_docs_and_page(client, runs):
     assert client.get("/v1/models/lm").json()["task"] == "lm"
     paths = client.get("/openapi.json").json()["paths"]
     assert "/v1/models/{name}/predict" in paths and "/v1/models/{name}/generate" in paths
-    assert client.get("/docs").status_code == 200
+    assert client.get("/docs").status_code == 200 and "/static/docs.js" in client.get("/docs").text  # offline
+    assert client.get("/swagger").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"] and 'id="model"' in page.text
     assert "getReader" in client.get("/static/app.js").text and "Noto Sans CJK KR" in client.get("/static/style.css").text

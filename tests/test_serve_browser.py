@@ -134,3 +134,18 @@ def test_a_bad_request_shows_the_servers_message(page):
     page.click("#lm-run")
     page.wait_for_selector("#error:not([hidden])")
     assert "nothing this model knows" in page.inner_text("#error")
+
+
+def test_offline_api_docs_page(browser, server, tmp_path):
+    page = browser.new_page()
+    page.goto(server.url + "/docs")
+    page.wait_for_selector("section.endpoint >> nth=5")
+    titles = page.locator("section.endpoint h2").all_inner_texts()
+    assert "POST /v1/models/{name}/predict" in titles and "GET /health" in titles
+    predict = page.locator("section.endpoint", has_text="POST /v1/models/{name}/predict")
+    assert "n_best" in predict.locator("table.fields").inner_text()
+    health = page.locator("section.endpoint", has_text="GET /health").first
+    health.locator("button").click()
+    page.wait_for_function("[...document.querySelectorAll('pre.response')].some(p => p.textContent.startsWith('200'))")
+    page.screenshot(path=str(tmp_path / "docs.png"), full_page=True)
+    page.close()

@@ -7,7 +7,7 @@
     POST /v1/models/{name}/predict      classify | seq2seq | forecast | mlm (see schemas.PredictRequest)
     POST /v1/models/{name}/generate     lm: JSON, or Server-Sent Events with "stream": true
     GET  /metrics                       Prometheus text format
-    GET  /docs                          OpenAPI page
+    GET  /docs                          the OpenAPI document as a page (offline); /swagger: Swagger UI (CDN)
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True) ->
         for s in served.values():  # uvicorn has let the in-flight requests finish
             s.close()
 
-    app = FastAPI(title="seqlab serve", version="1", lifespan=lifespan,
+    # /docs is our own offline page over /openapi.json; FastAPI's Swagger UI (scripts from a CDN) is at /swagger
+    app = FastAPI(title="seqlab serve", version="1", lifespan=lifespan, docs_url="/swagger", redoc_url=None,
                   description="Trained seqlab runs over HTTP. Errors are JSON {\"error\": {\"type\", \"message\"}}.")
     app.state.served, app.state.limits, app.state.metrics = served, limits, metrics
     install_handlers(app)
@@ -99,23 +100,27 @@ def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True) ->
     async def page():
         return HTMLResponse((static / "index.html").read_text(encoding="utf-8"))
 
-    @app.get("/health")
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs():
+        return HTMLResponse((static / "docs.html").read_text(encoding="utf-8"))
+
+    @app.get("/health", summary="Liveness: ok and the served model names")
     async def health():
         return {"status": "ok", "models": list(served)}
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", summary="Every served run: name, task, model, labels, tokenizer, max length, parameters, metrics; and the limits")
     async def models():
         return {"models": [s.info() for s in served.values()], "limits": asdict(limits)}
 
-    @app.get("/v1/models/{name}")
+    @app.get("/v1/models/{name}", summary="One served run's description")
     async def model_info(name: str):
         return model(name).info()
 
-    @app.get("/metrics", response_class=PlainTextResponse)
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus text: requests by endpoint and status, latency, batch sizes, tokens generated")
     async def prometheus():
         return PlainTextResponse(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @app.post("/v1/models/{name}/predict")
+    @app.post("/v1/models/{name}/predict", summary="classify (texts -> labels, probabilities), seq2seq (texts -> translations, n-best, attention), forecast (a series -> forecast and baselines), mlm (fill [MASK])")
     async def predict(name: str, req: PredictRequest):
         m = model(name)
         if m.task == "lm":
@@ -127,7 +132,7 @@ def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True) ->
             return {"model": name, "task": m.task, "architecture": res.pop("model", None), **res}
         return {"model": name, "task": m.task, "results": results}
 
-    @app.post("/v1/models/{name}/generate")
+    @app.post("/v1/models/{name}/generate", summary="lm: continue prompts with the options of `seqlab generate`; stream: true for Server-Sent Events")
     async def generate(name: str, req: GenerateRequest, request: Request):
         m = model(name)
         if name not in pools:

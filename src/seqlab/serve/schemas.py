@@ -39,7 +39,7 @@ class GenerateRequest(BaseModel):
     model_config = _STRICT
 
     prompt: Optional[str] = Field(None, description="the text to continue")
-    prompts: Optional[list[str]] = Field(None, description="several prompts (a batch); not with stream")
+    prompts: Optional[list[str]] = Field(None, description="several prompts (a batch); streamed pieces carry their row")
     max_new_tokens: Optional[int] = Field(None, ge=0, description="tokens per sample (default 200 or the server's cap if lower)")
     greedy: bool = False
     temperature: float = Field(1.0, gt=0, le=100, description="> 0; below 1 sharper, above 1 more random")
