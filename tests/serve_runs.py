@@ -1,6 +1,6 @@
 """Tiny trained runs shared by the serve, browser and LangChain tests: trained once per test session.
 
-Each takes a few seconds on one core; they are for plumbing, not quality (the seq2seq run is trained
+Each takes a few seconds on one core (mlm only when asked for); they are for plumbing, not quality (the seq2seq run is trained
 just enough to emit tokens, the classifier just enough to have two labels)."""
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from serve_runs import LiveServer, tiny_runs  # noqa: E402
 
 @pytest.fixture(scope="module")
 def server():
-    runs = {name: seqlab.load(path) for name, path in tiny_runs().items()}
+    runs = {name: seqlab.load(path) for name, path in tiny_runs(("clf", "lm", "s2s", "fc", "mlm")).items()}
     srv = LiveServer(create_app(runs, Limits(max_new_tokens=400)))
     yield srv
     srv.stop()
@@ -126,6 +126,16 @@ def test_forecast_plot_shows_history_forecast_and_baselines(page, tmp_path):
     hist_x = max(float(p.split(",")[0]) for p in page.get_attribute("#fc-plot polyline.history", "points").split())
     assert float(points[0].split(",")[0]) > hist_x  # the forecast is drawn after the history
     page.screenshot(path=str(tmp_path / "forecast.png"), full_page=True)
+
+
+def test_fill_mask_lists_candidates_per_mask(page, tmp_path):
+    page.select_option("#model", "mlm")
+    page.fill("#mlm-text", "the [MASK] was [MASK]")
+    page.click("#mlm-run")
+    page.wait_for_selector("#mlm-out .result >> nth=1")
+    assert page.locator("#mlm-out .result").count() == 2
+    assert page.locator("#mlm-out .result").first.locator(".cand").count() == 5  # top_k default
+    page.screenshot(path=str(tmp_path / "mlm.png"), full_page=True)
 
 
 def test_a_bad_request_shows_the_servers_message(page):
