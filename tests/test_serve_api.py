@@ -185,6 +185,8 @@ BAD = [
     ("/v1/models/clf/predict", {"texts": ["a" * 201]}, 413, "too_large", "at most 200 characters"),
     ("/v1/models/clf/predict", {"texts": ["a"] * 9}, 413, "too_large", "at most 8 texts"),
     ("/v1/models/clf/predict", {"texts": ["a"], "temperature": 1}, 422, "invalid_request", "temperature: unknown field"),
+    ("/v1/models/clf/predict", {"texts": ["a"], "beam": 2}, 422, "invalid_request", "found beam, which does not apply"),
+    ("/v1/models/fc/predict", {"texts": ["a"]}, 422, "invalid_request", "found texts"),
     ("/v1/models/nope/predict", {"texts": ["a"]}, 404, "not_found", "served: clf, lm, s2s, fc"),
     ("/v1/models/lm/predict", {"texts": ["a"]}, 400, "wrong_task", "/generate"),
     ("/v1/models/clf/generate", {"prompt": "a"}, 400, "wrong_task", "lm run"),

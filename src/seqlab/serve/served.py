@@ -32,6 +32,8 @@ from .schemas import PredictRequest
 log = logging.getLogger(__name__)
 
 BATCHED_TASKS = ("classify", "seq2seq", "forecast", "mlm")
+FIELDS = {"classify": {"texts", "text"}, "seq2seq": {"texts", "text", "beam", "n_best", "attention"},
+          "mlm": {"texts", "text", "top_k"}, "forecast": {"csv", "columns", "data", "horizon", "history"}}
 
 
 def check_texts(texts: list[str], limits: Limits, what: str = "texts", allow_empty: bool = False) -> None:
@@ -102,6 +104,10 @@ class ServedModel:
 
     # ---- a request -> (batch key, inputs); the batcher calls _run_batch(key, inputs)
     def plan(self, req: PredictRequest) -> tuple[tuple, list]:
+        stray = sorted(req.model_fields_set - FIELDS[self.task])
+        if stray:
+            raise ApiError(422, "invalid_request", f"expected the fields of a {self.task} run ({', '.join(sorted(FIELDS[self.task]))}); "
+                                                   f"found {', '.join(stray)}, which {'do' if len(stray) > 1 else 'does'} not apply")
         texts = req.texts if req.texts is not None else ([req.text] if req.text is not None else None)
         if self.task == "forecast":
             return self._plan_forecast(req)
@@ -151,8 +157,6 @@ class ServedModel:
     # ---- forecasting
     def _plan_forecast(self, req: PredictRequest) -> tuple[tuple, list]:
         given = [k for k in ("csv", "columns", "data") if getattr(req, k) is not None]
-        if req.texts is not None or req.text is not None:
-            raise ApiError(422, "invalid_request", "expected a series (csv, columns or data) for a forecast run; found texts")
         if len(given) > 1:
             raise ApiError(422, "invalid_request", f"expected one of csv, columns or data; found {', '.join(given)}")
         if req.csv is not None and len(req.csv) > self.limits.max_body_bytes:
