@@ -56,7 +56,7 @@ def serve(runs, host, port, max_batch, max_wait_ms, max_texts, max_chars, max_ne
         from ..serve import Limits, create_app
     except ModuleNotFoundError as e:
         raise UserError(f"seqlab serve needs the serve extra ({e.name} is missing): pip install 'seqlab[serve]'") from None
-    from ..run import load
+    from .. import load
 
     try:
         limits = Limits(max_batch=max_batch, max_wait_ms=max_wait_ms, max_texts=max_texts, max_chars=max_chars,

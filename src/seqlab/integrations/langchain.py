@@ -32,7 +32,7 @@ from ..errors import UserError
 
 
 def _load(run: str):
-    from ..run import load
+    from .. import load
 
     return load(run)
 

@@ -48,7 +48,7 @@ def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True) ->
     for name, run in runs.items():
         served[name] = ServedModel(name, run, limits, metrics)
         if run.task == "lm":
-            from ..run import load
+            from .. import load
 
             replicas = [run] + [load(run.path) for _ in range(limits.gen_streams - 1)]
             if warmup:

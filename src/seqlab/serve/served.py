@@ -76,7 +76,8 @@ class ServedModel:
         elif self.task == "seq2seq":
             out.update(tokenizer={"source": _tok_kind(self.run.src_tok), "target": _tok_kind(self.run.tgt_tok)},
                        max_length=data.get("max_src_len"), beam=data.get("beam"),
-                       attention=cfg.get("model", {}).get("attention", "n/a") not in ("none", None))
+                       attention=bool(getattr(self.run, "has_attention",
+                                              cfg.get("model", {}).get("attention", "n/a") not in ("none", None))))
         elif self.task == "lm":
             out.update(tokenizer=_tok_kind(self.run.tokenizer), max_length=cfg.get("model", {}).get("block_size"))
         elif self.task == "mlm":
