@@ -300,7 +300,8 @@ def test_generations_over_the_pending_limit_get_429(runs):
         with httpx.Client(base_url=server.url, timeout=30) as c:
             body = {"prompt": "hel", "max_new_tokens": 20_000, "greedy": True, "stream": True}
             with c.stream("POST", "/v1/models/lm/generate", json=body) as r:
-                assert next(r.iter_lines()).startswith("data: ")  # the one allowed generation is running
+                lines = r.iter_lines()  # kept: a dropped iterator would close the stream (and free the slot)
+                assert next(lines).startswith("data: ")  # the one allowed generation is running
                 second = c.post("/v1/models/lm/generate", json={"prompt": "hel", "max_new_tokens": 2})
                 assert second.status_code == 429 and second.json()["error"]["type"] == "busy"
             deadline = time.monotonic() + 30  # once the stream is abandoned, its slot comes back

@@ -35,6 +35,43 @@ from .served import ServedModel
 log = logging.getLogger(__name__)
 
 
+class CountRequests:
+    """Plain ASGI middleware (cheaper than ``@app.middleware``): refuses bodies over the limit by their
+    Content-Length, and counts each response by route template, model and status with its latency.
+    Streams are counted by their own route when they end."""
+
+    def __init__(self, app, metrics: Metrics, served: dict, max_body_bytes: int):
+        self.app, self.metrics, self.served, self.max_body = app, metrics, served, max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t0 = time.perf_counter()
+        size = dict(scope.get("headers") or []).get(b"content-length", b"")
+        if size.isdigit() and int(size) > self.max_body:
+            response = JSONResponse(error_body("too_large", f"expected a request body of at most {self.max_body} "
+                                                            f"bytes (the server's limit); found {int(size)}"), status_code=413)
+            await response(scope, receive, send)
+            status, stream = 413, False
+        else:
+            seen = {"status": 500, "stream": False}
+
+            async def send_and_note(message):
+                if message["type"] == "http.response.start":
+                    seen["status"] = message["status"]
+                    ctype = dict(message.get("headers") or []).get(b"content-type", b"")
+                    seen["stream"] = ctype.startswith(b"text/event-stream")
+                await send(message)
+
+            await self.app(scope, receive, send_and_note)
+            status, stream = seen["status"], seen["stream"]
+        if not stream:
+            route = scope.get("route")  # set by the router on this same scope
+            name = (scope.get("path_params") or {}).get("name", "")
+            self.metrics.request(getattr(route, "path", None) or "other", name if name in self.served else "", status,
+                                 time.perf_counter() - t0)
+
+
 def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True) -> FastAPI:
     """An app serving ``runs`` (``{name: seqlab.load(...) result}``).
 
@@ -70,23 +107,7 @@ def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True) ->
     app.state.served, app.state.limits, app.state.metrics = served, limits, metrics
     install_handlers(app)
 
-    @app.middleware("http")
-    async def count(request: Request, call_next):
-        t0 = time.perf_counter()
-        size = request.headers.get("content-length")
-        if size and size.isdigit() and int(size) > limits.max_body_bytes:
-            response = JSONResponse(error_body("too_large", f"expected a request body of at most {limits.max_body_bytes} "
-                                                            f"bytes (the server's limit); found {size}"), status_code=413)
-        else:
-            response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", None) or "other"
-        if response.headers.get("content-type", "").startswith("text/event-stream"):
-            return response  # counted when the stream ends
-        name = request.scope.get("path_params", {}).get("name", "")
-        metrics.request(endpoint, name if name in served else "", response.status_code,
-                        time.perf_counter() - t0)
-        return response
+    app.add_middleware(CountRequests, metrics=metrics, served=served, max_body_bytes=limits.max_body_bytes)
 
     def model(name: str) -> ServedModel:
         if name not in served:
