@@ -108,6 +108,8 @@ def test_forecast_from_csv_columns_and_builtin(client, runs, tmp_path):
     assert status == 422 and "the request's series" in err["error"]["message"] and "/tmp" not in err["error"]["message"]
     status, built = post(client, "/v1/models/fc/predict", {"data": "builtin:sine?n=120"})
     assert status == 200 and len(built["times"]) == 12  # the run's horizon by default
+    status, own = post(client, "/v1/models/fc/predict", {"horizon": 3})  # the run's own data: builtin:sine?n=400
+    assert status == 200 and own["origin"] == "2020-01-17 15:00:00" and len(own["forecast"]["value"]) == 3
 
 
 def test_generate_json_equals_the_run_and_streams_with_stop_across_tokens(client, runs):
@@ -194,7 +196,6 @@ BAD = [
     ("/v1/models/s2s/predict", {"text": "저는", "beam": 0}, 422, "invalid_request", "beam"),
     ("/v1/models/s2s/predict", {"text": "저는", "beam": 99}, 422, "invalid_request", "beam <= 16"),
     ("/v1/models/s2s/predict", {"texts": ["a", "b"], "attention": True}, 422, "invalid_request", "one text"),
-    ("/v1/models/fc/predict", {}, 422, "invalid_request", "expected a series"),
     ("/v1/models/fc/predict", {"csv": "a,b\n1"}, 422, "invalid_input", "value"),
     ("/v1/models/fc/predict", {"csv": ""}, 422, "invalid_request", "empty"),
     ("/v1/models/fc/predict", {"data": "/etc/passwd"}, 422, "invalid_request", "reads no paths"),
@@ -323,3 +324,21 @@ def test_attention_without_the_drawing_hook_is_a_clear_501():
     with pytest.raises(ApiError) as e:
         _translate_with_attention(Bare(), "저는", 1, 1)
     assert e.value.status == 501 and "attention matrix" in e.value.message
+
+
+def test_forecast_after_the_runs_own_csv(tmp_path):
+    from seqlab.cli.main import main
+
+    data = tmp_path / "series.csv"
+    data.write_text(sine_csv(200))
+    out = tmp_path / "fc"
+    assert main(["-q", "train", "forecast", "--data", str(data), "--model", "dlinear", "--epochs", "1", "--lookback", "24",
+                 "--horizon", "6", "--precision", "fp32", "--out", str(out)]) == 0
+    run = seqlab.load(out)
+    with TestClient(create_app({"fc": run})) as c:
+        assert c.get("/v1/models/fc").json()["trained_on"] == str(data)
+        status, body = post(c, "/v1/models/fc/predict", {})
+        assert status == 200 and body["forecast"] == run.forecast(str(data))["forecast"]
+        data.unlink()  # the run's data gone from this machine: a clear 422, never a path a client chose
+        status, err = post(c, "/v1/models/fc/predict", {})
+        assert status == 422 and "not readable on this server" in err["error"]["message"]

@@ -86,7 +86,8 @@ class ServedModel:
             meta = _meta(Path(self.run.path))
             out.update(tokenizer=None, max_length=data.get("lookback"), lookback=data.get("lookback"),
                        horizon=data.get("horizon"), season=data.get("season"), targets=meta.get("targets"),
-                       columns=meta.get("columns"), freq=meta.get("freq"), dataset=meta.get("dataset"))
+                       columns=meta.get("columns"), freq=meta.get("freq"), dataset=meta.get("dataset"),
+                       trained_on=(cfg.get("sources") or {}).get("data"))
         return out
 
     def warmup(self) -> None:
@@ -168,17 +169,17 @@ class ServedModel:
         horizon = req.horizon or self.run.config.get("data", {}).get("horizon")
         if horizon > self.limits.max_horizon:
             raise ApiError(422, "invalid_request", f"expected horizon <= {self.limits.max_horizon} (the server's cap); found {horizon}")
-        if not given:
-            dataset = _meta(Path(self.run.path)).get("dataset")
-            if not dataset:
+        own = None
+        if not given:  # the run's own data: the source it was trained on (its config records it)
+            own = (self.run.config.get("sources") or {}).get("data") or _meta(Path(self.run.path)).get("dataset")
+            if not own:
                 raise ApiError(422, "invalid_request", "expected a series: csv (CSV text), columns ({name: [values]}) or "
-                                                       "data (builtin:NAME); this run records no known dataset to use instead")
-            req = req.model_copy(update={"data": dataset})
-        return ("forecast",), [(req.csv, req.columns, req.data, horizon, req.history)]
+                                                       "data (builtin:NAME); this run records no training data to use instead")
+        return ("forecast",), [(req.csv, req.columns, req.data, own, horizon, req.history)]
 
     def _forecast(self, job) -> dict:
-        csv, columns, data, horizon, history = job
-        df = _series_frame(csv, columns, data, self.limits.max_series_rows)
+        csv, columns, data, own, horizon, history = job
+        df = _series_frame(csv, columns, data or own, self.limits.max_series_rows, own_path=own is not None)
         if len(df) > self.limits.max_series_rows:
             raise ApiError(413, "too_large", f"expected at most {self.limits.max_series_rows} rows in the series; found {len(df)}")
         # The loaded forecaster reads a source string (a CSV path), so the series goes through a
@@ -243,8 +244,10 @@ def _is_builtin_or_dataset(src: str) -> bool:
         return False
 
 
-def _series_frame(csv: str | None, columns: dict | None, data: str | None, max_rows: int) -> pd.DataFrame:
-    """The request's series as a DataFrame (CSV text, JSON columns, or a built-in/known source)."""
+def _series_frame(csv: str | None, columns: dict | None, data: str | None, max_rows: int,
+                  own_path: bool = False) -> pd.DataFrame:
+    """The request's series as a DataFrame (CSV text, JSON columns, or a built-in/known source). A file path
+    is read only when it is the run's own training data (``own_path``), never one a client names."""
     if csv is not None:
         if not csv.strip():
             raise ApiError(422, "invalid_request", "expected CSV text with a header row in csv; found an empty string")
@@ -272,7 +275,12 @@ def _series_frame(csv: str | None, columns: dict | None, data: str | None, max_r
     from ..data import datasets
     from ..data.timeseries import read_table
 
-    return read_table(datasets.fetch(data.split("?")[0], "train"))
+    if _is_builtin_or_dataset(data):
+        return read_table(datasets.fetch(data.split("?")[0], "train"))
+    if own_path and Path(data).is_file():
+        return read_table(data)
+    raise ApiError(422, "invalid_request", f"expected a series in the request: the run's own data ({data}) is not "
+                                           "readable on this server; send csv, columns or data")
 
 
 def _numeric(df: pd.DataFrame, col: str) -> list[float]:
