@@ -36,9 +36,11 @@ def parse_runs(specs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--max-chars", type=click.IntRange(1), default=5000, show_default=True, help="Longest text in characters (longer: 413).")
 @click.option("--max-new-tokens", type=click.IntRange(1), default=512, show_default=True, help="Cap on max_new_tokens of /generate.")
 @click.option("--gen-streams", type=click.IntRange(1), default=2, show_default=True, help="Concurrent generations per lm run (one model copy each).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+              help="Where the models run (auto: CUDA when present).")
 @click.option("--workers", type=click.IntRange(1, 1), default=1, show_default=True,
               help="Server processes (1: every run is loaded once, in this process).")
-def serve(runs, host, port, max_batch, max_wait_ms, max_texts, max_chars, max_new_tokens, gen_streams, workers):
+def serve(runs, host, port, max_batch, max_wait_ms, max_texts, max_chars, max_new_tokens, gen_streams, device, workers):
     """Serve trained runs: a JSON API under /v1, a web page at /, OpenAPI at /docs, metrics at /metrics.
 
     Each RUN is a run folder, named by its folder name, or NAME=RUN. Every run is loaded and warmed up
@@ -67,7 +69,7 @@ def serve(runs, host, port, max_batch, max_wait_ms, max_texts, max_chars, max_ne
     loaded = {}
     for name, path in parse_runs(runs).items():
         try:
-            loaded[name] = load(path)
+            loaded[name] = load(path, device=device)
         except UserError as e:
             raise UserError(f"cannot serve {name}: {e}") from None
         log.info("loaded %s: %s", name, loaded[name])

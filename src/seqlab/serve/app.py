@@ -87,7 +87,8 @@ def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True) ->
         if run.task == "lm":
             from .. import load
 
-            replicas = [run] + [load(run.path) for _ in range(limits.gen_streams - 1)]
+            device = str(getattr(run, "device", "auto"))  # the copies go where the first one is
+            replicas = [run] + [load(run.path, device=device) for _ in range(limits.gen_streams - 1)]
             if warmup:
                 for r in replicas:
                     warm(r)
