@@ -52,19 +52,23 @@ class CountRequests:
             response = JSONResponse(error_body("too_large", f"expected a request body of at most {self.max_body} "
                                                             f"bytes (the server's limit); found {int(size)}"), status_code=413)
             await response(scope, receive, send)
-            status, stream = 413, False
-        else:
-            seen = {"status": 500, "stream": False}
+            self._count(scope, 413, False, t0)
+            return
+        seen = {"status": 500, "stream": False}  # stays 500 if the app raises (answered as a JSON 500 further out)
 
-            async def send_and_note(message):
-                if message["type"] == "http.response.start":
-                    seen["status"] = message["status"]
-                    ctype = dict(message.get("headers") or []).get(b"content-type", b"")
-                    seen["stream"] = ctype.startswith(b"text/event-stream")
-                await send(message)
+        async def send_and_note(message):
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+                ctype = dict(message.get("headers") or []).get(b"content-type", b"")
+                seen["stream"] = ctype.startswith(b"text/event-stream")
+            await send(message)
 
+        try:
             await self.app(scope, receive, send_and_note)
-            status, stream = seen["status"], seen["stream"]
+        finally:
+            self._count(scope, seen["status"], seen["stream"], t0)
+
+    def _count(self, scope, status: int, stream: bool, t0: float):
         if not stream:
             route = scope.get("route")  # set by the router on this same scope
             name = (scope.get("path_params") or {}).get("name", "")
