@@ -342,3 +342,28 @@ def test_forecast_after_the_runs_own_csv(tmp_path):
         data.unlink()  # the run's data gone from this machine: a clear 422, never a path a client chose
         status, err = post(c, "/v1/models/fc/predict", {})
         assert status == 422 and "not readable on this server" in err["error"]["message"]
+
+
+def test_an_unexpected_failure_is_a_json_500_without_traceback(runs, monkeypatch):
+    app = create_app({"clf": runs["clf"]}, warmup=False)
+
+    def broken(texts, **_):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(runs["clf"], "predict", broken)
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.post("/v1/models/clf/predict", json={"text": "a"})
+        assert r.status_code == 500 and r.json()["error"]["type"] == "internal"
+        assert "secret" not in r.text and "Traceback" not in r.text
+        assert 'model="clf",status="500"} 1' in c.get("/metrics").text
+
+
+def test_the_page_needs_no_network():
+    from importlib import resources
+
+    static = resources.files("seqlab.serve") / "static"
+    names = sorted(p.name for p in static.iterdir())
+    assert {"index.html", "app.js", "style.css", "docs.html", "docs.js"} <= set(names)
+    for name in names:
+        text = (static / name).read_text(encoding="utf-8")
+        assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text, name
