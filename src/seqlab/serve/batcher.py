@@ -115,7 +115,10 @@ class MicroBatcher:
 
     def _run(self, batch: list[_Request], n: int):
         if self.on_batch:
-            self.on_batch(n)
+            try:
+                self.on_batch(n)
+            except Exception:  # noqa: BLE001 - a metrics hook must never stop the worker
+                log.exception("the batch hook failed")
         items = [x for r in batch for x in r.items]
         try:
             results = self.run(batch[0].key, items)
