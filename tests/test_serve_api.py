@@ -313,19 +313,6 @@ def test_generations_over_the_pending_limit_get_429(runs):
         server.stop()
 
 
-def test_attention_without_the_drawing_hook_is_a_clear_501():
-    from seqlab.serve.errors import ApiError
-    from seqlab.serve.served import _translate_with_attention
-
-    class Bare:  # a loaded seq2seq run of a later version without the hook the server reads
-        def predict(self, texts, **_):
-            raise AssertionError("must not be called")
-
-    with pytest.raises(ApiError) as e:
-        _translate_with_attention(Bare(), "저는", 1, 1)
-    assert e.value.status == 501 and "attention matrix" in e.value.message
-
-
 def test_forecast_after_the_runs_own_csv(tmp_path):
     from seqlab.cli.main import main
 

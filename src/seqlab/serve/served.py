@@ -317,27 +317,6 @@ def _baselines(df: pd.DataFrame, targets: list[str], horizon: int, season: int |
 
 
 def _translate_with_attention(run, text: str, beam: int, n_best: int) -> dict:
-    """Translate one text and return its attention matrix with source and target tokens.
-
-    The stable API draws the attention of the first input as a PNG (``predict(attention=PATH)``); to get
-    the numbers instead, this swaps the run's drawing hook for one that keeps them. It runs on the
-    run's batcher thread only, so no other call sees the swap. Should the hook disappear in a later
-    version, the request gets a clear 501 instead of a wrong answer.
-    """
-    if not hasattr(run, "_draw_attention"):
-        raise ApiError(501, "not_implemented", "this seqlab version does not expose the attention matrix to the server")
-    kept: dict = {}
-
-    def keep(src_ids, hyp, _path):
-        xs = [run.src_tok.id_to_token(i) for i in src_ids]
-        ys = [run.tgt_tok.id_to_token(i) for i in hyp.tokens] + ["<eos>"]
-        w = hyp.attn.float().cpu().numpy()[: len(ys), : len(xs)]  # (T_tgt, T_src)
-        kept.update(source=xs, target=ys[: len(w)], weights=[[round(float(v), 5) for v in row] for row in w])
-
-    run._draw_attention = keep
-    try:
-        out = run.predict([text], beam=beam, n_best=n_best, attention="attention.png")[0]
-    finally:
-        del run._draw_attention
-    out["attention"] = kept
-    return out
+    """Translate one text and return its attention matrix with source and target tokens
+    (``{"source", "target", "weights"}``, target x source)."""
+    return run.predict([text], beam=beam, n_best=n_best, return_attention=True)[0]
