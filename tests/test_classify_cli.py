@@ -15,7 +15,7 @@ def test_train_evaluate_predict(cli, tmp_path, sentiment_csv):
     code, stdout, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--model", "gru", "--out", out, "--lr", "0.01", *FAST)
     assert code == 0, err
     assert "best valid accuracy" in stdout
-    for f in ("config.json", "meta.json", "tokenizer.json", "model.safetensors", "state.pt", "metrics.jsonl", "summary.json", "curves.png"):
+    for f in ("config.json", "meta.json", "tokenizer.json", "model.safetensors", "state.safetensors", "metrics.jsonl", "summary.json", "curves.png"):
         assert (out / f).is_file(), f
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stop_reason"] in ("epochs", "early_stop")
