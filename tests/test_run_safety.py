@@ -146,3 +146,20 @@ def test_damaged_weights_are_one_line(cli, tmp_path, sentiment_csv):
     (out / "model.safetensors").write_bytes(data[: len(data) // 2])
     code, _, err = cli("predict", out, "superb film")
     assert code == 2 and "model.safetensors" in err and "damaged" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("content,why", [
+    (b"{not json", "not valid JSON"),
+    (b'{"kind": "word"}', "vocab"),
+    (b'{"kind": "alien", "vocab": []}', "unknown kind"),
+    (b'{"kind": "word", "vocab": ["a", "b"]}', "special token"),
+    (b'[1, 2]', "JSON object"),
+    (b'\xff\xfe\x00garbage', "not valid JSON"),
+])
+def test_garbage_tokenizer_is_one_line(cli, tmp_path, sentiment_csv, content, why):
+    out = tmp_path / "run"
+    code, _, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--out", out, *TINY)
+    assert code == 0, err
+    (out / "tokenizer.json").write_bytes(content)
+    code, _, err = cli("predict", out, "superb film")
+    assert code == 2 and "tokenizer.json" in err and why in err and err.count("\n") == 1, err

@@ -285,22 +285,51 @@ def make_tokenizer(kind: str, **options) -> Tokenizer:
 
 
 def tokenizer_from_dict(d: dict) -> Tokenizer:
+    """Rebuild a tokenizer from :meth:`Tokenizer.to_dict`; a malformed dict raises ValueError saying what is wrong."""
+    if not isinstance(d, dict):
+        raise ValueError(f"expected a JSON object with a \"kind\"; found {type(d).__name__}")
     kind = d.get("kind")
     if "hf" in d:
         from tokenizers import Tokenizer as T
 
-        return HFTokenizer(kind, T.from_str(d["hf"]), d.get("specials"))
-    tok = _CLASSES[kind](**({"lowercase": d["lowercase"]} if "lowercase" in d else {}))
-    tok.itos = list(d["vocab"])
+        if kind not in ("bpe", "wordpiece", "hf") or not isinstance(d["hf"], str):
+            raise ValueError(f"kind {kind!r} with an \"hf\" entry: expected kind bpe, wordpiece or hf and the tokenizer as a string")
+        try:
+            hf = T.from_str(d["hf"])
+        except Exception as e:  # noqa: BLE001 - the tokenizers library raises its own exception type
+            raise ValueError(f"the embedded Hugging Face tokenizer does not parse ({str(e)[:100]})") from None
+        specials = d.get("specials") or {}
+        if not isinstance(specials, dict):
+            raise ValueError("\"specials\" must be an object of role -> token")
+        return HFTokenizer(kind, hf, specials)
+    if kind not in _CLASSES:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    vocab = d.get("vocab")
+    if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
+        raise ValueError("\"vocab\" must be a list of strings")
+    missing = [t for t in SPECIALS if t not in vocab]
+    if missing:
+        raise ValueError(f"the vocabulary lacks the special token(s) {', '.join(missing)}")
+    tok = _CLASSES[kind](**({"lowercase": bool(d["lowercase"])} if "lowercase" in d else {}))
+    tok.itos = list(vocab)
     tok.stoi = {t: i for i, t in enumerate(tok.itos)}
     return tok
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Read a tokenizer a run saved; a missing, garbage or incomplete file is a one-line UserError."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: tokenizer file not found; is this a complete seqlab run directory?")
-    return tokenizer_from_dict(json.loads(p.read_text(encoding="utf-8")))
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{p}: not a seqlab tokenizer (not valid JSON: {e}); the run is damaged: "
+                        "train it again or restore the file") from None
+    try:
+        return tokenizer_from_dict(d)
+    except ValueError as e:
+        raise UserError(f"{p}: not a usable seqlab tokenizer ({e}); the run is damaged: train it again or restore the file") from None
 
 
 def from_hf_file(path: str | Path) -> HFTokenizer:
