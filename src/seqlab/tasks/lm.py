@@ -341,7 +341,7 @@ class LoadedLM(LoadedRun):
         tok = self.tokenizer
         if tok is None:
             raise UserError(f"{self.path}: this run has no tokenizer.json, so it cannot read text prompts "
-                            "(an imported checkpoint without tokenizer.json); pass token ids instead")
+                            "(an imported checkpoint without tokenizer.json); pass token ids instead (`seqlab generate RUN --prompt-ids 1,2,3`)")
         if prompt == "":
             nl = tok.encode("\n")
             return nl if nl and nl[0] != tok.unk_id else [tok.eos_id]

@@ -211,7 +211,8 @@ class Trainer:
                     self.run.append_jsonl("metrics.jsonl", record)
                     if bar:
                         bar.write(f"step {st['step']} epoch {record['epoch']:.2f} train_loss {record['train_loss']:.4f} "
-                                  + " ".join(f"{k} {v:.4f}" for k, v in last_metrics.items() if isinstance(v, float)))
+                                  + " ".join(f"{k} {v:.4f}" for k, v in last_metrics.items() if isinstance(v, float)),
+                                  file=sys.stderr)  # tqdm.write defaults to stdout, which --json keeps for JSON
                     if self._better(value, st["best"]):
                         st["best"], st["best_step"], st["bad"] = value, st["step"], 0
                         self.run.save_weights("model.safetensors", self._kept.state_dict())
