@@ -77,7 +77,10 @@ class Tokenizer:
     # ---- the interface ----
     def fit(self, texts: Iterable[str], vocab_size: int = 30000, min_freq: int = 1) -> "Tokenizer":
         counts = Counter()
-        for toks in self.tokenize_batch(list(texts)):
+        texts = list(texts)
+        batches = _in_chunks(self.tokenize_batch, texts, f"fit tokenizer ({self.kind})") if len(texts) > BIG_INPUT \
+            else self.tokenize_batch(texts)
+        for toks in batches:
             counts.update(toks)
         self.itos = list(SPECIALS)
         for tok, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -98,6 +101,11 @@ class Tokenizer:
         return self.encode_batch([text])[0]
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        if len(texts) > BIG_INPUT:
+            return _in_chunks(self._encode_batch, texts, f"tokenise ({self.kind})")
+        return self._encode_batch(texts)
+
+    def _encode_batch(self, texts: list[str]) -> list[list[int]]:
         unk = self.unk_id
         get = self.stoi.get
         return [[get(t, unk) for t in toks] for toks in self.tokenize_batch(texts)]
@@ -259,7 +267,7 @@ class HFTokenizer(Tokenizer):
     def tokenize(self, text: str) -> list[str]:
         return self.hf.encode(text, add_special_tokens=False).tokens
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+    def _encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.hf.encode_batch(list(texts), add_special_tokens=False)]
 
     def decode(self, ids, skip_special: bool = True) -> str:
@@ -270,6 +278,22 @@ class HFTokenizer(Tokenizer):
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "hf": self.hf.to_str(), "specials": self.specials}
+
+
+BIG_INPUT = 50_000  # texts; more are processed in chunks, as a timed phase with progress on stderr
+_CHUNK = 10_000
+
+
+def _in_chunks(fn, texts: list[str], name: str) -> list:
+    """``fn(texts)`` computed chunk by chunk inside :func:`seqlab.phases.phase`, counting texts done."""
+    from ..phases import phase
+
+    out: list = []
+    with phase(name, total=len(texts)) as p:
+        for i in range(0, len(texts), _CHUNK):
+            out.extend(fn(texts[i: i + _CHUNK]))
+            p.advance(min(_CHUNK, len(texts) - i))
+    return out
 
 
 _CLASSES = {"char": CharTokenizer, "word": WordTokenizer, "morpheme": MorphemeTokenizer}

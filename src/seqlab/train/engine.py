@@ -25,6 +25,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..cpu import choose_threads
 from ..device import autocast, resolve_precision
 from ..errors import UserError
 from ..run import RunDir
@@ -52,6 +53,7 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many optimizer steps (0 = no limit)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto measures fp32 vs bf16 on the first batch)
     device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads (0 = PyTorch's default, lowered to the cores other processes leave free; see seqlab.cpu)
     seed: int = 0  # seeds weights, shuffling, dropout: same seed, same run on the CPU
     metric: str = "accuracy"  # validation metric for early stopping and the best checkpoint (set by the task)
     mode: str = "max"  # max | min: whether a larger metric is better
@@ -73,6 +75,8 @@ class TrainConfig:
             raise ValueError(f"warmup is a fraction in [0, 1); found {self.warmup}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema is a per-step decay in [0, 1) (0 = off); found {self.ema}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be ≥ 0 (0 = auto); found {self.threads}")
         if self.time_budget < 0 or self.max_steps < 0 or self.patience < 0 or self.clip < 0:
             raise ValueError("time_budget, max_steps, patience and clip must be ≥ 0")
         if self.mode not in ("max", "min"):
@@ -144,9 +148,12 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             random.seed(cfg.seed)
             np.random.seed(cfg.seed % 2**32)
+        if self.device.type == "cpu":
+            choose_threads(cfg.threads)
         if st["precision"] is None:
             first = _to(self.train_batches(0)[0], self.device)
-            st["precision"], st["precision_probe"] = resolve_precision(cfg.precision, self.device, self.model, self.loss_fn, first)
+            st["precision"], st["precision_probe"] = resolve_precision(cfg.precision, self.device, self.model, self.loss_fn, first,
+                                                                       budget_s=cfg.time_budget * 60)
         precision = st["precision"]
         stop_reason = None
         t0 = time.perf_counter() - st["elapsed"]
