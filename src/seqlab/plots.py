@@ -188,19 +188,31 @@ def heatmap(weights, xlabels, ylabels, path, title="attention", xlabel="source",
     return _save(fig, path, caption)
 
 
-def forecast(hist_times, history, times, pred, path, names, actual=None, title="forecast") -> Path:
-    """History (T, C), forecast (H, C) and optionally what happened (H, C), one panel per target."""
+def forecast(hist_times, history, times, pred, path, names, actual=None, title="forecast", season: int | None = None) -> Path:
+    """History (T, C), forecast (H, C) and optionally what happened (H, C), one panel per target.
+
+    ``season``: also draw the two baselines every forecast is judged against, computed from the
+    history shown: naive (the last value, repeated) and seasonal naive (the last ``season`` values,
+    repeated).
+    """
+    import numpy as np
+
     k = len(names)
+    H = len(times)
     fig, axes = plt.subplots(k, 1, figsize=(8, 2.6 * k + 0.6), squeeze=False)
     for j, ax in enumerate(axes[:, 0]):
         ax.plot(hist_times, history[:, j], color="tab:blue", lw=1.2, label="history")
         if actual is not None:
-            ax.plot(times, actual[:, j], color="black", lw=1.2, label="actual")
-        ax.plot(times, pred[:, j], color="tab:orange", lw=1.6, label="forecast")
+            ax.plot(times, actual[:, j], color="black", lw=1.4, marker=".", markersize=4, label="actual")
+        if season:
+            s = max(1, min(int(season), len(history)))
+            ax.plot(times, np.repeat(history[-1, j], H), color="tab:grey", ls=":", lw=1.3, label="naive")
+            ax.plot(times, np.resize(history[-s:, j], H), color="tab:green", ls="--", lw=1.2, label=f"seasonal naive ({s})")
+        ax.plot(times, pred[:, j], color="tab:orange", lw=1.8, label="forecast")
         ax.axvline(hist_times[-1], color="grey", ls="--", lw=1)
         ax.set_ylabel(names[j])
         ax.grid(alpha=0.3)
     axes[0, 0].set_title(title)
-    axes[0, 0].legend(loc="upper left")
+    axes[0, 0].legend(loc="upper left", fontsize=8, ncol=3 if season else 1)
     fig.autofmt_xdate()
     return _save(fig, path)
