@@ -99,3 +99,33 @@ def test_heatmap_has_a_colour_bar_and_an_unwritable_plot_is_one_error(tmp_path):
         with pytest.raises(UserError, match="cannot write the plot"):
             plots.lines([10, 40], {"rnn": [1.0, 0.5], "gru": [1.0, 0.5]}, bad, "d", "acc", "t")
     assert not plt.get_fignums()  # no figure left open after a failed save
+
+
+def test_forecast_plot_shows_actual_values_and_both_baselines(tmp_path, monkeypatch):
+    import numpy as np
+
+    seen = {}
+    real = plots._save
+
+    def spy(fig, path, caption=None):
+        ax = fig.axes[0]
+        seen.update({ln.get_label(): ln.get_ydata() for ln in ax.get_lines()})
+        return real(fig, path, caption)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    hist = np.arange(48, dtype=float)[:, None] % 24  # two days of an hourly cycle
+    plots.forecast(list(range(48)), hist, list(range(48, 60)), hist[:12] + 0.5, tmp_path / "f.png", ["load"],
+                   actual=hist[:12], season=24)
+    assert {"history", "actual", "forecast", "naive", "seasonal naive (24)"} <= set(seen)
+    assert list(seen["naive"]) == [23.0] * 12 and list(seen["seasonal naive (24)"]) == list(range(12))
+    assert (tmp_path / "f.png").is_file()
+
+
+def test_lines_keep_equal_series_visible(tmp_path, monkeypatch):
+    seen = []
+    real = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path, caption=None: (seen.extend(fig.axes[0].get_lines()), real(fig, path, caption))[1])
+    plots.lines([10, 40, 80], {"lstm": [1.0, 1.0, 1.0], "gru": [1.0, 1.0, 1.0]}, tmp_path / "l.png", "d", "acc", "t", hline=0.5)
+    lstm, gru = seen[0], seen[1]
+    assert lstm.get_marker() != gru.get_marker()
+    assert all(a < b for a, b in zip(lstm.get_xdata(), gru.get_xdata()))  # nudged apart, not on top of each other

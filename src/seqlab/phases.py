@@ -66,6 +66,13 @@ def _spinner(p: Phase, stop: threading.Event, show_after: float) -> None:
     sys.stderr.flush()
 
 
+def _tty() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
 def _interactive() -> bool:
     try:
         return sys.stderr.isatty() and logging.getLogger("seqlab").isEnabledFor(logging.INFO)
@@ -74,12 +81,13 @@ def _interactive() -> bool:
 
 
 @contextlib.contextmanager
-def phase(name: str, total: int | None = None, show_after: float = SHOW_AFTER_S):
-    """Time the block as phase ``name``; see the module docstring."""
+def phase(name: str, total: int | None = None, show_after: float = SHOW_AFTER_S, show: bool | None = None):
+    """Time the block as phase ``name``; see the module docstring. ``show``: force the spinner on a
+    terminal (True) or off (False); None = when stderr is a terminal and seqlab logs at INFO."""
     p = Phase(name, total)
     stop = threading.Event()
     spinner = None
-    if _interactive():
+    if _interactive() if show is None else (show and _tty()):
         spinner = threading.Thread(target=_spinner, args=(p, stop, show_after), daemon=True)
         spinner.start()
     failed = False

@@ -157,7 +157,7 @@ def lines(xs, series: dict[str, list], path, xlabel: str, ylabel: str, title: st
     k = len(series)
     span = (max(xs) - min(xs)) if len(xs) > 1 else 1.0
     for i, (name, ys) in enumerate(series.items()):
-        dx = (i - (k - 1) / 2) * 0.012 * span  # a nudge of about 1% of the x range per series
+        dx = (i - (k - 1) / 2) * 0.025 * span  # a nudge of 2.5% of the x range per series
         ax.plot([x + dx for x in xs], ys, marker=MARKERS[i % len(MARKERS)], ls=LINESTYLES[i % len(LINESTYLES)],
                 markersize=7, alpha=0.9, label=name)
     if hline is not None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import demo as demo_lib
+from ..phases import phase
 
 
 @click.command("demo")
@@ -31,7 +32,8 @@ def demo(ctx, out, only):
         if only and name not in only:
             continue
         console.rule(f"[bold]{name}")
-        res = section(out)
+        with phase(f"demo {name}", show=not ctx.obj.get("quiet")):  # a spinner on stderr while the section trains
+            res = section(out)
         rows = res["rows"]
         if name == "longrange":
             models = list(dict.fromkeys(r["model"] for r in rows))
