@@ -163,3 +163,21 @@ def test_garbage_tokenizer_is_one_line(cli, tmp_path, sentiment_csv, content, wh
     (out / "tokenizer.json").write_bytes(content)
     code, _, err = cli("predict", out, "superb film")
     assert code == 2 and "tokenizer.json" in err and why in err and err.count("\n") == 1, err
+
+
+def test_a_failed_overwrite_puts_the_old_run_back(cli, tmp_path, sentiment_csv):
+    out = tmp_path / "run"
+    code, _, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--out", out, *TINY)
+    assert code == 0, err
+    before = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    # fp16 on a CPU is refused only once training starts: after --overwrite has set the old run aside
+    code, _, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--out", out, "--overwrite", *TINY[:-6],
+                       "--precision", "fp16", *TINY[-4:])
+    assert code == 2 and "fp16" in err
+    after = {f.name: f.read_bytes() for f in out.iterdir() if f.is_file()}
+    assert after == before and not (out / ".seqlab-replaced").exists()
+    code, _, err = cli("predict", out, "superb film")
+    assert code == 0, err
+    # a successful overwrite drops the old run once the new one has saved its model
+    code, _, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--out", out, "--overwrite", *TINY)
+    assert code == 0 and not (out / ".seqlab-replaced").exists()

@@ -13,15 +13,18 @@ file gets the mode the umask allows, like any other file the user creates.
 manifest). ``--overwrite`` replaces only a folder recognised as a run (that marker, or a
 ``config.json`` naming a task, for runs written before the marker existed) and deletes only the
 files in the manifest or with the names seqlab gives its files; anything else is left alone, and a
-non-empty folder that is not a run is refused. The resume state (``state.safetensors``) holds
+non-empty folder that is not a run is refused. The old run is only set aside (``.seqlab-replaced/``)
+until the new one saves its first model, and put back if it fails before that. The resume state (``state.safetensors``) holds
 tensors and JSON, never pickle (see :mod:`seqlab.statefile`).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +38,8 @@ from .errors import UserError
 
 log = logging.getLogger(__name__)
 MARKER = ".seqlab-run"
+REPLACED = ".seqlab-replaced"  # where --overwrite keeps the old run until the new one has a model
+_REPLACING: dict[Path, "RunDir"] = {}  # runs whose old files wait in REPLACED, by resolved path
 # the names seqlab gives the files of a run: what --overwrite may delete in a run without a manifest
 RUN_FILES = {
     MARKER, "config.json", "meta.json", "tokenizer.json", "tokenizer.src.json", "tokenizer.tgt.json",
@@ -113,31 +118,50 @@ class RunDir:
                     raise UserError(
                         f"--out {p}: --overwrite only replaces a seqlab run, and this folder is not one (no {MARKER} "
                         f"or config.json with a task); found: {_listing(p)}; choose another --out, or empty the folder yourself")
-                cls._clear(p)
+                backup = cls._clear(p)
+            else:
+                backup = None
             p.mkdir(parents=True, exist_ok=True)
             run = cls(p)
             run._write_marker(set())
+            if backup is not None:
+                _REPLACING[p.resolve()] = run
         except OSError as e:  # permission denied, a read-only disk, a parent that is a file
             raise UserError(f"--out {p}: cannot write there ({e.strerror or type(e).__name__}: {e.filename or p}); "
                             "choose a folder you can write to") from None
         return run
 
     @staticmethod
-    def _clear(p: Path) -> None:
-        """Delete the files seqlab wrote in run folder ``p`` (its manifest, else the names of run files)."""
+    def _seqlab_files(p: Path) -> list[Path]:
+        """The files in run folder ``p`` that seqlab wrote: its manifest, else the names of run files."""
         names = set(RUN_FILES)
         try:
             names |= set(json.loads((p / MARKER).read_text(encoding="utf-8")).get("files", []))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError):
             pass
-        kept = []
-        for f in p.iterdir():
-            if f.name in names and "/" not in f.name and (f.is_file() or f.is_symlink()):
+        return [f for f in p.iterdir() if f.name in names and "/" not in f.name and (f.is_file() or f.is_symlink())]
+
+    @classmethod
+    def _clear(cls, p: Path) -> Path:
+        """Set the old run in ``p`` aside in ``p/.seqlab-replaced/``; returns that folder.
+
+        The old files are deleted only once the new run saves its first model (see
+        :meth:`save_weights`); until then :func:`restore_replaced` puts them back, which the CLI does
+        when the new run fails before that (a bad flag, a crash, Ctrl-C).
+        """
+        backup = p / REPLACED
+        files = cls._seqlab_files(p)
+        if backup.is_dir():  # an earlier --overwrite never got to its first model: the backup is the last good run
+            for f in files:
                 f.unlink()
-            elif not f.name.startswith(f".{MARKER}"):
-                kept.append(f.name)
+        else:
+            backup.mkdir()
+            for f in files:
+                os.replace(f, backup / f.name)
+        kept = sorted(f.name for f in p.iterdir() if f.name != REPLACED and not f.name.startswith(f".{MARKER}"))
         if kept:
-            log.info("--overwrite: kept %d file(s) seqlab did not write: %s", len(kept), ", ".join(sorted(kept)[:8]))
+            log.info("--overwrite: kept %d file(s) seqlab did not write: %s", len(kept), ", ".join(kept[:8]))
+        return backup
 
     def _write_marker(self, files: set[str]) -> None:
         from . import __version__
@@ -166,6 +190,20 @@ class RunDir:
         except (OSError, UserError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError):
             pass  # a read-only run folder: nothing is written there anyway
 
+    def restore_replaced(self) -> bool:
+        """Put back the run that --overwrite set aside (the new one never saved a model); True if it did."""
+        backup = self.path / REPLACED
+        _REPLACING.pop(self.path.resolve(), None)
+        if not backup.is_dir() or (self.path / "model.safetensors").is_file():
+            return False
+        for f in self._seqlab_files(self.path):
+            f.unlink()
+        for f in backup.iterdir():
+            os.replace(f, self.path / f.name)
+        backup.rmdir()
+        log.warning("%s: the new run stopped before saving a model; the previous run is back in place", self.path)
+        return True
+
     @classmethod
     def open(cls, path: str | Path) -> "RunDir":
         p = Path(path)
@@ -174,6 +212,9 @@ class RunDir:
         if not (p / "config.json").is_file():
             raise UserError(f"{p}: not a seqlab run (no config.json); expected the --out folder of `seqlab train`")
         if not (p / "model.safetensors").is_file():
+            if (p / REPLACED).is_dir():
+                raise UserError(f"{p}: an --overwrite stopped before the new run saved a model; the previous run is in "
+                                f"{p / REPLACED}: move its files back into {p} to use it")
             raise UserError(f"{p}: the run has no model.safetensors yet; did training finish its first evaluation?")
         return cls(p)
 
@@ -211,6 +252,13 @@ class RunDir:
             clean[k] = v.detach().clone().contiguous() if key in seen else v.detach().contiguous()
             seen[key] = k
         _atomic_write(self.file(name), lambda tmp: save_file(clean, tmp))
+        if name == "model.safetensors":
+            self._commit_replacement()
+
+    def _commit_replacement(self) -> None:
+        """The new run has a model: the old run set aside by --overwrite can go."""
+        if _REPLACING.pop(self.path.resolve(), None) is not None or (self.path / REPLACED).is_dir():
+            shutil.rmtree(self.path / REPLACED, ignore_errors=True)
 
     def load_weights(self, name: str = "model.safetensors") -> dict[str, torch.Tensor]:
         p = self.path / name
@@ -241,6 +289,24 @@ class RunDir:
                 "cannot be read safely, so it is not opened; start a new run (another --out, or --overwrite), "
                 "or use the trained model as it is (predict/evaluate still work)")
         return None
+
+
+def restore_replaced() -> list[Path]:
+    """Restore every run this process set aside with --overwrite whose replacement never saved a model.
+
+    The CLI calls this when a command fails or is interrupted; it also runs at interpreter exit.
+    """
+    done = []
+    for path, run in list(_REPLACING.items()):
+        try:
+            if run.restore_replaced():
+                done.append(path)
+        except OSError as e:
+            log.warning("%s: could not put the previous run back (%s); its files are in %s", path, e, path / REPLACED)
+    return done
+
+
+atexit.register(restore_replaced)
 
 
 def _jsonable(o):

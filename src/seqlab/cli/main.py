@@ -58,11 +58,20 @@ def _register():
 _register()
 
 
+_RESTORED: list = []  # run folders whose previous run main() put back after a failed --overwrite
+
+
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="seqlab", standalone_mode=False)
+        try:
+            cli.main(args=args, prog_name="seqlab", standalone_mode=False)
+        except BaseException:
+            from ..run import restore_replaced
+
+            _RESTORED[:] = restore_replaced()  # an --overwrite whose new run failed before its first model: the old run comes back
+            raise
     except UserError as e:
         if debug:
             raise
@@ -101,6 +110,8 @@ def _interrupted(args: list[str]) -> str:
     if "train" not in args or not outs:
         return "interrupted"
     out = Path(outs[-1])
+    if any(Path(r) == out.resolve() for r in _RESTORED):
+        return f"interrupted before the new run saved a model; the previous run in {out} is back in place"
     again = shlex.join(["seqlab", *(a for a in args if a not in ("--overwrite", "--resume")), "--resume"])
     if (out / "state.safetensors").is_file():
         return f"interrupted; the last checkpoint in {out} is kept; continue the run with: {again}"
