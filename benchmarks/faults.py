@@ -407,6 +407,50 @@ def build_cases(tmp: Path, runs: dict) -> list[Case]:
     add("train --json prints only JSON", "inputs", ["train", "classify", "--data", good, "--model", "gru", "--out", out("j1"), *TINY, "--json"],
         expect="handled", check=lambda r: json.loads(r.out)["steps"] > 0)
 
+    # ---- other verbs and tasks
+    hf = tmp / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text('{"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}')
+    hf2 = tmp / "hf2"
+    hf2.mkdir()
+    (hf2 / "config.json").write_text("{oops")
+    hf3 = tmp / "hf3"
+    hf3.mkdir()
+    (hf3 / "config.json").write_text('{"model_type": "llama"}')
+    (hf3 / "model.safetensors").write_bytes(b"x")
+    add("import-hf: no such folder", "verbs", ["import-hf", tmp / "nope", "--out", out("i1")])
+    add("import-hf: config but no weights", "verbs", ["import-hf", hf, "--out", out("i2")])
+    add("import-hf: config.json not JSON", "verbs", ["import-hf", hf2, "--out", out("i3")])
+    add("import-hf: unsupported model type", "verbs", ["import-hf", hf3, "--out", out("i4")])
+    add("import-hf: --out a folder that is not a run", "verbs", ["import-hf", hf, "--out", home, "--overwrite"],
+        setup=make_home, sentinels=sentinels_home)
+    add("datasets", "verbs", ["datasets"], expect="handled", check=lambda r: "longrange" in r.out)
+    (d / "pairs_bad.tsv").write_text("only one column\nanother\n")
+    add("seq2seq: one-column data", "verbs", ["-q", "train", "seq2seq", "--data", d / "pairs_bad.tsv", "--model", "gru",
+                                               "--out", out("s1"), "--epochs", "1"])
+    add("seq2seq: evaluate on a missing file", "verbs", ["evaluate", runs["seq2seq"], "--data", d / "nope.tsv"])
+    add("seq2seq: --src-col naming no column", "verbs", ["-q", "train", "seq2seq", "--data", d / "ko.tsv", "--model", "gru",
+                                                          "--out", out("s2"), "--src-col", "nosuch", "--epochs", "1"])
+    add("lm: an empty text file", "verbs", ["-q", "train", "lm", "--data", d / "empty.csv", "--model", "rnn", "--out", out("l1")])
+    (d / "tiny.txt").write_text("hi\n")
+    add("lm: text shorter than one block", "verbs", ["-q", "train", "lm", "--data", d / "tiny.txt", "--model", "gpt", "--out", out("l2"),
+                                                      "--epochs", "1"])
+    add("lm: evaluate on a binary file", "verbs", ["evaluate", lm, "--data", d / "binary.csv"])
+    add("mlm: unknown model", "verbs", ["-q", "train", "mlm", "--data", good, "--model", "gpt", "--out", out("m1")])
+    (d / "series_text.csv").write_text("date,value\n" + "\n".join(f"2021-01-{1 + i % 28:02d},abc" for i in range(50)) + "\n")
+    add("forecast: a non-numeric target column", "verbs", ["-q", "train", "forecast", "--data", d / "series_text.csv", "--model",
+                                                            "linear", "--out", out("fc1"), "--target", "value"])
+    (d / "series_short.csv").write_text("date,value\n2021-01-01,1\n2021-01-02,2\n")
+    add("forecast: a series too short to split", "verbs", ["-q", "train", "forecast", "--data", d / "series_short.csv", "--model",
+                                                            "linear", "--out", out("fc2"), "--target", "value"])
+    add("forecast: --target naming no column", "verbs", ["-q", "train", "forecast", "--data", "builtin:sine?n=600", "--model",
+                                                          "linear", "--out", out("fc3"), "--target", "nosuch"])
+    add("forecast: --data too short for the lookback", "verbs", ["forecast", fc, "--data", d / "series_short.csv"])
+    add("evaluate classify --json", "verbs", ["evaluate", cls, "--data", good, "--json"], expect="handled",
+        check=lambda r: json.loads(r.out)["n"] == 80)
+    add("predict --json", "verbs", ["predict", cls, "superb film", "--json"], expect="handled",
+        check=lambda r: json.loads(r.out)["predictions"][0]["label"] in ("pos", "neg"))
+
     # ---- the Python API
     import seqlab
 

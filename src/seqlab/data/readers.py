@@ -249,7 +249,8 @@ def read_table(path: str | Path, wanted: tuple[str, ...] = ()) -> Table:
     header = looks_like_header(rows[0], rows[1:2000], wanted_low)
     if header:
         columns = [c.strip() for c in rows[0]]
-        log.info("%s: header row: %s", p, ", ".join(columns))
+        if not any(c.lower() in KNOWN_COLUMNS or c.lower() in wanted_low for c in columns):
+            log.info("%s: read the first row as a header (its cells are not values of their columns): %s", p, ", ".join(columns))
         rows, line_of = rows[1:], line_of[1:]
         if not rows:
             raise UserError(f"{p}: has a header ({', '.join(columns)}) but no data rows")
