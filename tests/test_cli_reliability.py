@@ -83,3 +83,18 @@ def test_demo_into_an_unwritable_folder_is_one_line(cli, tmp_path):
     blocker.write_text("not a folder")
     code, _, err = cli("demo", "--only", "hello", "--out", blocker / "demo")
     assert code == 2 and "cannot write there" in err and err.count("\n") == 1
+
+
+def test_demo_refuses_a_folder_that_is_not_a_demo_folder(cli, tmp_path):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "longrange.png").write_bytes(b"my own picture")
+    (mine / "thesis.tex").write_text("my thesis")
+    code, _, err = cli("demo", "--only", "hello", "--out", mine)
+    assert code == 2 and "not an earlier `seqlab demo` folder" in err
+    assert (mine / "longrange.png").read_bytes() == b"my own picture"
+    older = tmp_path / "older"  # a demo folder written before the marker existed is still the demo's
+    (older / "hello").mkdir(parents=True)
+    (older / "longrange.png").write_bytes(b"old plot")
+    code, _, err = cli("demo", "--only", "hello", "--out", older)
+    assert code == 0, err

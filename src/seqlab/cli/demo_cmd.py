@@ -26,6 +26,7 @@ def demo(ctx, out, only):
     from rich.console import Console
     from rich.table import Table
 
+    _claim(out)
     console = Console()
     logging.getLogger("seqlab").setLevel(logging.WARNING)
     for name, section in demo_lib.SECTIONS.items():
@@ -83,6 +84,28 @@ def demo(ctx, out, only):
                 console.print(r)
         if res.get("plot"):
             console.print(f"plot written to [bold]{res['plot']}[/bold]")
+
+
+DEMO_MARKER = ".seqlab-demo"
+
+
+def _claim(out: Path) -> None:
+    """Use ``out`` for the demo only if it is new, empty or an earlier demo's folder (the demo replaces its plots)."""
+    from ..errors import UserError
+
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is a file; choose a folder name")
+    demo_names = {*demo_lib.SECTIONS, "longrange.png", "attention.png", "forecast.png", DEMO_MARKER}
+    earlier = (out / DEMO_MARKER).is_file() or (out.is_dir() and {f.name for f in out.iterdir()} <= demo_names)  # before the marker
+    if out.is_dir() and any(out.iterdir()) and not earlier:
+        shown = ", ".join(sorted(f.name for f in out.iterdir())[:6])
+        raise UserError(f"--out {out}: the folder is not empty and not an earlier `seqlab demo` folder (found: {shown}); "
+                        "the demo writes runs and plots there: choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / DEMO_MARKER).write_text("seqlab demo output: runs and plots; `seqlab demo --out` may replace them\n", encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot write there ({e.strerror or type(e).__name__}); choose a folder you can write to") from None
 
 
 COMMANDS = [demo]
