@@ -363,6 +363,8 @@ def build_cases(tmp: Path, runs: dict) -> list[Case]:
         add("forecast --plot not permitted", "unwritable", ["forecast", runs["forecast"], "--data", "builtin:sine?n=600", "--plot", "/sys/seqlab.png"])
         add("translate --attention not permitted", "unwritable", ["translate", runs["seq2seq"], "1 2 3", "--attention", "/sys/a.png"])
     add("translate --attention into a folder", "unwritable", ["translate", runs["seq2seq"], "1 2 3", "--attention", d])
+    add("demo --out a folder of the user's files", "overwrite", ["demo", "--only", "hello", "--out", home],
+        setup=make_home, sentinels=sentinels_home)
     add("demo --out below a file", "unwritable", ["demo", "--only", "hello", "--out", d / "afile" / "demo"])
 
     # ---- numeric ranges
@@ -381,7 +383,8 @@ def build_cases(tmp: Path, runs: dict) -> list[Case]:
     add("generate --prompt-ids outside the vocabulary", "ranges", ["generate", lm, "--prompt-ids", "999999"])
     add("generate --prompt-ids", "ranges", ["generate", lm, "--prompt-ids", "1,2", "--max-new-tokens", "3", "--json"],
         expect="handled", check=lambda r: json.loads(r.out)["generations"][0]["new_tokens"] <= 3)
-    add("translate --beam 0", "ranges", ["translate", runs["seq2seq"], "1 2 3", "--beam", "0"])
+    add("translate --beam 0", "ranges", ["translate", runs["seq2seq"], "1 2 3", "--beam", "0"],
+        note="tasks/seq2seq.py: `beam = beam or self.data.beam` turns 0 into the default")
     add("translate --n-best 0", "ranges", ["translate", runs["seq2seq"], "1 2 3", "--n-best", "0"])
 
     # ---- empty inputs and wrong kinds of input
@@ -389,7 +392,8 @@ def build_cases(tmp: Path, runs: dict) -> list[Case]:
         note="lead: refuse empty inputs or flag them")
     add("translate \"\"", "inputs", ["translate", runs["seq2seq"], ""], expect="handled",
         check=lambda r: "empty" in (r.out + r.err).lower(), note="lead: refuse empty inputs or flag them")
-    add("predict with no inputs", "inputs", ["predict", cls])
+    add("predict with no inputs", "inputs", ["predict", cls],
+        note="cli/predict_cmd.py: empty stdin (not a terminal) gives zero predictions and exit 0")
     add("predict --data empty file", "inputs", ["predict", cls, "--data", d / "empty.csv"])
     add("predict --data missing file", "inputs", ["predict", cls, "--data", d / "nope.csv"])
     add("predict --data with an unknown header", "inputs", ["predict", cls, "--data", d / "tweets.csv", "--json"],
