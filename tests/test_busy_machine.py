@@ -35,7 +35,7 @@ def test_precision_probe_stays_under_its_cap(monkeypatch, step_s, budget_s, max_
 
     monkeypatch.setattr(device, "time", clock)
     monkeypatch.setattr(device, "_one_step", fake_step)
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="seqlab"):
         choice, probe = device.resolve_precision("auto", torch.device("cpu"), torch.nn.Linear(2, 2), None, {"x": 1},
                                                  budget_s=budget_s)
     cap = min(2.0, 0.05 * budget_s) if budget_s else 2.0
@@ -54,7 +54,7 @@ def test_threads_follow_other_load(monkeypatch, caplog):
     monkeypatch.setattr(cpu, "DEFAULT_THREADS", 2)
     monkeypatch.setattr(cpu.torch, "get_num_threads", lambda: 2)
     monkeypatch.setattr(cpu, "other_runnable", lambda: 1.0)
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="seqlab"):
         n, _ = cpu.choose_threads(apply=False)
     assert n == 1 and "train.threads" in caplog.text and "OMP_NUM_THREADS" in caplog.text
     monkeypatch.setattr(cpu, "other_runnable", lambda: 0.2)

@@ -118,7 +118,7 @@ def test_single_example_classes_are_warned(caplog):
 
     from seqlab.data.labels import warn_rare_classes
 
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.WARNING, logger="seqlab"):
         assert warn_rare_classes(["pos", "neg", "pos", "neg", "mood"], "x.csv") == ["mood"]
         assert warn_rare_classes(["pos", "neg", "pos", "neg"], "y.csv") == []
     msgs = [r.getMessage() for r in caplog.records]

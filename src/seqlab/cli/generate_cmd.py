@@ -9,7 +9,7 @@ import torch
 
 from ..errors import UserError
 from ..models.sampling import GenerationConfig
-from ..run import load
+from ..tasks import load
 
 
 @click.command("generate")

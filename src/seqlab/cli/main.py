@@ -34,6 +34,7 @@ def cli(ctx, debug, quiet):
     ctx.obj["debug"] = debug
     ctx.obj["quiet"] = quiet
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+    logging.getLogger("seqlab").setLevel(logging.NOTSET)  # a verb may quieten seqlab's logger (demo); not the next one
     for noisy in ("matplotlib", "PIL", "urllib3", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
