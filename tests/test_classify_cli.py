@@ -114,3 +114,16 @@ def test_label_only_in_eval_data_and_not_a_run(cli, tmp_path, sentiment_csv):
     # and the existing run is never overwritten without --overwrite
     code, _, err = cli("train", "classify", "--data", sentiment_csv, "--model", "lstm", "--out", out)
     assert code == 2 and "--overwrite" in err
+
+
+def test_empty_labels_are_refused_and_single_example_classes_warned(cli, tmp_path, sentiment_csv):
+    rows = sentiment_csv.read_text(encoding="utf-8").splitlines()
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n".join(rows[:5] + [rows[5].rsplit(",", 1)[0] + ","] + rows[6:]) + "\n", encoding="utf-8")
+    code, _, err = cli("-q", "train", "classify", "--data", blank, "--model", "gru", "--out", tmp_path / "b", *QUICK)
+    assert code == 2 and "1 of 240 rows have an empty label (lines 6)" in err and not (tmp_path / "b").exists()
+    rare = tmp_path / "rare.csv"
+    rare.write_text("\n".join(rows + ["an odd one,mood"]) + "\n", encoding="utf-8")
+    code, _, err = cli("train", "classify", "--data", rare, "--model", "gru", "--out", tmp_path / "r", *FAST[:4],
+                       "--set", "data.valid_fraction=0.2", "--epochs", "1")
+    assert "single example: 'mood'" in err

@@ -19,16 +19,18 @@ from ..errors import UserError
 log = logging.getLogger(__name__)
 
 
-def check_labels(labels: Sequence[str], origin: str, line_of: Sequence[int] | None = None, flag: str = "--label-col") -> None:
-    """Raise a UserError when any label is empty or blank; ``line_of[i]`` is the file line of ``labels[i]``."""
+def check_labels(labels: Sequence[str], origin: str, line_of: Sequence | None = None, flag: str = "--label-col",
+                 unit: str | None = None) -> None:
+    """Raise a UserError when any label is empty or blank; ``line_of[i]`` says where ``labels[i]`` is (a file
+    line, or with ``unit="sequence"`` a sequence id)."""
     empty = [i for i, y in enumerate(labels) if y is None or not str(y).strip()]
     if not empty:
         return
     where = [line_of[i] for i in empty[:5]] if line_of is not None else [i + 1 for i in empty[:5]]
-    what = "line" if line_of is not None else "row"
+    what = unit or ("line" if line_of is not None else "row")
     more = ", ..." if len(empty) > 5 else ""
     raise UserError(
-        f"{origin}: {len(empty)} of {len(labels)} rows have an empty label ({what}s {', '.join(map(str, where))}{more}); "
+        f"{origin}: {len(empty)} of {len(labels)} {'sequences' if unit == 'sequence' else 'rows'} have an empty label ({what}s {', '.join(map(str, where))}{more}); "
         f"fill them in or delete those rows (or check that {flag} names the label column)")
 
 
