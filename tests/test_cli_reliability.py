@@ -98,3 +98,22 @@ def test_demo_refuses_a_folder_that_is_not_a_demo_folder(cli, tmp_path):
     (older / "longrange.png").write_bytes(b"old plot")
     code, _, err = cli("demo", "--only", "hello", "--out", older)
     assert code == 0, err
+
+
+def test_empty_stdin_and_beam_zero_are_refused(cli, tmp_path, sentiment_csv, monkeypatch):
+    import io
+    import sys
+
+    out = tmp_path / "run"
+    code, _, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--out", out, *TINY[:-4], "--epochs", "1")
+    assert code == 0, err
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))  # `seqlab predict RUN < /dev/null`
+    code, stdout, err = cli("predict", out)
+    assert code == 2 and stdout == "" and "standard input held no lines" in err
+    s2s = tmp_path / "s2s"
+    code, _, err = cli("-q", "train", "seq2seq", "--data", "builtin:reverse?n=200&max_len=6", "--model", "gru", "--out", s2s,
+                       "--epochs", "1", "--precision", "fp32", "--set", "model.hidden=8", "--set", "model.emb_dim=8")
+    assert code == 0, err
+    for flag in (["--beam", "0"], ["--n-best", "0"]):
+        code, _, err = cli("translate", s2s, "1 2 3", *flag)
+        assert code == 2 and "--beam must be ≥ 1" in err, flag

@@ -155,17 +155,20 @@ def lines(xs, series: dict[str, list], path, xlabel: str, ylabel: str, title: st
     """
     fig, ax = plt.subplots(figsize=(6.8, 4.2))
     k = len(series)
-    span = (max(xs) - min(xs)) if len(xs) > 1 else 1.0
+    labels = [str(x) for x in xs]
+    numeric = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs)
+    pos = list(xs) if numeric else list(range(len(xs)))  # categories (e.g. "1-10") at 0, 1, 2, ...
+    span = (max(pos) - min(pos)) if len(pos) > 1 else 1.0
     for i, (name, ys) in enumerate(series.items()):
-        dx = (i - (k - 1) / 2) * 0.025 * span  # a nudge of 2.5% of the x range per series
-        ax.plot([x + dx for x in xs], ys, marker=MARKERS[i % len(MARKERS)], ls=LINESTYLES[i % len(LINESTYLES)],
+        dx = (i - (k - 1) / 2) * 0.025 * span if k > 1 else 0.0  # a nudge of 2.5% of the x range per series
+        ax.plot([x + dx for x in pos], ys, marker=MARKERS[i % len(MARKERS)], ls=LINESTYLES[i % len(LINESTYLES)],
                 markersize=7, alpha=0.9, label=name)
     if hline is not None:
         ax.axhline(hline, color="grey", ls="--", lw=1, label="chance")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.set_xticks(list(xs))
+    ax.set_xticks(pos, labels)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path, caption)
