@@ -20,7 +20,11 @@ def read_inputs(loaded, texts, data, id_col, columns) -> tuple[list, list | None
     if columns or id_col:
         raise UserError("--text-col/--id-col and the other column flags read --data files; give --data FILE")
     if texts == ("-",) or (not texts and not sys.stdin.isatty()):
-        return [line.rstrip("\n") for line in sys.stdin if line.strip()], None
+        lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not lines:  # an empty pipe or file: say so rather than print zero predictions
+            raise UserError("nothing to predict: standard input held no lines; give TEXT arguments, --data FILE, "
+                            "or lines on standard input")
+        return lines, None
     if not texts:
         raise UserError("nothing to predict: give TEXT arguments, --data FILE, or lines on standard input")
     return list(texts), None

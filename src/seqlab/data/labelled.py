@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UserError
 from . import builtin, datasets
+from .labels import check_labels, warn_rare_classes
 from .readers import Table, is_number, pick_column, read_table
 from .sources import Source
 
@@ -69,6 +70,8 @@ def _table_examples(table: Table, cols: Columns, need_labels: bool = True) -> Ex
         text_col = pick_column(table, cols.text_col, TEXT_COLS, "text", "--text-col")
     texts = table.column(text_col)
     labels = table.column(label_col) if label_col else [""] * len(texts)
+    if label_col and need_labels:
+        check_labels(labels, table.path, table.line_of)  # a blank label is refused, never a class ""
     ids = table.column(pick_column(table, cols.id_col, (), "id", "--id-col")) if cols.id_col else None
     return Examples(texts, [s.strip() for s in labels], table.path, ids=ids)
 
@@ -96,6 +99,8 @@ def _numeric_examples(table: Table, seq_col: str, label_col: str | None) -> Exam
                 raise UserError(f"{table.path}: line {ln}: sequence {sid} has labels {glabel[sid]!r} and {lab!r}; "
                                 "one label per sequence")
     ids = list(groups)
+    if label_col:
+        check_labels([glabel[s] for s in ids], table.path, ids, unit="sequence")
     return Examples([groups[s] for s in ids], [glabel.get(s, "") for s in ids], table.path, numeric=True,
                     features=feats, ids=ids)
 
@@ -118,10 +123,14 @@ def read_examples(src: Source, cols: Columns, role: str, seed: int, need_labels:
         return _table_examples(read_table(datasets.fetch(src.name, split), wanted=wanted), cols, need_labels)
     exs = [_table_examples(read_table(p, wanted=wanted), cols, need_labels) for p in src.paths]
     if len(exs) == 1:
-        return exs[0]
-    ids = sum((e.ids for e in exs), []) if all(e.ids for e in exs) else None
-    return Examples(sum((e.inputs for e in exs), []), sum((e.labels for e in exs), []), src.text, exs[0].numeric,
-                    exs[0].features, ids)
+        ex = exs[0]
+    else:
+        ids = sum((e.ids for e in exs), []) if all(e.ids for e in exs) else None
+        ex = Examples(sum((e.inputs for e in exs), []), sum((e.labels for e in exs), []), src.text, exs[0].numeric,
+                      exs[0].features, ids)
+    if role == "train" and need_labels:
+        warn_rare_classes(ex.labels, ex.origin)
+    return ex
 
 
 def label_order(labels) -> list[str]:

@@ -113,7 +113,7 @@ class LoadedForecaster(LoadedRun):
         times = ts.times[s[0]: s[0] + L + H]
         return forecast_plot(times[:L], hist, times[L:], self.scaler.inverse(p[0], p.shape[-1]), path,
                              self.targets, actual=self.scaler.inverse(y[0], y.shape[-1]),
-                             title=f"{self.config['model_name']}: last test window")
+                             title=f"{self.config['model_name']}: last test window", season=self.data.season)
 
     # ---- forecasting beyond the data
     @torch.inference_mode()

@@ -74,8 +74,8 @@ class LoadedSeq2Seq(LoadedRun):
         ``"attention": {"source": [tokens], "target": [tokens], "weights": [[...]] (target x source)}``
         (models with attention only)."""
         texts = check_texts(texts)
-        beam = beam or self.data.beam
-        n_best = n_best or 1
+        beam = self.data.beam if beam is None else beam  # 0 is refused by _check_beam, not taken for "default"
+        n_best = 1 if n_best is None else n_best
         self._check_beam(beam, n_best)
         if (attention or return_attention) and not self.has_attention:
             raise UserError(f"{self.run.path}: model {self.config['model_name']} has no attention to draw "
@@ -122,7 +122,7 @@ class LoadedSeq2Seq(LoadedRun):
 
         ``write``: also save test_metrics.json and bleu_by_length.png in the run; ``plot``: a PNG path
         for the BLEU-by-source-length plot."""
-        beam = beam or self.data.beam
+        beam = self.data.beam if beam is None else beam
         self._check_beam(beam, 1)
         pairs = read_pairs(parse_source(src, "--data"), self._data(columns), "test", self.comp.train.seed)
         enc, stats = encode_pairs(self.src_tok, self.tgt_tok, pairs, self.data, drop_long=False)

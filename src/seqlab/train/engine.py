@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..cpu import choose_threads
 from ..device import autocast, resolve_precision
 from ..errors import UserError
 from ..run import RunDir
@@ -59,6 +60,7 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many optimizer steps (0 = no limit)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto measures fp32 vs bf16 on the first batch)
     device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads (0 = PyTorch's default, lowered to the cores other processes leave free; see seqlab.cpu)
     seed: int = 0  # seeds weights, shuffling, dropout: same seed, same run on the CPU
     metric: str = "accuracy"  # validation metric for early stopping and the best checkpoint (set by the task)
     mode: str = "max"  # max | min: whether a larger metric is better
@@ -80,6 +82,8 @@ class TrainConfig:
             raise ValueError(f"warmup is a fraction in [0, 1); found {self.warmup}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema is a per-step decay in [0, 1) (0 = off); found {self.ema}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be ≥ 0 (0 = auto); found {self.threads}")
         if self.time_budget < 0 or self.max_steps < 0 or self.patience < 0 or self.clip < 0:
             raise ValueError("time_budget, max_steps, patience and clip must be ≥ 0")
         if self.mode not in ("max", "min"):
@@ -208,10 +212,13 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             random.seed(cfg.seed)
             np.random.seed(cfg.seed % 2**32)
+        if self.device.type == "cpu":
+            choose_threads(cfg.threads)
         if st["precision"] is None:  # measured on rank 0, so every rank trains in the same precision
             first, _ = self._local(self.train_batches(0)[0])
             st["precision"], st["precision_probe"] = distributed.on_main(
-                lambda: resolve_precision(cfg.precision, self.device, self.model, self.loss_fn, first))
+                lambda: resolve_precision(cfg.precision, self.device, self.model, self.loss_fn, first,
+                                          budget_s=cfg.time_budget * 60))
         precision = st["precision"]
         if precision == "fp16" and self.device.type == "cuda":
             self.scaler = torch.amp.GradScaler("cuda")
@@ -340,7 +347,8 @@ class Trainer:
         self.run.append_jsonl("metrics.jsonl", record)
         if bar:
             bar.write(f"step {st['step']} epoch {record['epoch']:.2f} train_loss {record['train_loss']:.4f} "
-                      + " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+                      + " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)),
+                      file=sys.stderr)  # tqdm.write defaults to stdout, which --json keeps for JSON
         if improved:
             self.run.save_weights("model.safetensors", self._kept.state_dict())
             self.run.write_json("best_metrics.json", {"step": st["step"], **metrics})
