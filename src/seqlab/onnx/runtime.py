@@ -1,0 +1,92 @@
+"""What every ONNX runner shares: the manifest, sessions, tokenizers and a few numpy helpers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+
+MANIFEST = "seqlab_export.json"
+
+
+def read_manifest(path: Path) -> dict:
+    f = Path(path) / MANIFEST
+    if not f.is_file():
+        raise UserError(f"{path}: not a seqlab ONNX export (no {MANIFEST}); expected the --out folder of "
+                        "`seqlab export RUN --format onnx`")
+    manifest = json.loads(f.read_text(encoding="utf-8"))
+    if manifest.get("format") != "onnx":
+        raise UserError(f"{path}: the export is in format {manifest.get('format')!r}; seqlab.onnx runs ONNX exports")
+    return manifest
+
+
+def session(path: Path, threads: int | None = None):
+    """An ONNX Runtime CPU session; ``threads`` sets intra-op threads (None = ONNX Runtime's default)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def tokenizer(path: Path, file: str | None):
+    """A seqlab tokenizer from its JSON file (``seqlab.data.tokenizers`` does not import torch)."""
+    if not file:
+        return None
+    from ..data.tokenizers import load_tokenizer
+
+    return load_tokenizer(Path(path) / file)
+
+
+class Runner:
+    """Base of the task runners: the folder, its manifest, its sessions (made on first use)."""
+
+    task = "base"
+
+    def __init__(self, path: Path, manifest: dict, threads: int | None = None):
+        self.path, self.manifest, self.threads = Path(path), manifest, threads
+        self.config: dict = manifest["config"]
+        self._sessions: dict = {}
+
+    def session(self, graph: str):
+        if graph not in self._sessions:
+            self._sessions[graph] = session(self.path / self.manifest["graphs"][graph]["file"], self.threads)
+        return self._sessions[graph]
+
+    def run(self, graph: str, feeds: dict) -> dict:
+        """Run one graph; returns {output name: array}."""
+        sess = self.session(graph)
+        names = [o.name for o in sess.get_outputs()]
+        wanted = {i.name for i in sess.get_inputs()}
+        return dict(zip(names, sess.run(names, {k: v for k, v in feeds.items() if k in wanted})))
+
+    def __repr__(self) -> str:
+        return f"<seqlab.onnx {self.task} export {self.path} model={self.manifest.get('model_name')}>"
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+
+
+def pad_right(seqs: list[list[int]], pad_id: int, min_len: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """Id lists -> ids (B, T) int64 right-padded with pad_id and mask (B, T) bool (True = real)."""
+    T = max(min_len, max(len(s) for s in seqs))
+    ids = np.full((len(seqs), T), pad_id, dtype=np.int64)
+    mask = np.zeros((len(seqs), T), dtype=bool)
+    for b, s in enumerate(seqs):
+        ids[b, : len(s)] = s
+        mask[b, : len(s)] = True
+    return ids, mask
