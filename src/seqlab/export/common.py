@@ -87,6 +87,10 @@ def onnx_export(module, args: tuple, path: Path, inputs: list[dict], outputs: li
         warnings.simplefilter("ignore")
         torch.onnx.export(module, args, str(path), dynamo=False, input_names=names_in, output_names=names_out,
                           dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
+    import onnx
+
+    kept = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+    inputs[:] = [x for x in inputs if x["name"] in kept]  # the manifest lists the inputs the graph reads
 
 
 def quantize(path: Path) -> None:
