@@ -128,6 +128,43 @@ def test_import_hf_of_an_export_is_the_run(runs, tmp_path, cli, name):
     assert b.tokenizer.encode(TEXTS[1]) == a.tokenizer.encode(TEXTS[1])
 
 
+def test_post_ln_seq2seq_transformer_as_marianmtmodel(tmp_path):
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer, MarianMTModel
+
+    from seqlab.models.decoding import greedy
+
+    _train(["seq2seq", "--data", "builtin:reverse?n=100", "--model", "transformer", "--set", "model.d_model=16",
+            "--set", "model.n_head=2", "--set", "model.d_ff=32", "--set", "model.n_enc_layer=2",
+            "--set", "model.n_dec_layer=2", "--set", "model.norm_first=false", "--set", "data.valid_bleu_max=4",
+            "--out", tmp_path / "post"])
+    run = seqlab.load(tmp_path / "post")
+    export_run(tmp_path / "post", "hf", tmp_path / "hf")
+    hf = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "hf").eval()
+    assert type(hf) is MarianMTModel
+    m, g = run.module, torch.Generator().manual_seed(3)
+    for B, S, T in [(1, 1, 1), (3, 7, 5), (8, 12, 9), (20, 4, 3), (24, 9, 12)]:  # 56 rows
+        src = torch.randint(6, m.cfg.src_vocab, (B, S), generator=g)
+        mask = torch.arange(S)[None, :] < torch.randint(1, S + 1, (B,), generator=g)[:, None]
+        mask[0] = True
+        src = src.masked_fill(~mask, run.src_tok.pad_id)
+        tgt = torch.randint(6, m.cfg.tgt_vocab, (B, T), generator=g)
+        tgt[:, 0] = run.tgt_tok.sos_id
+        with torch.no_grad():
+            want = m(src, mask, tgt).numpy()
+            got = hf(input_ids=src, attention_mask=mask.long(), decoder_input_ids=tgt).logits.numpy()
+        np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+    with torch.no_grad():
+        ours = greedy(m, src, mask, run.tgt_tok.sos_id, run.tgt_tok.eos_id, max_len_cap=10)
+        theirs = hf.generate(input_ids=src, attention_mask=mask.long(), num_beams=1, do_sample=False, max_new_tokens=10)
+    eos = run.tgt_tok.eos_id
+    for h, row in zip(ours, theirs[:, 1:].tolist()):  # HF's rows start with <sos> and end at <eos> (then padding)
+        assert h.tokens == (row[: row.index(eos)] if eos in row else row)
+    tok = AutoTokenizer.from_pretrained(tmp_path / "hf")
+    assert tok("3 1 4 1 5", add_special_tokens=False)["input_ids"] == run.src_tok.encode("3 1 4 1 5")
+    tgt_tok = AutoTokenizer.from_pretrained(tmp_path / "hf" / "target_tokenizer")
+    assert tgt_tok("5 1 4", add_special_tokens=False)["input_ids"] == run.tgt_tok.encode("5 1 4")
+
+
 def test_models_without_a_hugging_face_equivalent(runs, tmp_path, cli):
     _train(["seq2seq", "--data", "builtin:reverse?n=60", "--model", "transformer", "--set", "model.d_model=16",
             "--set", "model.n_head=2", "--set", "model.d_ff=32", "--set", "model.n_enc_layer=1",

@@ -237,7 +237,7 @@ def test_seq2seq_graphs_step_like_pytorch_and_search_gives_seqlabs_tokens(seq2se
 # ---------------------------------------------------------------------------------------------- forecast
 FORECAST = ["linear", "nlinear", "dlinear", "sparsetsf", "patchtst", "transformer", "rnn", "lstm", "gru",
             "lstm_seq2seq", "gru_seq2seq"]
-FORECAST_SMALL = {"patchtst": ["--set", "model.n_layer=1", "--set", "model.patch_len=8", "--set", "model.stride=4"],
+FORECAST_SMALL = {"patchtst": ["--set", "model.n_layer=1", "--set", "model.patch_len=8", "--set", "model.stride=8"],
                   "transformer": ["--set", "model.d_model=16", "--set", "model.n_layer=1", "--set", "model.d_ff=32"]}
 
 
@@ -247,7 +247,7 @@ def forecast_runs(tmp_path_factory):
     for name in FORECAST:
         small = ["--set", "model.hidden=8", "--set", "model.n_layer=1"] if name in ("rnn", "lstm", "gru", "lstm_seq2seq",
                                                                                     "gru_seq2seq") else []
-        _train(["forecast", "--data", "builtin:seasonal?n=500", "--target", "load", "--model", name, "--lookback", "32",
+        _train(["forecast", "--data", "builtin:seasonal?n=300", "--target", "load", "--model", name, "--lookback", "24",
                 "--horizon", "6", *small, *FORECAST_SMALL.get(name, []), "--out", d / name])
     return {name: d / name for name in FORECAST}
 

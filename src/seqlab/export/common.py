@@ -83,10 +83,16 @@ def onnx_export(module, args: tuple, path: Path, inputs: list[dict], outputs: li
     names_in = [x["name"] for x in inputs]
     names_out = [x["name"] for x in outputs]
     axes = {n: dynamic[n] for n in names_in + names_out if n in dynamic}
+    fastpath = torch.backends.mha.get_fastpath_enabled()
+    # torch.nn.TransformerEncoderLayer's eval fast path is one fused op ONNX does not have: trace the plain ops
+    torch.backends.mha.set_fastpath_enabled(False)
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(module, args, str(path), dynamo=False, input_names=names_in, output_names=names_out,
-                          dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
+        try:
+            torch.onnx.export(module, args, str(path), dynamo=False, input_names=names_in, output_names=names_out,
+                              dynamic_axes=axes, opset_version=OPSET, do_constant_folding=True)
+        finally:
+            torch.backends.mha.set_fastpath_enabled(fastpath)
     import onnx
 
     kept = {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}

@@ -1,6 +1,7 @@
 """Runs to the Hugging Face layout: ``transformers.AutoModel*.from_pretrained(DIR)`` with no custom code.
 
     lm run of gpt          -> GPT2LMHeadModel                 (AutoModelForCausalLM)
+    seq2seq transformer    -> MarianMTModel                   (AutoModelForSeq2SeqLM), post-LN runs only
     mlm run of bert        -> BertForMaskedLM                 (AutoModelForMaskedLM)
     classify run of bert   -> BertForSequenceClassification   (AutoModelForSequenceClassification), id2label
 
@@ -14,8 +15,8 @@ Only models whose math is exactly a Hugging Face architecture are exported:
 
 * GPT: always (pre-LN blocks, learned positions, tanh or erf GELU; a bias-free GPT gets zero biases).
 * BERT: post-LN only (``norm=post``, BERT's own); seqlab's pre-LN variant has no BERT equivalent.
-* The seq2seq Transformer is not exported: MarianMTModel (and BART) differ in math, not only in names
-  (see ``MARIAN_MISMATCH``).
+* The seq2seq Transformer: to MarianMTModel when it is post-LN with sinusoidal positions
+  (``hf_marian``); the pre-LN default and learned positions have no exact equivalent and are refused.
 """
 
 from __future__ import annotations
@@ -26,15 +27,6 @@ from pathlib import Path
 import torch
 
 from ..errors import UserError
-
-MARIAN_MISMATCH = (
-    "the seq2seq Transformer has no exact Hugging Face architecture: MarianMTModel is post-LN without a final "
-    "LayerNorm (seqlab's default is pre-LN with final encoder/decoder LayerNorms), lays its sinusoids out as "
-    "[sin | cos] halves (seqlab interleaves sin and cos), shares one vocabulary and embedding between source, "
-    "target and output (seqlab keeps separate source and target vocabularies by default), starts decoding from "
-    "the pad token (seqlab: <sos>) and adds a final_logits_bias; BART adds learned positions offset by 2 and a "
-    "LayerNorm on the embeddings. A translation that looked right but differed would be worse than none")
-
 
 def check_exportable(loaded) -> None:
     """UserError naming the model and the reason when a run has no Hugging Face export."""
@@ -47,10 +39,14 @@ def check_exportable(loaded) -> None:
                             "equivalent (BERT is post-LN); export it with --format onnx instead")
         return
     if task == "seq2seq" and name == "transformer":
-        raise UserError(f"{loaded.path}: {MARIAN_MISMATCH} (use --format onnx)")
+        from .hf_marian import check
+
+        check(loaded.module, loaded.path)
+        return
     raise UserError(f"{loaded.path}: a {task} run of model {name} has no Hugging Face export (the HF format covers "
-                    "lm gpt -> GPT2LMHeadModel, mlm bert -> BertForMaskedLM and classify bert -> "
-                    "BertForSequenceClassification); use --format onnx")
+                    "lm gpt -> GPT2LMHeadModel, mlm bert -> BertForMaskedLM, classify bert -> "
+                    "BertForSequenceClassification and a post-LN seq2seq transformer -> MarianMTModel); "
+                    "use --format onnx")
 
 
 # ---- GPT -> GPT2LMHeadModel -------------------------------------------------------------------------------
@@ -154,10 +150,19 @@ def export(loaded, out: Path) -> dict:
     from .hf_tokenizer import write_tokenizer
 
     model = loaded.module.cpu().float().eval()
-    tok = loaded.tokenizer
     task = loaded.task
+    tok = loaded.tokenizer if task != "seq2seq" else loaded.src_tok
     template = None
-    if task == "lm":
+    if task == "seq2seq":
+        from .hf_marian import marian_config, marian_state
+
+        arch = "MarianMTModel"
+        config = marian_config(model.cfg, loaded.tgt_tok.sos_id, loaded.tgt_tok.eos_id)
+        state = marian_state(model)
+        max_len = model.cfg.max_len
+        (out / "target_tokenizer").mkdir()
+        write_tokenizer(loaded.tgt_tok, out / "target_tokenizer", max_len)
+    elif task == "lm":
         config, state, arch = gpt_config(model.config, tok), gpt_state(model), "GPT2LMHeadModel"
         max_len = model.config.block_size
     elif task == "mlm":
