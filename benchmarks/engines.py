@@ -107,6 +107,13 @@ class GPTEngines:
             def fn(prompts, n, model=model):
                 cfg = GenerationConfig(max_new_tokens=n, greedy=True)
                 return np.array(generate(model, prompts.tolist(), cfg))
+
+            def chosen(model=model):  # the native step's thread count now (ThreadChooser), for the stability study
+                native = getattr(model, "native", None)
+                chooser = getattr(native, "_chooser", None)
+                return chooser.best if chooser is not None else getattr(native, "threads", None)
+
+            fn.threads_chosen = chosen
         elif name.startswith("hf_"):
             import transformers
 
@@ -185,6 +192,9 @@ def bench_gpt(size: str, batches: list[int], new_tokens: int, rounds: int, threa
                     t = time.perf_counter()
                     fn(prompts, new_tokens)
                     res["times"][name].append(round(time.perf_counter() - t, 4))
+                    if hasattr(fn, "threads_chosen"):  # issue 14: does the chooser lock onto 1 thread after HF?
+                        res.setdefault("native_threads_after_round", {}).setdefault(name, []).append(fn.threads_chosen())
+                    res.setdefault("order", {}).setdefault(f"round{r}", order)
             tps = {n: round(B * new_tokens / min(ts), 1) for n, ts in res["times"].items() if ts}
             res["tokens_per_s"] = tps
             ratios = {}
