@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -38,7 +39,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-import torch
 
 SIZES = {"small": dict(n_layer=6, n_head=6, n_embd=384, vocab_size=65),
          "gpt2": dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50257),
@@ -54,6 +54,7 @@ def log(*a):
 # ---- GPT: build one set of weights, then every engine's copy of them ----------------------------------
 def build_gpt(size: str, positions: int, work: Path) -> dict:
     """A random GPT-2 checkpoint -> a seqlab run (import-hf) -> its ONNX (fp32, int8) and HF exports -> CT2."""
+    import torch
     import transformers
     from tokenizers import Tokenizer, models, pre_tokenizers
 
@@ -98,6 +99,10 @@ class GPTEngines:
         if name in self._made:
             return self._made[name]
         p = self.paths
+        if name.startswith(("seqlab_", "hf_")):
+            import torch
+
+            torch.set_num_threads(self.threads)
         if name.startswith("seqlab_"):
             import seqlab
             from seqlab.models.sampling import GenerationConfig, generate, prepare_for_generation
@@ -115,6 +120,7 @@ class GPTEngines:
 
             fn.threads_chosen = chosen
         elif name.startswith("hf_"):
+            import torch
             import transformers
 
             hf = transformers.AutoModelForCausalLM.from_pretrained(p["hf"]).eval()
@@ -157,9 +163,12 @@ class GPTEngines:
 
 
 def bench_gpt(size: str, batches: list[int], new_tokens: int, rounds: int, threads: int, hf_compile: bool,
-              only: str | None = None) -> dict:
+              only: str | None = None, artifacts: str | None = None) -> dict:
     with tempfile.TemporaryDirectory() as d:
-        paths = build_gpt(size, 16 + new_tokens, Path(d))
+        if artifacts:  # built by the parent (--rss): this process loads one engine only
+            paths = json.loads(Path(artifacts, "paths.json").read_text())
+        else:
+            paths = build_gpt(size, 16 + new_tokens, Path(d))
         engines = GPTEngines(paths, threads, hf_compile)
         names = [only] if only else list(GPT_ENGINES)
         g = np.random.default_rng(0)
@@ -215,23 +224,30 @@ def bench_gpt(size: str, batches: list[int], new_tokens: int, rounds: int, threa
 
 
 def rss_per_engine(args) -> dict:
-    """Peak RSS (MiB) of one process per GPT engine (``--only``), batch 1, the first size."""
+    """Peak RSS (MiB) of one process per GPT engine (``--only``), batch 1, the first size. The weights are
+    built and exported here once; each child imports only what its engine needs (no torch for ONNX Runtime
+    and CTranslate2) and generates."""
     out = {}
-    for name in GPT_ENGINES:
-        cmd = [sys.executable, __file__, "--only", name, "--sizes", args.sizes[0], "--batches", "1", "--rounds", "1",
-               "--new-tokens", str(args.new_tokens), "--threads", str(args.threads), "--sections", "gpt"]
-        if args.hf_compile:
-            cmd.append("--hf-compile")
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        try:
-            out[name] = json.loads(res.stdout)["peak_rss_mib"]
-        except (json.JSONDecodeError, KeyError):
-            out[name] = f"failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}"
+    with tempfile.TemporaryDirectory() as d:
+        paths = build_gpt(args.sizes[0], 16 + args.new_tokens, Path(d))
+        Path(d, "paths.json").write_text(json.dumps({k: str(v) for k, v in paths.items()}))
+        for name in GPT_ENGINES:
+            cmd = [sys.executable, __file__, "--only", name, "--artifacts", d, "--sizes", args.sizes[0], "--batches",
+                   "1", "--rounds", "1", "--new-tokens", str(args.new_tokens), "--threads", str(args.threads)]
+            if args.hf_compile:
+                cmd.append("--hf-compile")
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            try:
+                out[name] = json.loads(res.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+            except (json.JSONDecodeError, KeyError, IndexError):
+                out[name] = f"failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}"
     return out
 
 
 # ---- seq2seq: seqlab beam search vs ONNX Runtime through the export ---------------------------------------
 def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int, smoke: bool) -> dict:
+    import torch
+
     import seqlab
     import seqlab.onnx
     from seqlab.export import export_run
@@ -287,6 +303,8 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
 
 # ---- classification: eager vs ONNX Runtime ------------------------------------------------------------------
 def bench_classify(rounds: int, threads: int, smoke: bool, length: int = 64) -> dict:
+    import torch
+
     import seqlab
     import seqlab.onnx
     from seqlab.cli.main import main
@@ -345,24 +363,28 @@ def main():
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--new-tokens", type=int, default=128)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", os.cpu_count() or 1)))
     ap.add_argument("--hf-compile", action="store_true", help="also HF generate with a static cache + torch.compile")
     ap.add_argument("--seq2seq-run", default=None, help="a trained seq2seq Transformer run (default: train a small one)")
     ap.add_argument("--seq2seq-batches", nargs="+", type=int, default=[1, 64])
     ap.add_argument("--rss", action="store_true", help="peak RSS of each GPT engine, one process each")
     ap.add_argument("--only", default=None, choices=GPT_ENGINES, help=argparse.SUPPRESS)
+    ap.add_argument("--artifacts", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one round: checks that every path runs")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     if args.smoke:
         args.sizes, args.batches, args.new_tokens, args.rounds = ["smoke"], [1, 2], 8, 1
         args.seq2seq_batches = [1, 4]
-    torch.set_num_threads(args.threads)
     if args.only:  # a child of --rss: one engine, then its peak RSS
-        bench_gpt(args.sizes[0], args.batches, args.new_tokens, args.rounds, args.threads, args.hf_compile, args.only)
+        bench_gpt(args.sizes[0], args.batches, args.new_tokens, args.rounds, args.threads, args.hf_compile, args.only,
+                  args.artifacts)
         print(json.dumps({"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
         return
+    import torch
     import transformers
+
+    torch.set_num_threads(args.threads)
 
     res = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "torch": torch.__version__,
            "transformers": transformers.__version__, "threads": args.threads,
