@@ -223,6 +223,15 @@ def bench_gpt(size: str, batches: list[int], new_tokens: int, rounds: int, threa
     return out
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory: VmHWM of its own address space (getrusage's ru_maxrss would
+    carry the parent's peak across fork + exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def rss_per_engine(args) -> dict:
     """Peak RSS (MiB) of one process per GPT engine (``--only``), batch 1, the first size. The weights are
     built and exported here once; each child imports only what its engine needs (no torch for ONNX Runtime
@@ -232,6 +241,8 @@ def rss_per_engine(args) -> dict:
         paths = build_gpt(args.sizes[0], 16 + args.new_tokens, Path(d))
         Path(d, "paths.json").write_text(json.dumps({k: str(v) for k, v in paths.items()}))
         for name in GPT_ENGINES:
+            if name == "hf_compile" and not args.hf_compile:
+                continue
             cmd = [sys.executable, __file__, "--only", name, "--artifacts", d, "--sizes", args.sizes[0], "--batches",
                    "1", "--rounds", "1", "--new-tokens", str(args.new_tokens), "--threads", str(args.threads)]
             if args.hf_compile:
@@ -379,7 +390,7 @@ def main():
     if args.only:  # a child of --rss: one engine, then its peak RSS
         bench_gpt(args.sizes[0], args.batches, args.new_tokens, args.rounds, args.threads, args.hf_compile, args.only,
                   args.artifacts)
-        print(json.dumps({"peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+        print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
         return
     import torch
     import transformers

@@ -55,16 +55,16 @@ class Runner:
         self._sessions: dict = {}
 
     def session(self, graph: str):
+        """(session, its output names, its input names) for ``graph``, made on first use."""
         if graph not in self._sessions:
-            self._sessions[graph] = session(self.path / self.manifest["graphs"][graph]["file"], self.threads)
+            sess = session(self.path / self.manifest["graphs"][graph]["file"], self.threads)
+            self._sessions[graph] = (sess, [o.name for o in sess.get_outputs()], [i.name for i in sess.get_inputs()])
         return self._sessions[graph]
 
     def run(self, graph: str, feeds: dict) -> dict:
-        """Run one graph; returns {output name: array}."""
-        sess = self.session(graph)
-        names = [o.name for o in sess.get_outputs()]
-        wanted = {i.name for i in sess.get_inputs()}
-        return dict(zip(names, sess.run(names, {k: v for k, v in feeds.items() if k in wanted})))
+        """Run one graph on the feeds it reads (others are ignored); returns {output name: array}."""
+        sess, outputs, inputs = self.session(graph)
+        return dict(zip(outputs, sess.run(outputs, {k: feeds[k] for k in inputs})))
 
     def __repr__(self) -> str:
         return f"<seqlab.onnx {self.task} export {self.path} model={self.manifest.get('model_name')}>"
