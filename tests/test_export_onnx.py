@@ -189,7 +189,7 @@ SEQ2SEQ = {
 def seq2seq_runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("seq2seq")
     for name, extra in SEQ2SEQ.items():
-        _train(["seq2seq", "--data", "builtin:reverse?n=150", "--model", name, *extra, "--set", "data.valid_bleu_max=8",
+        _train(["seq2seq", "--data", "builtin:reverse?n=100", "--model", name, *extra, "--set", "data.valid_bleu_max=8",
                 "--out", d / name])
     return {name: d / name for name in SEQ2SEQ}
 
@@ -205,19 +205,19 @@ def test_seq2seq_graphs_step_like_pytorch_and_search_gives_seqlabs_tokens(seq2se
     m, tgt = run.module, run.tgt_tok
     rows = 0
     for n, (src, mask) in enumerate(_random_batches(run.src_tok.vocab_size, 1, seed=3)):
-        with torch.no_grad():  # three decoder steps, fed the same tokens, compared step by step
+        with torch.no_grad():  # two decoder steps, fed the same tokens, compared step by step
             state = m.init_state(m.encode(torch.from_numpy(src), torch.from_numpy(mask)))
         ostate = onnx.init_state(onnx.encode(src, mask))
         tokens = np.full(len(src), tgt.sos_id, np.int64)
-        for _ in range(3):
+        for _ in range(2):
             with torch.no_grad():
                 ref, state, _ = m.step(state, torch.from_numpy(tokens))
             got, ostate = onnx.step(ostate, tokens)
             np.testing.assert_allclose(got, ref.numpy(), atol=TOL, rtol=0)
             tokens = ref.numpy().argmax(-1)
         rows += len(src)
-        if n % 4:
-            continue  # the searches on every fourth batch (batch 1 among them)
+        if n % 6:
+            continue  # the searches on every sixth batch (batch 1 among them)
         with torch.no_grad():
             want_g = greedy(m, torch.from_numpy(src), torch.from_numpy(mask), tgt.sos_id, tgt.eos_id, max_len_cap=12)
             want_b = beam_search(m, torch.from_numpy(src), torch.from_numpy(mask), tgt.sos_id, tgt.eos_id, beam=3,
