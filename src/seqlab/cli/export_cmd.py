@@ -19,7 +19,8 @@ import click
 def export(run, fmt, out, precision, overwrite, as_json):
     """Export RUN so it runs without seqlab: ONNX graphs (+ tokenizer, labels, scaler, seqlab_export.json)
     for ONNX Runtime or `seqlab.onnx.load`, or a Hugging Face folder (GPT -> GPT2LMHeadModel, BERT mlm ->
-    BertForMaskedLM, classify bert -> BertForSequenceClassification).
+    BertForMaskedLM, classify bert -> BertForSequenceClassification, post-LN seq2seq transformer ->
+    MarianMTModel).
 
     \b
     Examples:
