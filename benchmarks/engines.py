@@ -5,7 +5,8 @@ engine sometimes runs right after another one's PyTorch or ONNX Runtime work), e
 
 * ``gpt``: greedy generation, a 16-token prompt, ``--new-tokens`` new tokens, batch 1 and 8, at two sizes:
   ``small`` (6 layers, 6 heads, 384 dims, vocab 65: RESULTS.md's model) and ``gpt2`` (12/12/768, vocab
-  50,257: GPT-2 small), random weights. Engines: seqlab ``generate`` (fp32, bf16, int8), Hugging Face
+  50,257: GPT-2 small), random weights. Engines: seqlab ``generate`` (fp32, bf16, int8 as ``seqlab generate``
+  runs them; ``seqlab_fp32_fixed`` pins the C step's threads instead of its per-step chooser), Hugging Face
   ``generate`` (eager; with ``--hf-compile`` also its static cache + ``torch.compile``), ONNX Runtime
   through ``seqlab export --format onnx`` (fp32, int8), and CTranslate2 converted from ``seqlab export
   --format hf`` (fp32, int8). Tokens/s, ratios against CTranslate2 and ONNX Runtime at equal precision,
@@ -43,7 +44,7 @@ import numpy as np
 SIZES = {"small": dict(n_layer=6, n_head=6, n_embd=384, vocab_size=65),
          "gpt2": dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50257),
          "smoke": dict(n_layer=2, n_head=2, n_embd=32, vocab_size=65)}
-GPT_ENGINES = ("seqlab_fp32", "seqlab_bf16", "seqlab_int8", "hf_eager", "hf_compile", "ort_fp32", "ort_int8",
+GPT_ENGINES = ("seqlab_fp32", "seqlab_fp32_fixed", "seqlab_bf16", "seqlab_int8", "hf_eager", "hf_compile", "ort_fp32", "ort_int8",
                "ct2_fp32", "ct2_int8")
 
 
@@ -107,7 +108,10 @@ class GPTEngines:
             import seqlab
             from seqlab.models.sampling import GenerationConfig, generate, prepare_for_generation
 
-            model, used = prepare_for_generation(seqlab.load(p["run"]).module, name.split("_")[1], self.threads)
+            # seqlab's default path: threads=None lets the native step's ThreadChooser pick n or 1 thread per step;
+            # seqlab_fp32_fixed pins the thread count (no chooser), to tell the chooser's effect apart (issue 14)
+            fixed = self.threads if name.endswith("_fixed") else None
+            model, used = prepare_for_generation(seqlab.load(p["run"]).module, name.split("_")[1], fixed)
 
             def fn(prompts, n, model=model):
                 cfg = GenerationConfig(max_new_tokens=n, greedy=True)

@@ -91,7 +91,8 @@ def export(loaded, out: Path, precision: str = "fp32") -> dict:
     vocab = loaded.tokenizer.vocab_size
     ids, mask = example_inputs(loaded.config, vocab, generator=torch.Generator().manual_seed(0))
     n = len(loaded.labels)
-    inputs = [io("ids", ["batch", "length"], "int64", "token ids, right-padded with pad_id"),
+    inputs = [io("ids", ["batch", "length"], "int64", "token ids, right-padded with pad_id to at least "
+                 f"classify.min_length = {min_length(loaded.config)} columns"),
               io("mask", ["batch", "length"], "bool", "True = a real token, False = padding (at the end of each row)")]
     outputs = [io("logits", ["batch", n], "float32", "class scores; softmax gives the probabilities of `labels`")]
     path = out / "model.onnx"
