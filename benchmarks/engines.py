@@ -12,9 +12,10 @@ engine sometimes runs right after another one's PyTorch or ONNX Runtime work), e
   --format hf`` (fp32, int8). Tokens/s, ratios against CTranslate2 and ONNX Runtime at equal precision,
   and whether each engine's greedy tokens equal seqlab fp32's.
 * ``seq2seq``: a Transformer (``--seq2seq-run RUN``, e.g. the Multi30k run; otherwise a small run trained
-  here), beam 5, sentences/s at batch 1 and 64: seqlab's beam search vs ONNX Runtime through the export
-  (numpy beam search); HF has no exact architecture for it (README, "Export"), so HF/CTranslate2 are not
-  compared on the same weights.
+  here, post-LN), beam 5, sentences/s at batch 1 and 64: seqlab's beam search vs ONNX Runtime through the
+  export (numpy beam search) vs Hugging Face ``generate`` on the same weights when the run is post-LN
+  (``MarianMTModel`` export); seqlab's pre-LN default has no exact HF architecture (README, "Export"), so
+  for such a run HF is left out rather than compared on other weights.
 * ``classify``: a bi-GRU and a Transformer encoder classifier, batch-1 latency and batch-64 throughput,
   PyTorch eager vs ONNX Runtime on the same run.
 
@@ -274,6 +275,7 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
 
             size = ["--set", "model.d_model=32", "--set", "model.d_ff=64", "--set", "model.n_enc_layer=1",
                     "--set", "model.n_dec_layer=1"] if smoke else []
+            size += ["--set", "model.norm_first=false"]  # post-LN: exports to MarianMTModel, so HF runs the same weights
             run = str(Path(d) / "s2s")
             assert main(["-q", "train", "seq2seq", "--data", "builtin:reverse?n=400", "--model", "transformer", *size,
                          "--epochs", "1", "--set", "data.valid_bleu_max=8", "--out", run]) == 0
@@ -281,6 +283,14 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
         export_run(run, "onnx", Path(d) / "onnx", overwrite=True)
         ort = seqlab.onnx.load(Path(d) / "onnx", threads=threads)
         s = ort.settings
+        hf = None
+        try:  # the same weights in Hugging Face's MarianMTModel (post-LN runs only)
+            import transformers
+
+            export_run(run, "hf", Path(d) / "hf", overwrite=True)
+            hf = transformers.AutoModelForSeq2SeqLM.from_pretrained(Path(d) / "hf").eval()
+        except Exception as e:  # noqa: BLE001 - a pre-LN run has no HF equivalent: say why, time the others
+            log(f"seq2seq: no Hugging Face model on the same weights ({str(e)[:200]})")
         V = loaded.src_tok.vocab_size
         g = np.random.default_rng(0)
         out = {"run": run}
@@ -301,18 +311,28 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
             def run_ort():
                 return ort.beam_search(src, mask, beam=5)
 
+            def run_hf():
+                with torch.inference_mode():
+                    return hf.generate(input_ids=ts, attention_mask=tm.long(), num_beams=5, do_sample=False,
+                                       max_new_tokens=s["max_tgt_len"] + 1, length_penalty=s["length_penalty"])
+
+            engines = [("seqlab", run_seqlab), ("ort", run_ort)] + ([("hf", run_hf)] if hf is not None else [])
             same = [h[0].tokens for h in run_seqlab()] == [h[0].tokens for h in run_ort()]
-            times = {"seqlab": [], "ort": []}
+            if hf is not None:
+                run_hf()  # warm-up
+            times = {name: [] for name, _ in engines}
             for r in range(rounds):
-                for name, fn in ((("seqlab", run_seqlab), ("ort", run_ort)) if r % 2 == 0 else
-                                 (("ort", run_ort), ("seqlab", run_seqlab))):
+                for name, fn in engines[r % len(engines):] + engines[: r % len(engines)]:
                     t = time.perf_counter()
                     fn()
                     times[name].append(round(time.perf_counter() - t, 4))
             sps = {k: round(B / min(v), 2) for k, v in times.items()}
-            out[f"batch{B}"] = {"times": times, "sentences_per_s": sps, "same_best_hypotheses": same,
-                                "seqlab_vs_ort": round(sps["seqlab"] / sps["ort"], 2)}
-            log(f"seq2seq beam 5 batch {B}: seqlab {sps['seqlab']} sent/s, ORT {sps['ort']} sent/s, same tokens {same}")
+            res = {"times": times, "sentences_per_s": sps, "same_best_hypotheses_seqlab_ort": same,
+                   "seqlab_vs_ort": round(sps["seqlab"] / sps["ort"], 2)}
+            if "hf" in sps:
+                res["seqlab_vs_hf"] = round(sps["seqlab"] / sps["hf"], 2)
+            out[f"batch{B}"] = res
+            log(f"seq2seq beam 5 batch {B}: " + ", ".join(f"{k} {v} sent/s" for k, v in sps.items()) + f"; same tokens {same}")
     return out
 
 

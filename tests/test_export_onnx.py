@@ -278,25 +278,28 @@ def test_forecast_graph_equals_pytorch(forecast_runs, tmp_path, name):
 
 
 # ---------------------------------------------------------------------------------------------- torch-free
-def test_seqlab_onnx_runs_where_torch_cannot_be_imported(classify_runs, lm_runs, tmp_path):
-    export_run(classify_runs["gru"], "onnx", tmp_path / "clf")
-    export_run(lm_runs["gpt"], "onnx", tmp_path / "lm")
-    want_clf = _load(tmp_path / "clf").predict(["classa b c", "d"])
-    want_lm = _load(tmp_path / "lm").generate(["hel"], 12, greedy=True)
-    code = (
-        "import sys, json\n"
-        "sys.modules['torch'] = None  # any `import torch` now raises ImportError\n"
-        "import seqlab.onnx\n"
-        f"a = seqlab.onnx.load({str(tmp_path / 'clf')!r}).predict(['classa b c', 'd'])\n"
-        f"b = seqlab.onnx.load({str(tmp_path / 'lm')!r}).generate(['hel'], 12, greedy=True)\n"
-        "assert not any(m == 'torch' or m.startswith('torch.') for m in sys.modules if sys.modules[m] is not None)\n"
-        "print(json.dumps([a, b]))\n")
+def test_seqlab_onnx_runs_where_torch_cannot_be_imported(classify_runs, lm_runs, seq2seq_runs, forecast_runs, tmp_path):
+    paths = {"clf": classify_runs["gru"], "lm": lm_runs["gpt"], "mt": seq2seq_runs["bahdanau"], "fc": forecast_runs["dlinear"]}
+    for key, run in paths.items():
+        export_run(run, "onnx", tmp_path / key)
+    values = np.sin(np.arange(60, dtype=np.float64) / 4).tolist()
+    calls = {"clf": "predict(['classa b c', 'd'])", "lm": "generate(['hel'], 12, greedy=True)",
+             "mt": "translate(['1 2 3', '4 5'], beam=3)", "fc": f"forecast({{'load': {values}, 'temp': {values}}})"}
+    want = {k: eval(f"_load(tmp_path / k).{call}") for k, call in calls.items()}  # noqa: S307 - our own literals
+    code = "\n".join([
+        "import sys, json",
+        "sys.modules['torch'] = None  # any `import torch` now raises ImportError",
+        "import seqlab.onnx",
+        "out = {}",
+        *[f"out[{k!r}] = seqlab.onnx.load({str(tmp_path / k)!r}, threads=1).{call}" for k, call in calls.items()],
+        "assert not any(m == 'torch' or m.startswith('torch.') for m in sys.modules if sys.modules[m] is not None)",
+        "print(json.dumps(out))"])
     src = str(Path(seqlab.__file__).resolve().parents[1])
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": src, "PATH": ""},
-                         timeout=60)
+                         timeout=120)
     assert res.returncode == 0, res.stderr
-    a, b = json.loads(res.stdout)
-    assert a == want_clf and b == want_lm
+    got = json.loads(res.stdout)
+    assert got == json.loads(json.dumps(want))
 
 
 # ---------------------------------------------------------------------------------------------- CLI
