@@ -42,8 +42,13 @@ def test_korean_morpheme_and_multiclass(cli, tmp_path):
     assert code == 0, err
     assert json.loads((out / "meta.json").read_text())["tokenizer"] == "morpheme"
     assert json.loads((out / "meta.json").read_text())["labels"] == ["mid", "neg", "pos"]
-    code, stdout, _ = cli("predict", out, "정말 강추 합니다", "--json")
-    assert code == 0 and json.loads(stdout)["predictions"][0]["label"] in ("mid", "neg", "pos")
+    code, stdout, _ = cli("predict", out, "정말 강추 합니다", "최고 감동 재밌어요", "그냥 그래요 보통", "--json")
+    assert code == 0
+    preds = json.loads(stdout)["predictions"]
+    for pred in preds:  # a distribution over the three classes, and the label is its argmax
+        assert set(pred["probs"]) == {"mid", "neg", "pos"} and abs(sum(pred["probs"].values()) - 1) < 1e-4
+        assert pred["label"] == max(pred["probs"], key=pred["probs"].get)
+    assert [p["label"] for p in preds[1:]] == ["pos", "mid"]  # words only ever seen with one class
 
 
 def test_numeric_feature_sequences(cli, tmp_path):

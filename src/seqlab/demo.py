@@ -78,7 +78,7 @@ def forecast(out_dir: Path, n: int = 1500) -> dict:
     for b in ("naive", "seasonal_naive"):
         rows.append({"model": b, "test_mae": round(base[b]["mae"], 4), "test_mse": round(base[b]["mse"], 4),
                      "mase": round(base[b]["mase"], 3), "seconds": 0.0})
-    from .run import load
+    from .tasks import load
 
     plot = out_dir / "forecast.png"
     load(out_dir / "forecast" / "dlinear").forecast(data, plot=plot)
@@ -104,7 +104,7 @@ def attention(out_dir: Path, n: int = 2000) -> dict:
         rows.append({"model": m, "attention": "bahdanau" if m == "bahdanau" else "none (context vector)",
                      "exact_match": best["exact_match"], "bleu": best["bleu"],
                      "seconds": round(time.perf_counter() - t, 1)})
-    from .run import load
+    from .tasks import load
 
     plot = out_dir / "attention.png"
     load(out_dir / "attention" / "bahdanau").predict(["1 2 3 4 5 6 7 8 9 0"], attention=plot)
@@ -117,7 +117,7 @@ def hello(out_dir: Path) -> dict:
     s = _train("lm", "rnn", "builtin:hello", out_dir / "hello",
                ["model.hidden=32", "data.block_size=16", "train.patience=0"],
                {"epochs": 20, "batch_size": 16, "lr": 1e-2, "seed": 0, "precision": "fp32"})
-    from .run import load
+    from .tasks import load
 
     run = load(out_dir / "hello")
     preds = run.predict(["hell"])

@@ -123,12 +123,3 @@ def _jsonable(o):
     if hasattr(o, "item"):
         return o.item()
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-def load(run_dir: str | Path):
-    """Load a trained run: dispatch on ``config.json["task"]`` to the task's loader."""
-    run = RunDir.open(run_dir)
-    task = run.read_json("config.json").get("task")
-    from .tasks import get_task
-
-    return get_task(task).load_run(run)

@@ -8,7 +8,7 @@ import click
 
 from ..errors import UserError
 from ..models.sampling import GenerationConfig
-from ..run import load
+from ..tasks import load
 
 
 @click.command("generate")

@@ -16,7 +16,8 @@ from ..tasks.base import TrainRequest
 DATA_FLAGS = [
     ("--text-col", str, "classify, lm, mlm: the text column"),
     ("--label-col", str, "classify: the label column"),
-    ("--tokenizer", click.Choice(["auto", "char", "word", "bpe", "wordpiece", "morpheme"]), "tokenizer (classify/lm/mlm)"),
+    ("--tokenizer", click.Choice(["auto", "char", "word", "bpe", "wordpiece", "morpheme"]),
+     "tokenizer (classify, lm, mlm; seq2seq: both sides)"),
     ("--max-len", int, "classify/mlm: longest token sequence (longer ones are truncated and counted)"),
     ("--src-col", str, "seq2seq: the source column"),
     ("--tgt-col", str, "seq2seq: the target column"),

@@ -252,6 +252,8 @@ class HFTokenizer(Tokenizer):
             trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS),
                                                 show_progress=False)
         tok.train_from_iterator(list(texts), trainer=trainer)
+        if self.kind == "wordpiece":
+            tok.model = _ordered_wordpiece(tok.get_vocab())
         self.hf = tok
         self._index()
         return self
@@ -270,6 +272,18 @@ class HFTokenizer(Tokenizer):
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "hf": self.hf.to_str(), "specials": self.specials}
+
+
+def _ordered_wordpiece(vocab: dict[str, int]):
+    """The trained WordPiece vocabulary with ids in a fixed order: the specials first, then by (length, text).
+
+    HF ``tokenizers`` builds a WordPiece vocabulary from a hash map, so the *ids* of the same tokens differ
+    from one process to the next; a model trained with them would not be reproducible for a seed."""
+    from tokenizers import models
+
+    rest = sorted((t for t in vocab if t not in SPECIALS), key=lambda t: (len(t), t))
+    ordered = {t: i for i, t in enumerate([*SPECIALS, *rest])}
+    return models.WordPiece(vocab=ordered, unk_token="<unk>", max_input_chars_per_word=100)
 
 
 _CLASSES = {"char": CharTokenizer, "word": WordTokenizer, "morpheme": MorphemeTokenizer}

@@ -95,10 +95,12 @@ def _param_groups(model, weight_decay):
 class Trainer:
     def __init__(self, model: torch.nn.Module, cfg: TrainConfig, run: RunDir,
                  loss_fn: Callable, eval_fn: Callable, train_batches: Callable[[int], list],
-                 device: torch.device, verbose: bool = False, on_step: Callable[[int], None] | None = None):
+                 device: torch.device, verbose: bool = False, on_step: Callable[[int], None] | None = None,
+                 on_progress: Callable[[float], None] | None = None):
         self.model, self.cfg, self.run = model.to(device), cfg, run
         self.loss_fn, self.eval_fn, self.train_batches = loss_fn, eval_fn, train_batches
         self.device, self.verbose, self.on_step = device, verbose, on_step
+        self.on_progress = on_progress  # told the progress in [0, 1] (steps or time, whichever is further) before each step
         self.opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
         self.ema = None
         if cfg.ema:
@@ -166,6 +168,8 @@ class Trainer:
                 p = st["step"] / total
                 if cfg.time_budget:
                     p = max(p, elapsed / (cfg.time_budget * 60))
+                if self.on_progress:
+                    self.on_progress(min(1.0, p))
                 for g in self.opt.param_groups:
                     g["lr"] = cfg.lr * lr_factor(p, cfg.schedule, cfg.warmup, cfg.min_lr_ratio,
                                                  st["step"] // steps_per_epoch, cfg.gamma)
@@ -189,6 +193,8 @@ class Trainer:
                 run_n += 1
                 if self.on_step:
                     self.on_step(st["step"])
+                if self.on_progress:  # the progress after this step, as evaluation sees it (no clock reading here)
+                    self.on_progress(min(1.0, st["step"] / total))
                 end_of_epoch = i + 1 == len(batches)
                 over_time = bool(cfg.time_budget) and time.perf_counter() - t0 >= cfg.time_budget * 60
                 at_max = st["step"] >= total
