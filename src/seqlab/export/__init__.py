@@ -29,10 +29,10 @@ def export_run(run_dir, fmt: str, out, precision: str = "fp32", overwrite: bool 
         raise UserError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
     import importlib
 
-    from ..run import load
+    from .. import load
     from .common import prepare_out
 
-    loaded = load(run_dir)
+    loaded = load(run_dir, device="cpu")
     if fmt == "hf":
         from . import hf
 

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 
-from .runtime import Runner, pad_right, softmax, tokenizer
+from .runtime import Runner, check_texts, pad_right, softmax, tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,7 @@ class OnnxClassifier(Runner):
 
     def predict(self, texts: list[str] | str, batch_size: int = 256) -> list[dict]:
         """``[{"label": str, "prob": float, "probs": {label: prob}}]`` in input order."""
-        if isinstance(texts, str):
-            texts = [texts]
+        texts = check_texts(texts)
         seqs = self.encode(texts)
         order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))  # similar lengths share a batch
         out: list = [None] * len(seqs)

@@ -13,7 +13,7 @@ import logging
 import numpy as np
 
 from ..errors import UserError
-from .runtime import Runner, softmax, tokenizer
+from .runtime import Runner, check_texts, softmax, tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +199,9 @@ class OnnxLM(Runner):
                          "new_tokens": len(toks), "stop_reason": reason})
         return done
 
-    def predict(self, texts: list[str]) -> list[dict]:
-        """A greedy continuation of 50 tokens per text (as ``seqlab predict`` on an lm run)."""
-        return self.generate(list(texts), max_new_tokens=50, greedy=True)
+    def predict(self, texts: list[str], max_new_tokens: int | None = None) -> list[dict]:
+        """A greedy continuation of ``max_new_tokens`` (50) tokens per text (as ``seqlab predict`` on an lm run)."""
+        return self.generate(check_texts(texts, "prompt"), max_new_tokens=max_new_tokens or 50, greedy=True)
 
 
 def _sample(logits: np.ndarray, top_k: int, top_p: float, rng) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .runtime import Runner, pad_right, tokenizer
+from .runtime import Runner, check_texts, pad_right, tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -176,8 +176,7 @@ class OnnxSeq2Seq(Runner):
         """``[{"translation", "score", "truncated", "n_best"?}]`` in input order, as ``seqlab.load(run).predict``."""
         from ..errors import UserError
 
-        if isinstance(texts, str):
-            texts = [texts]
+        texts = check_texts(texts)
         beam = beam or self.settings["beam"]
         if beam < 1 or n_best < 1 or n_best > beam:
             raise UserError(f"--beam must be ≥ 1 and --n-best between 1 and the beam width; found beam={beam}, n_best={n_best}")
