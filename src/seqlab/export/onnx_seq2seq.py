@@ -98,7 +98,7 @@ def _transformer(model, out: Path) -> tuple[dict, dict, dict]:
             io("position", ["batch"], "int64", "the step t (the position of last_tokens in the target)"),
             io("self_keys", step_cache, "float32", "self-attention keys of the t earlier target positions"),
             io("self_values", step_cache, "float32", "self-attention values of the t earlier target positions"),
-            *[dict(x, name=x["name"]) for x in e_out],
+            *[dict(x) for x in e_out],  # the encoder outputs, read at every step
             io("src_mask", ["batch", "src_len"], "bool", "True = a real source token")]
     d_out = [io("log_probs", ["batch", cfg.tgt_vocab], "float32", "log p(y_t | y_<t, x)"),
              io("new_self_keys", ["n_dec_layer", "batch", "n_head", "t+1", "head_size"], "float32", "the next self_keys"),
