@@ -19,6 +19,8 @@ from safetensors.torch import load_file
 
 from seqlab.train.distributed import shard
 
+pytestmark = pytest.mark.slow  # end-to-end runs of several seconds each (deselect with -m "not slow")
+
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT = 180  # seconds: far above a healthy run (a few seconds), far below a CI job's limit
 

@@ -14,6 +14,8 @@ HERE = Path(__file__).parent / "golden"
 sys.path.insert(0, str(HERE))
 import record  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end runs of several seconds each (deselect with -m "not slow")
+
 GOLDEN = json.loads((HERE / "golden_v1.json").read_text(encoding="utf-8"))
 
 

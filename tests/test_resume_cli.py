@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from safetensors.torch import load_file
 
+pytestmark = pytest.mark.slow  # end-to-end runs of several seconds each (deselect with -m "not slow")
+
 CMD = ["train", "classify", "--data", "builtin:longrange?distance=8&n=400", "--model", "gru", "--epochs", "6",
        "--seed", "3", "--batch-size", "8", "--precision", "fp32", "--set", "model.hidden=16", "--set", "model.embed_dim=8"]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
