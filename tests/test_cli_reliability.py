@@ -85,7 +85,11 @@ def test_demo_into_an_unwritable_folder_is_one_line(cli, tmp_path):
     assert code == 2 and "cannot write there" in err and err.count("\n") == 1
 
 
-def test_demo_refuses_a_folder_that_is_not_a_demo_folder(cli, tmp_path):
+def test_demo_refuses_a_folder_that_is_not_a_demo_folder(cli, tmp_path, monkeypatch):
+    from seqlab.cli import demo_cmd
+
+    quick = {"rows": [{"next_char_accuracy": 1.0, "hell ->": "o", "sample": "hello", "seconds": 0.0}]}
+    monkeypatch.setattr(demo_cmd.demo_lib, "SECTIONS", {"hello": lambda out: quick})  # the folder check, not the training
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "longrange.png").write_bytes(b"my own picture")
