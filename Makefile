@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 # instead of pulling the registry's CUDA build; elsewhere pick your own build first.
 TORCH  ?= torch==2.13.*
 
-.PHONY: install demo test bench-help clean
+.PHONY: install demo test chromium bench-help clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,14 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/seqlab demo
 
-test: install
+# The browser tests (tests/test_serve_browser.py) drive Debian's Chromium; where it is missing and apt-get
+# can be used (root on Debian/Ubuntu, as in CI) it is installed with a CJK font, otherwise they skip.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } \
+	  || echo "chromium not installed (needs root and apt-get): the browser tests will skip"
+
+test: install chromium
 	$(BIN)/python -m pytest
 
 clean:

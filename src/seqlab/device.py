@@ -22,6 +22,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    from .train.distributed import device_for
+
+    own_gpu = device_for(name)  # under torchrun: this process's GPU, cuda:LOCAL_RANK
+    if own_gpu is not None:
+        return own_gpu
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

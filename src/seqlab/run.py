@@ -16,6 +16,11 @@ files in the manifest or with the names seqlab gives its files; anything else is
 non-empty folder that is not a run is refused. The old run is only set aside (``.seqlab-replaced/``)
 until the new one saves its first model, and put back if it fails before that. The resume state (``state.safetensors``) holds
 tensors and JSON, never pickle (see :mod:`seqlab.statefile`).
+
+In a run of several processes (torchrun) only rank 0 writes: on the other ranks ``write_json``,
+``append_jsonl`` and ``save_weights`` do nothing, and ``create`` checks and clears the folder on rank 0
+while the others wait for its verdict. The folder must be one that every rank can read (a shared
+filesystem on several machines).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from safetensors.torch import load_file, save_file
 
 from . import statefile
 from .errors import UserError
+from .train import distributed
 
 log = logging.getLogger(__name__)
 MARKER = ".seqlab-run"
@@ -103,6 +109,10 @@ class RunDir:
     # ---- creation ----
     @classmethod
     def create(cls, path: str | Path, overwrite: bool = False, resume: bool = False) -> "RunDir":
+        return distributed.on_main(lambda: cls._create(path, overwrite, resume))
+
+    @classmethod
+    def _create(cls, path: str | Path, overwrite: bool, resume: bool) -> "RunDir":
         p = Path(path)
         if p.exists() and not p.is_dir():
             raise UserError(f"--out {p}: exists and is a file; choose a folder name")
@@ -225,6 +235,8 @@ class RunDir:
 
     # ---- JSON ----
     def write_json(self, name: str, obj: Any) -> None:
+        if not distributed.is_main():
+            return
         text = json.dumps(obj, indent=2, ensure_ascii=False, default=_jsonable)
         _atomic_write(self.file(name), lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
 
@@ -240,11 +252,15 @@ class RunDir:
             raise UserError(f"{p}: not UTF-8 text; the run directory is damaged") from None
 
     def append_jsonl(self, name: str, obj: dict) -> None:
+        if not distributed.is_main():
+            return
         with open(self.file(name), "a", encoding="utf-8") as f:
             f.write(json.dumps(obj, ensure_ascii=False, default=_jsonable) + "\n")
 
     # ---- tensors ----
     def save_weights(self, name: str, state: dict[str, torch.Tensor]) -> None:
+        if not distributed.is_main():
+            return
         # safetensors refuses shared storage (tied embeddings): store contiguous copies
         seen, clean = {}, {}
         for k, v in state.items():

@@ -45,7 +45,7 @@ def _register():
     for mod in (train_cmd, evaluate_cmd, predict_cmd, demo_cmd, datasets_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
-    for optional in ("generate_cmd", "forecast_cmd", "import_hf_cmd", "translate_cmd"):
+    for optional in ("generate_cmd", "forecast_cmd", "import_hf_cmd", "translate_cmd", "serve_cmd", "export_cmd"):
         try:
             mod = __import__(f"seqlab.cli.{optional}", fromlist=["COMMANDS"])
         except ModuleNotFoundError as e:
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     debug = "--debug" in args
     try:
         try:
-            cli.main(args=args, prog_name="seqlab", standalone_mode=False)
+            cli.main(args=args, prog_name="seqlab", standalone_mode=False, obj={"argv": args})
         except BaseException:
             from ..run import restore_replaced
 

@@ -19,6 +19,7 @@ import torch
 from ..device import autocast, pick_device, resolve_precision
 from ..errors import UserError
 from ..run import RunDir
+from ..train import distributed
 from ..train.engine import Trainer
 from .base import TrainRequest, compose_or_resume
 
@@ -57,8 +58,10 @@ def train(task, req: TrainRequest) -> dict:
         summary = prep.fit(model, run)
     else:
         trainer = Trainer(model, comp.train, run, prep.loss_fn, prep.eval_fn, prep.train_batches, device,
-                          verbose=req.verbose, on_progress=prep.on_progress)
+                          verbose=req.verbose, on_progress=prep.on_progress, mean_over=prep.mean_over)
         summary = trainer.fit(resume=req.resume)
+    if not distributed.is_main():  # rank 0 evaluates the test data and writes the summary
+        return summary
     summary.update(prep.summary_extra)
     if prep.summary_from_best and run.file("best_metrics.json").is_file():
         best = run.read_json("best_metrics.json")

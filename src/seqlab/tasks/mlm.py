@@ -162,7 +162,7 @@ class MLMTask(TaskBase):
                                      shuffle=False)
         device = pick_device(tcfg.device)
         return Prepared(lambda: spec.build(model_cfg), mlm_loss, lambda m: evaluate_batches(m, valid_batches, device),
-                        train_batches, meta, {"tokenizer.json": tok})
+                        train_batches, meta, {"tokenizer.json": tok}, mean_over="count")
 
     def load_run(self, run, device: str = "auto"):
         from .base import restore_composed

@@ -90,6 +90,8 @@ class Prepared:
     summary_extra: dict = field(default_factory=dict)  # copied into summary.json
     summary_from_best: tuple = ()  # keys of best_metrics.json copied into summary.json
     fit: Callable | None = None
+    mean_over: str = "rows"  # what loss_fn's mean is over: rows (examples) or count (the n it returns: token means),
+                             # so that several processes weight their shards to the whole batch's mean
 
 
 class Task(Protocol):

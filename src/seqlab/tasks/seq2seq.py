@@ -222,7 +222,7 @@ class Seq2SeqTask(TaskBase):
 
         return Prepared(lambda: spec.build(model_cfg), loss_fn, eval_fn, EpochCache(train_batches), meta,
                         {"tokenizer.src.json": src_tok, "tokenizer.tgt.json": tgt_tok}, test_source=test_text,
-                        on_progress=on_progress,
+                        on_progress=on_progress, mean_over="count",
                         summary_extra={"dropped_long": tstats["dropped_long"], "empty_skipped": tstats["empty_skipped"]})
 
     def load_run(self, run, device: str = "auto"):

@@ -68,14 +68,16 @@ class LoadedSeq2Seq(LoadedRun):
 
     @torch.inference_mode()
     def predict(self, texts, beam: int | None = None, n_best: int | None = None, attention=None,
-                batch_size: int = 64) -> list[dict]:
+                batch_size: int = 64, return_attention: bool = False) -> list[dict]:
         """``[{"translation", "score", "n_best"?, "truncated"}]`` in input order; ``attention``: a PNG
-        path for the first input's attention heatmap (models with attention only)."""
+        path for the first input's attention heatmap; ``return_attention``: add each input's matrix as
+        ``"attention": {"source": [tokens], "target": [tokens], "weights": [[...]] (target x source)}``
+        (models with attention only)."""
         texts = check_texts(texts)
         beam = self.data.beam if beam is None else beam  # 0 is refused by _check_beam, not taken for "default"
         n_best = 1 if n_best is None else n_best
         self._check_beam(beam, n_best)
-        if attention and not self.has_attention:
+        if (attention or return_attention) and not self.has_attention:
             raise UserError(f"{self.run.path}: model {self.config['model_name']} has no attention to draw "
                             f"(attention=none); use a bahdanau, luong or transformer run")
         ids = self.src_tok.encode_batch([t.strip() for t in texts])
@@ -85,26 +87,35 @@ class LoadedSeq2Seq(LoadedRun):
         enc = Encoded([s[: self.data.max_src_len] or [self.src_tok.unk_id] for s in ids], [[] for _ in ids])
         with self._autocast():
             hyps = decode(self.module, enc, self.tgt_tok, self.data, self.device, beam=beam, n_best=n_best,
-                          batch_size=batch_size, return_attn=bool(attention))
+                          batch_size=batch_size, return_attn=bool(attention or return_attention))
         out = []
-        for hs, tr in zip(hyps, truncated):
+        for k, (hs, tr) in enumerate(zip(hyps, truncated)):
             rec = {"translation": self.tgt_tok.decode(hs[0].tokens), "score": round(hs[0].score, 4), "truncated": tr}
             if not rec["translation"].strip():
                 rec["empty"] = True  # the model ended at once (<eos> first): typical of an undertrained run
             if n_best > 1:
                 rec["n_best"] = [{"translation": self.tgt_tok.decode(h.tokens), "score": round(h.score, 4)} for h in hs]
+            if return_attention:
+                rec["attention"] = self.attention_matrix(enc.src[k], hs[0])
             out.append(rec)
         if attention:
             self._draw_attention(enc.src[0], hyps[0][0], attention)
         return out
 
-    def _draw_attention(self, src_ids, hyp, path):
-        from ..plots import heatmap
-
+    def attention_matrix(self, src_ids, hyp) -> dict:
+        """A hypothesis' attention: source and target tokens and the (target x source) weights."""
         xs = [self.src_tok.id_to_token(i) for i in src_ids]
         ys = [self.tgt_tok.id_to_token(i) for i in hyp.tokens] + ["<eos>"]
-        w = hyp.attn.float().cpu().numpy()[: len(ys), : len(xs)]
-        heatmap(w, xs, ys[: len(w)], path, title=f"attention ({self.config['model_name']})")
+        w = hyp.attn.float().cpu().numpy()[: len(ys), : len(xs)]  # (T_tgt, T_src)
+        return {"source": xs, "target": ys[: len(w)], "weights": [[round(float(v), 6) for v in row] for row in w]}
+
+    def _draw_attention(self, src_ids, hyp, path):
+        import numpy as np
+
+        from ..plots import heatmap
+
+        a = self.attention_matrix(src_ids, hyp)
+        heatmap(np.asarray(a["weights"]), a["source"], a["target"], path, title=f"attention ({self.config['model_name']})")
 
     def evaluate(self, src: str, write: bool = False, beam: int | None = None, plot=None, **columns) -> dict:
         """Metrics on pairs ``src`` (a path, two aligned files, builtin:NAME, or a dataset's test split).
