@@ -1,4 +1,4 @@
-"""A fault catalogue: about 140 kinds of bad input and misuse, run through the real CLI and the
+"""A fault catalogue: about 160 kinds of bad input and misuse, run through the real CLI and the
 Python API in a temporary folder, each classified by what a user would see.
 
     python benchmarks/faults.py                       # all cases, in-process (about a minute or two)
