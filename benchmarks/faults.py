@@ -1,4 +1,4 @@
-"""A fault catalogue: about a hundred kinds of bad input and misuse, run through the real CLI and the
+"""A fault catalogue: about 160 kinds of bad input and misuse, run through the real CLI and the
 Python API in a temporary folder, each classified by what a user would see.
 
     python benchmarks/faults.py                       # all cases, in-process (about a minute or two)
@@ -454,6 +454,38 @@ def build_cases(tmp: Path, runs: dict) -> list[Case]:
         check=lambda r: json.loads(r.out)["n"] == 80)
     add("predict --json", "verbs", ["predict", cls, "superb film", "--json"], expect="handled",
         check=lambda r: json.loads(r.out)["predictions"][0]["label"] in ("pos", "neg"))
+
+    # ---- export and serve (a server that would start listening is not run here)
+    from seqlab.cli.main import cli as _cli
+
+    if "export" in _cli.commands:
+        exp = tmp / "export1"
+
+        def make_export_with_notes():
+            run_cli(["-q", "export", cls, "--format", "onnx", "--out", exp])
+            (exp / "notes.txt").write_text("my notes on this export")
+        add("export: no such run", "export", ["export", tmp / "nope", "--format", "onnx", "--out", out("e1")])
+        add("export: a folder that is not a run", "export", ["export", d, "--format", "onnx", "--out", out("e2")])
+        add("export: --format hf for a GRU classifier", "export", ["export", cls, "--format", "hf", "--out", out("e3")])
+        add("export: --out is a file", "export", ["export", cls, "--format", "onnx", "--out", d / "afile"], sentinels=[d / "afile"])
+        add("export: --overwrite on a folder that is not an export", "export",
+            ["export", cls, "--format", "onnx", "--out", home, "--overwrite"], setup=make_home, sentinels=sentinels_home)
+        add("export: --overwrite keeps the user's own file in an export", "export",
+            ["-q", "export", cls, "--format", "onnx", "--out", exp, "--overwrite"], setup=make_export_with_notes,
+            sentinels=[exp / "notes.txt"], expect="handled")
+        add("export: --out below a file", "export", ["export", cls, "--format", "onnx", "--out", d / "afile" / "x"])
+        if Path("/sys").is_dir():
+            add("export: --out not permitted", "export", ["export", cls, "--format", "onnx", "--out", "/sys/seqlab-export"])
+        dmg, dmg_setup = broken_copy("export_truncated", truncate("model.safetensors"))
+        add("export: damaged weights", "export", ["export", dmg, "--format", "onnx", "--out", out("e4")], setup=dmg_setup)
+    if "serve" in _cli.commands:
+        add("serve: no such run", "serve", ["serve", tmp / "nope", "--port", "0"])
+        add("serve: a folder that is not a run", "serve", ["serve", d, "--port", "0"])
+        add("serve: a bad NAME=RUN", "serve", ["serve", "=" + str(cls), "--port", "0"])
+        add("serve: the same name twice", "serve", ["serve", f"a={cls}", f"a={lm}", "--port", "0"])
+        add("serve: --port out of range", "serve", ["serve", cls, "--port", "70000"])
+        sdmg, sdmg_setup = broken_copy("serve_truncated", truncate("model.safetensors"))
+        add("serve: damaged weights", "serve", ["serve", sdmg, "--port", "0"], setup=sdmg_setup)
 
     # ---- the Python API
     import seqlab

@@ -85,7 +85,11 @@ def test_demo_into_an_unwritable_folder_is_one_line(cli, tmp_path):
     assert code == 2 and "cannot write there" in err and err.count("\n") == 1
 
 
-def test_demo_refuses_a_folder_that_is_not_a_demo_folder(cli, tmp_path):
+def test_demo_refuses_a_folder_that_is_not_a_demo_folder(cli, tmp_path, monkeypatch):
+    from seqlab.cli import demo_cmd
+
+    quick = {"rows": [{"next_char_accuracy": 1.0, "hell ->": "o", "sample": "hello", "seconds": 0.0}]}
+    monkeypatch.setattr(demo_cmd.demo_lib, "SECTIONS", {"hello": lambda out: quick})  # the folder check, not the training
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "longrange.png").write_bytes(b"my own picture")
@@ -117,3 +121,20 @@ def test_empty_stdin_and_beam_zero_are_refused(cli, tmp_path, sentiment_csv, mon
     for flag in (["--beam", "0"], ["--n-best", "0"]):
         code, _, err = cli("translate", s2s, "1 2 3", *flag)
         assert code == 2 and "--beam must be ≥ 1" in err, flag
+
+
+def test_export_overwrite_keeps_the_users_files_and_an_unwritable_out_is_one_line(cli, tmp_path, sentiment_csv):
+    run, exp = tmp_path / "run", tmp_path / "exp"
+    code, _, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--out", run, *TINY[:-4], "--epochs", "1")
+    assert code == 0, err
+    code, _, err = cli("-q", "export", run, "--format", "onnx", "--out", exp)
+    assert code == 0, err
+    (exp / "notes.txt").write_text("mine")
+    (exp / "mine").mkdir()
+    code, _, err = cli("-q", "export", run, "--format", "onnx", "--out", exp, "--overwrite")
+    assert code == 0, err
+    assert (exp / "notes.txt").read_text() == "mine" and (exp / "mine").is_dir() and (exp / "model.onnx").is_file()
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = cli("export", run, "--format", "onnx", "--out", blocker / "exp")
+    assert code == 2 and "cannot write there" in err and err.count("\n") == 1

@@ -21,26 +21,54 @@ MANIFEST = "seqlab_export.json"
 OPSET = 17  # ONNX opset of every graph (LayerNormalization needs >= 17)
 
 
+# what an export writes besides the graphs named in its manifest: what --overwrite may delete
+EXPORT_FILES = {MANIFEST, "labels.json", "scaler.json", "config.json", "generation_config.json", "model.safetensors",
+                "tokenizer.json", "tokenizer.src.json", "tokenizer.tgt.json", "tokenizer_config.json",
+                "special_tokens_map.json", "vocab.json", "vocab.txt", "merges.txt", "source.spm", "target.spm"}
+EXPORT_SUFFIXES = (".onnx", ".onnx.data", ".onnx_data")
+EXPORT_DIRS = {"target_tokenizer"}  # a Marian export's second tokenizer
+
+
+def _export_files(out: Path) -> list[Path]:
+    """The files of an earlier export in ``out``: the known names, ONNX graphs and what its manifest names."""
+    named = set(EXPORT_FILES)
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+        named |= {g.get("file") for g in manifest.get("graphs", {}).values() if isinstance(g, dict)}
+        named |= set((manifest.get("tokenizers") or {}).values())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError):
+        pass
+    return [f for f in out.iterdir() if (f.is_file() or f.is_symlink()) and (f.name in named or f.name.endswith(EXPORT_SUFFIXES))]
+
+
 def prepare_out(out: str | Path, overwrite: bool) -> Path:
     """Create ``out`` (empty) or clear an earlier seqlab export there with ``overwrite``.
 
-    A non-empty folder that is not a seqlab export (no seqlab_export.json) is never touched."""
+    A non-empty folder that is not a seqlab export (no seqlab_export.json) is never touched; in an
+    earlier export only the export's own files go (anything else the user put there stays)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is a file; expected a folder for the export")
-    if out.is_dir() and any(out.iterdir()):
-        if not overwrite:
-            raise UserError(f"--out {out}: folder exists and is not empty; use --overwrite to replace an earlier "
-                            "export there, or choose another --out")
-        if not (out / MANIFEST).is_file():
-            raise UserError(f"--out {out}: folder is not empty and holds no {MANIFEST}, so it is not a seqlab "
-                            "export; --overwrite only replaces an earlier export (choose another --out)")
-        for f in out.iterdir():
-            if f.is_dir():
-                shutil.rmtree(f)
-            else:
+    try:
+        if out.is_dir() and any(out.iterdir()):
+            if not overwrite:
+                raise UserError(f"--out {out}: folder exists and is not empty; use --overwrite to replace an earlier "
+                                "export there, or choose another --out")
+            if not (out / MANIFEST).is_file():
+                raise UserError(f"--out {out}: folder is not empty and holds no {MANIFEST}, so it is not a seqlab "
+                                "export; --overwrite only replaces an earlier export (choose another --out)")
+            for f in _export_files(out):
                 f.unlink()
-    out.mkdir(parents=True, exist_ok=True)
+            for name in EXPORT_DIRS:
+                if (out / name).is_dir() and not (out / name).is_symlink():
+                    shutil.rmtree(out / name)
+            kept = sorted(f.name for f in out.iterdir())
+            if kept:
+                log.info("--overwrite: kept %d entr(y/ies) the export did not write: %s", len(kept), ", ".join(kept[:8]))
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # permission denied, a read-only disk, a parent that is a file
+        raise UserError(f"--out {out}: cannot write there ({e.strerror or type(e).__name__}); "
+                        "choose a folder you can write to") from None
     return out
 
 
