@@ -18,6 +18,7 @@ import torch
 
 from ..device import autocast, pick_device, resolve_precision
 from ..errors import UserError
+from ..phases import phase, phase_times
 from ..run import RunDir
 from ..train import distributed
 from ..train.engine import Trainer
@@ -41,9 +42,12 @@ def train(task, req: TrainRequest) -> dict:
         raise UserError(f"--init does not apply to task {task.name} --model {comp.model_name}; it starts a model that "
                         "can load a pre-trained encoder (classify --model bert, from an mlm run)")
     device = _check_device(comp)
-    prep = task.prepare(comp, req, run)
+    phase_times(reset=True)
+    with phase("read and tokenise the data"):
+        prep = task.prepare(comp, req, run)
     torch.manual_seed(comp.train.seed)
-    model = prep.build()
+    with phase("build the model"):
+        model = prep.build()
     if run is None:
         run = RunDir.create(req.out, overwrite=req.overwrite)
     for name, tok in prep.tokenizers.items():
@@ -56,7 +60,7 @@ def train(task, req: TrainRequest) -> dict:
 
     if prep.fit is not None:
         summary = prep.fit(model, run)
-    else:
+    else:  # the engine times its own phases (precision probe, steps, evaluations) in summary.json
         trainer = Trainer(model, comp.train, run, prep.loss_fn, prep.eval_fn, prep.train_batches, device,
                           verbose=req.verbose, on_progress=prep.on_progress, mean_over=prep.mean_over)
         summary = trainer.fit(resume=req.resume)
@@ -67,7 +71,9 @@ def train(task, req: TrainRequest) -> dict:
         best = run.read_json("best_metrics.json")
         summary.update({k: best[k] for k in prep.summary_from_best if k in best})
     if prep.test_source:
-        summary["test"] = task.load_run(run, comp.train.device).evaluate(prep.test_source, write=True,
-                                                                          **prep.test_options)
+        with phase("evaluate on the test data"):
+            summary["test"] = task.load_run(run, comp.train.device).evaluate(prep.test_source, write=True,
+                                                                              **prep.test_options)
+    summary["phases_s"] = phase_times()
     run.write_json("summary.json", summary)
     return summary
