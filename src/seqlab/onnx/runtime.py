@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from ..inputs import check_texts  # noqa: F401  (shared with seqlab.load, torch-free)
 
 MANIFEST = "seqlab_export.json"
 
@@ -68,22 +69,6 @@ class Runner:
 
     def __repr__(self) -> str:
         return f"<seqlab.onnx {self.task} export {self.path} model={self.manifest.get('model_name')}>"
-
-
-def check_texts(texts, what: str = "text") -> list[str]:
-    """``texts`` as a list of non-empty strings, with ``seqlab.load``'s errors (TypeError for wrong types,
-    UserError for an empty text)."""
-    if isinstance(texts, str):
-        texts = [texts]
-    if not isinstance(texts, (list, tuple)):
-        raise TypeError(f"expected a list of strings ({what}s); found {type(texts).__name__}")
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise TypeError(f"expected a list of strings ({what}s); item {i} is {type(t).__name__}: {t!r}")
-        if not t.strip():
-            raise UserError(f"input {i + 1} is empty; expected a non-empty {what} (an empty input has nothing to "
-                            "predict from)")
-    return list(texts)
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:

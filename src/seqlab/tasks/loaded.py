@@ -24,6 +24,7 @@ import torch
 
 from ..device import pick_device
 from ..errors import UserError
+from ..inputs import check_texts  # noqa: F401  (re-exported for the tasks)
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +93,3 @@ class LoadedRun:
             elif isinstance(v, int) and not isinstance(v, bool):
                 lines.append(f"{k:>12}  {v}")
         return lines
-
-
-def check_texts(texts, what: str = "text") -> list[str]:
-    """``texts`` as a list of non-empty strings; anything else is a clear error (a TypeError for wrong types
-    from Python, a UserError for empty text)."""
-    if isinstance(texts, str):
-        texts = [texts]
-    if not isinstance(texts, (list, tuple)):
-        raise TypeError(f"expected a list of strings ({what}s); found {type(texts).__name__}")
-    for i, t in enumerate(texts):
-        if not isinstance(t, str):
-            raise TypeError(f"expected a list of strings ({what}s); item {i} is {type(t).__name__}: {t!r}")
-        if not t.strip():
-            raise UserError(f"input {i + 1} is empty; expected a non-empty {what} (an empty input has nothing to "
-                            "predict from)")
-    return list(texts)
