@@ -1,0 +1,21 @@
+"""The studies, in the order the notes tell the story. Explicit: a new study is one import and one entry."""
+
+from __future__ import annotations
+
+from . import attention_numpy, relu, vanishing
+from .runner import Study
+
+STUDIES: dict[str, Study] = {s.name: s for s in (
+    vanishing.STUDY,
+    relu.STUDY,
+    attention_numpy.STUDY,
+)}
+
+
+def get(name: str) -> Study:
+    from ..errors import UserError
+
+    key = name.replace("_", "-")
+    if key not in STUDIES:
+        raise UserError(f"unknown study {name!r}; studies: {', '.join(STUDIES)} (or 'all', 'list')")
+    return STUDIES[key]
