@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from . import attention_numpy, relu, vanishing
+from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, relu, vanishing
 from .runner import Study
 
 STUDIES: dict[str, Study] = {s.name: s for s in (
     vanishing.STUDY,
     relu.STUDY,
+    longrange.STUDY,
+    bottleneck.STUDY,
+    last_word.STUDY,
+    exposure_bias.STUDY,
     attention_numpy.STUDY,
 )}
 
