@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, relu, vanishing
+from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, relu, self_attention, vanishing
 from .runner import Study
 
 STUDIES: dict[str, Study] = {s.name: s for s in (
@@ -12,6 +12,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     bottleneck.STUDY,
     last_word.STUDY,
     exposure_bias.STUDY,
+    self_attention.STUDY,
     attention_numpy.STUDY,
 )}
 
