@@ -7,7 +7,10 @@ only when asked; the outputs are the same as the fast path's).
 
 from __future__ import annotations
 
+import textwrap
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -77,7 +80,7 @@ def _attends(module) -> bool:
 
 def plot_maps(maps: AttentionMaps, path, layer: int | None = None, head: int | None = None, title: str = ""):
     """A grid of heatmaps (rows: layers, columns: heads), tokens on both axes; Korean labels use a CJK font."""
-    from .plots import _save, _use_fonts_for, plt
+    from .plots import _use_fonts_for, plt
 
     L, H = maps.weights.shape[:2]
     layers = [layer] if layer is not None else list(range(L))
@@ -85,7 +88,8 @@ def plot_maps(maps: AttentionMaps, path, layer: int | None = None, head: int | N
     T = len(maps.tokens)
     _use_fonts_for(maps.tokens + [title])
     cell = max(2.2, 0.28 * T + 1.0)
-    fig, axes = plt.subplots(len(layers), len(heads), figsize=(cell * len(heads) + 1.2, cell * len(layers) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(layers), len(heads), figsize=(cell * len(heads) + 1.6, cell * len(layers) + 0.9),
+                             squeeze=False, layout="constrained")
     im = None
     for r, li in enumerate(layers):
         for c, hi in enumerate(heads):
@@ -98,14 +102,12 @@ def plot_maps(maps: AttentionMaps, path, layer: int | None = None, head: int | N
                 ax.set_xlabel("key (attended-to token)")
             if c == 0:
                 ax.set_ylabel("query (attending token)")
-    fig.suptitle(title or "attention weights (each row sums to 1)", fontsize=10)
+    fig.suptitle(textwrap.fill(title or "attention weights (each row sums to 1)", 70), fontsize=10)
     fig.colorbar(im, ax=axes, label="attention weight (0-1)", shrink=0.8)
-    return _save_grid(fig, path, _save)
-
-
-def _save_grid(fig, path, save):
-    import warnings
-
-    with warnings.catch_warnings():  # colorbar over several axes is not tight_layout-compatible; the layout is fine
-        warnings.simplefilter("ignore", UserWarning)
-        return save(fig, path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():  # missing glyphs were reported once by _use_fonts_for
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path

@@ -81,7 +81,7 @@ def run(ctx) -> StudyResult:
           "fraction of sentences (right > wrong)", CLAIM_KO[:38] + "…", hline=0.5, hline_label="chance (0.5)")
     fig2 = ctx.path("example_attention.png")
     plot_maps(attention_maps(run_, EXAMPLE), fig2, layer=best[0], head=best[1],
-              title=f"'{EXAMPLE}' · layer {best[0]} head {best[1]} · 그것은 무엇을 보나?")
+              title=f"'{EXAMPLE}' · layer {best[0]} head {best[1]} · ‘그것’은 어디를 보나?")
     top = float(rate.max())
     if accuracy < 0.8:
         verdict = "inconclusive"
