@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, relu, residual, self_attention, vanishing
+from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, parallel, relu, residual, self_attention, vanishing
 from .runner import Study
 
 STUDIES: dict[str, Study] = {s.name: s for s in (
@@ -11,6 +11,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     longrange.STUDY,
     bottleneck.STUDY,
     last_word.STUDY,
+    parallel.STUDY,
     exposure_bias.STUDY,
     self_attention.STUDY,
     residual.STUDY,
