@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, parallel, relu, residual, self_attention, vanishing
+from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, parallel, relu, residual, self_attention, tokens_ko, vanishing
 from .runner import Study
 
 STUDIES: dict[str, Study] = {s.name: s for s in (
@@ -15,6 +15,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     exposure_bias.STUDY,
     self_attention.STUDY,
     residual.STUDY,
+    tokens_ko.STUDY,
     attention_numpy.STUDY,
 )}
 
