@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, parallel, relu, residual, self_attention, tokens_ko, vanishing
+from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, parallel, relu, residual, self_attention, tokens_ko, transfer, vanishing
 from .runner import Study
 
 STUDIES: dict[str, Study] = {s.name: s for s in (
@@ -16,6 +16,7 @@ STUDIES: dict[str, Study] = {s.name: s for s in (
     self_attention.STUDY,
     residual.STUDY,
     tokens_ko.STUDY,
+    transfer.STUDY,
     attention_numpy.STUDY,
 )}
 

@@ -82,11 +82,13 @@ class Context:
         p.parent.mkdir(parents=True, exist_ok=True)
         return p
 
-    def train(self, task: str, model: str, data: str, name: str, sets: dict | None = None, **train) -> dict:
+    def train(self, task: str, model: str, data: str, name: str, sets: dict | None = None, init: Path | None = None,
+              **train) -> dict:
         """Train one run through seqlab's task code (the same path as ``seqlab train``) into runs/NAME.
 
         ``sets`` is ``{"model": {...}, "data": {...}, "train": {...}}`` as ``--set`` would give;
-        keyword arguments are the dedicated flags (epochs, batch_size, lr, seed, precision, ...).
+        ``init`` is a run whose weights start this one (``--init``: fine-tuning from an MLM run); keyword
+        arguments are the dedicated flags (epochs, batch_size, lr, seed, precision, time_budget, ...).
         Returns the run's summary; the run is at ``self.run_dir(name)``.
         """
         from ..tasks import get_task
@@ -95,7 +97,7 @@ class Context:
         flags = {"seed": self.seed, "precision": "fp32", "device": "cpu", **train}
         sets = {k: dict(v) for k, v in (sets or {}).items() if v}
         req = TrainRequest(task=task, model=model, data=data, out=self.run_dir(name), sets=sets, train_flags=flags,
-                           overwrite=True)
+                           init=str(init) if init else None, overwrite=True)
         return get_task(task).train(req)
 
     def run_dir(self, name: str) -> Path:
