@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from . import attention_numpy, bottleneck, exposure_bias, last_word, longrange, parallel, relu, residual, self_attention, tokens_ko, transfer, vanishing
+from . import (attention_numpy, bottleneck, exposure_bias, last_word, longrange, parallel, relu, residual, self_attention,
+               tokens_ko, transfer, vanishing)
 from .runner import Study
 
 STUDIES: dict[str, Study] = {s.name: s for s in (

@@ -36,7 +36,7 @@ def _train(model, ids, mask, y, steps: int, clip: float, lr: float, seed: int) -
         norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), clip if clip else float("inf")))
         losses.append(float(loss.detach()))
         norms.append(norm)
-        if not (math.isfinite(norm) and math.isfinite(float(loss))) or norm > GROWTH * max(norms[0], 1e-12):
+        if not (math.isfinite(norm) and math.isfinite(losses[-1])) or norm > GROWTH * max(norms[0], 1e-12):
             exploded = step
             break
         opt.step()

@@ -39,7 +39,7 @@ def run(ctx) -> StudyResult:
     for m in MODELS:
         init = _norms(build(m, tok.vocab_size, 2, ctx.seed), ids, mask, y)
         ctx.train("classify", m, f"builtin:longrange?distance={distance}&n={ctx.n(1000, 2000, 40)}", m,
-                  {"model": SMALL[m], "train": {"patience": 0}}, epochs=ctx.pick(10, 20), batch_size=32, lr=3e-3)
+                  {"model": SMALL[m], "train": {"patience": 0}}, epochs=ctx.n(10, 20, 2), batch_size=32, lr=3e-3)
         run_ = load(ctx.run_dir(m))
         trained = _norms(run_.module, *tensors(run_.tokenizer, texts, labels, run_.labels))
         acc = run_.evaluate(f"builtin:longrange?distance={distance}&n=200&seed={ctx.seed + 7}")["accuracy"]
