@@ -132,3 +132,15 @@ def test_attention_cli(tmp_path, capsys):
     assert code == 0, err
     code, _, err = run_cli(["attention", str(tmp_path / "gru"), "good movie"], capsys)
     assert code == 2 and "no attention" in err
+
+
+def test_rerunning_one_study_keeps_the_others_in_the_report(tmp_path, capsys):
+    from seqlab.study.report import write_report
+
+    write_report(tmp_path, [{"name": "relu", "verdict": "holds", "summary": "x", "claim_ko": "가", "claim_en": "a",
+                             "threshold": "t", "columns": [], "rows": [], "figures": [], "explanation": "e",
+                             "numbers": {}, "command": "c", "mode": "quick", "seed": 0, "seconds": 1.0, "estimate_s": 1}])
+    code, _, _ = run_cli(["study", "attention-numpy", "--quick", "--out", str(tmp_path)], capsys)
+    assert code == 0
+    names = [s["name"] for s in json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["studies"]]
+    assert names == ["relu", "attention-numpy"]

@@ -53,11 +53,28 @@ def study(name, quick, out, seed, as_json):
         if not as_json:
             r = records[-1]
             click.echo(f"{r['name']:<16} {r['verdict']:<14} {r['summary']} ({r['seconds']:.0f} s)")
-    index, results = write_report(out, records)
+    index, results = write_report(out, merged_records(out, records))
     if as_json:
         click.echo(json.dumps({"index": str(index), "results": str(results), "studies": records}, ensure_ascii=False, indent=1))
     else:
         click.echo(f"report: {index}")
+
+
+def merged_records(out: Path, records: list[dict]) -> list[dict]:
+    """The new records plus those of other studies already reported in OUT (one study re-run keeps the rest),
+    in the registry's order."""
+    from ..study.registry import STUDIES
+
+    previous = out / "results.json"
+    by_name = {}
+    if previous.is_file():
+        try:
+            by_name = {r["name"]: r for r in json.loads(previous.read_text(encoding="utf-8")).get("studies", [])}
+        except (ValueError, KeyError, TypeError):
+            by_name = {}
+    by_name.update({r["name"]: r for r in records})
+    order = list(STUDIES)
+    return sorted(by_name.values(), key=lambda r: order.index(r["name"]) if r["name"] in order else len(order))
 
 
 COMMANDS = [study]
