@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 # instead of pulling the registry's CUDA build; elsewhere pick your own build first.
 TORCH  ?= torch==2.13.*
 
-.PHONY: install demo test bench-help clean
+.PHONY: install demo test study fonts bench-help clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,5 +24,15 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# every claim of the lecture notes measured, quick mode (< 10 min on 2 cores): seqlab-study/index.html
+study: install
+	$(BIN)/seqlab study all --quick --out seqlab-study
+
+# a font with Hangul for the plots' Korean labels (Debian/Ubuntu; elsewhere install Noto Sans CJK or set SEQLAB_FONT)
+fonts:
+	@if command -v apt-get >/dev/null; then \
+		$$(command -v sudo || true) apt-get install -y -q fonts-noto-cjk; \
+	else echo "no apt-get: install a Korean font (Noto Sans CJK, NanumGothic) or set SEQLAB_FONT=/path/to/font.ttf"; fi
+
 clean:
-	rm -rf $(VENV) seqlab-demo .pytest_cache
+	rm -rf $(VENV) seqlab-demo seqlab-study .pytest_cache
