@@ -3,15 +3,25 @@ units, and a legend. Fonts for Hangul come from seqlab.plots (Noto Sans CJK, Nan
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 
 from ..plots import _save, _use_fonts_for, plt
 
+_HANGUL = re.compile(r"[\uac00-\ud7af]")
+
+
+def _claim(claim_ko: str) -> str:
+    """The claim as a suptitle, wrapped to fit (Hangul is about twice as wide as Latin letters)."""
+    return textwrap.fill(f"「{claim_ko}」", 48 if _HANGUL.search(claim_ko) else 90)
+
 
 def _frame(title: str, claim_ko: str, size=(6.8, 4.2)):
     _use_fonts_for([claim_ko, title])
-    fig, ax = plt.subplots(figsize=size)
-    fig.suptitle(f"「{claim_ko}」", fontsize=9, color="dimgray")
+    lines_ = _claim(claim_ko).count("\n")
+    fig, ax = plt.subplots(figsize=(size[0], size[1] + 0.2 * lines_))
+    fig.suptitle(_claim(claim_ko), fontsize=9, color="dimgray")
     ax.set_title(title, fontsize=11)
     return fig, ax
 
@@ -59,7 +69,7 @@ def heatmap(path: Path, matrix, xlabels: list[str], ylabels: list[str], title: s
     w = 2.6 + 0.42 * len(xlabels)
     fig, ax = plt.subplots(figsize=(max(w, 4.5), 1.8 + 0.36 * len(ylabels)))
     if claim_ko:
-        fig.suptitle(f"「{claim_ko}」", fontsize=9, color="dimgray")
+        fig.suptitle(_claim(claim_ko), fontsize=9, color="dimgray")
     im = ax.imshow(matrix, cmap="viridis", aspect="auto", vmin=0)
     ax.set_xticks(range(len(xlabels)), xlabels, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(len(ylabels)), ylabels, fontsize=8)
