@@ -144,3 +144,13 @@ def test_rerunning_one_study_keeps_the_others_in_the_report(tmp_path, capsys):
     assert code == 0
     names = [s["name"] for s in json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["studies"]]
     assert names == ["relu", "attention-numpy"]
+
+
+def test_a_study_is_deterministic_for_its_seed(report, tmp_path, monkeypatch):
+    from seqlab.study.registry import get
+    from seqlab.study.runner import run_study
+
+    first = next(s for s in json.loads((report / "results.json").read_text(encoding="utf-8"))["studies"] if s["name"] == "relu")
+    monkeypatch.setenv("SEQLAB_STUDY_SCALE", "0.2")
+    again = run_study(get("relu"), tmp_path, quick=True, seed=0)
+    assert json.loads(json.dumps(again["rows"])) == first["rows"] and again["verdict"] == first["verdict"]
