@@ -154,3 +154,34 @@ def test_a_study_is_deterministic_for_its_seed(report, tmp_path, monkeypatch):
     monkeypatch.setenv("SEQLAB_STUDY_SCALE", "0.2")
     again = run_study(get("relu"), tmp_path, quick=True, seed=0)
     assert json.loads(json.dumps(again["rows"])) == first["rows"] and again["verdict"] == first["verdict"]
+
+
+def test_attention_maps_for_gpt_mlm_and_bert_classifier():
+    from types import SimpleNamespace
+
+    import torch
+
+    from conftest import tiny_gpt
+    from seqlab.attention_maps import attention_maps
+    from seqlab.data.tokenizers import make_tokenizer
+    from seqlab.models.bert import BertClassifier, BertConfig, BertForMaskedLM
+
+    tok = make_tokenizer("word").fit(["the animal was tired", "the street was wide"])
+    cfg = BertConfig(vocab_size=tok.vocab_size, max_position=16, n_layer=2, n_head=2, d_model=16, d_ff=32)
+    torch.manual_seed(0)
+    runs = {
+        "lm": SimpleNamespace(task="lm", module=tiny_gpt(vocab_size=tok.vocab_size), tokenizer=tok, config={"model_name": "gpt"}),
+        "mlm": SimpleNamespace(task="mlm", module=BertForMaskedLM(cfg).eval(), tokenizer=tok, config={"model_name": "bert"}),
+        "classify": SimpleNamespace(task="classify", module=BertClassifier(cfg, 2, cls_id=tok.cls_id, sep_id=tok.eos_id).eval(),
+                                    tokenizer=tok, config={"model_name": "bert"}),
+    }
+    for task, run in runs.items():
+        maps = attention_maps(run, "the animal was tired")
+        T = len(maps.tokens)
+        assert maps.weights.shape == (2, 2, T, T), task
+        assert torch.allclose(maps.weights.sum(-1), torch.ones(2, 2, T), atol=1e-5)
+        if task == "lm":
+            assert maps.causal and maps.tokens == ["the", "animal", "was", "tired"]
+            assert torch.all(maps.weights[..., 0, 1:] == 0)  # the first token sees only itself
+        else:
+            assert maps.tokens[0] == "[CLS]" and maps.tokens[-1] == "[SEP]" and T == 6
