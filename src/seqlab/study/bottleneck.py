@@ -34,7 +34,7 @@ def _score(hyps: list[str], refs: list[str]) -> tuple[float, float]:
 def run(ctx) -> StudyResult:
     from ..data.builtin import generate
 
-    max_len = ctx.pick(24, 60)
+    max_len = ctx.pick(16, 60)
     lengths = list(range(4, max_len + 1, ctx.pick(4, 8)))
     if lengths[-1] != max_len:
         lengths.append(max_len)
@@ -43,7 +43,7 @@ def run(ctx) -> StudyResult:
     for m, (label, sets) in MODELS.items():
         sets = {**sets, "data": {"beam": 1, "valid_bleu_max": 100, "label_smoothing": 0.0},
                 "train": {"patience": 0}}
-        ctx.train("seq2seq", m, data, m, sets, epochs=ctx.pick(6, 25), batch_size=32, lr=3e-3)
+        ctx.train("seq2seq", m, data, m, sets, epochs=ctx.pick(8, 25), batch_size=32, lr=3e-3)
         run_ = load(ctx.run_dir(m))
         for L in lengths:
             test = generate("reverse", {"n": str(ctx.n(40, 200, 5)), "min_len": str(L), "max_len": str(L)},

@@ -23,6 +23,7 @@ td, th { border: 1px solid #ccc; padding: .2em .6em; text-align: right; } th { b
 td:first-child, th:first-child { text-align: left; }
 code { background: #f0f0f0; padding: .1em .3em; } img { max-width: 100%; border: 1px solid #ddd; margin: .5em 0; }
 .meta { color: #666; font-size: .85em; }
+table.toc td { text-align: left; }
 """
 
 
@@ -63,14 +64,15 @@ def write_report(out: Path, records: list[dict]) -> tuple[Path, Path]:
     results.write_text(json.dumps({**meta, "studies": records}, ensure_ascii=False, indent=1), encoding="utf-8")
     counts = {v: sum(r["verdict"] == v for r in records) for v in ("holds", "does not hold", "inconclusive")}
     toc = "".join(f'<tr><td><a href="#{html.escape(r["name"])}">{html.escape(r["name"])}</a></td>'
-                  f'<td>{html.escape(r["verdict"])}</td><td>{html.escape(r["summary"])}</td></tr>' for r in records)
+                  f'<td><span class="verdict {r["verdict"].replace(" ", "-")}">{html.escape(r["verdict"])}</span></td>'
+                  f'<td>{html.escape(r["summary"])}</td></tr>' for r in records)
     page = f"""<!DOCTYPE html>
 <html lang="ko"><head><meta charset="utf-8"><title>seqlab study: the lecture notes, measured</title>
 <style>{_CSS}</style></head><body>
 <h1>The lecture notes' claims, measured</h1>
 <p class="meta">seqlab {html.escape(meta["seqlab_version"])} · {html.escape(meta["created"])} · {html.escape(meta["machine"])} ·
 {counts["holds"]} hold, {counts["does not hold"]} do not hold, {counts["inconclusive"]} inconclusive</p>
-<table><tr><th>study</th><th>verdict</th><th>numbers</th></tr>{toc}</table>
+<table class="toc"><tr><th>study</th><th>verdict</th><th>numbers</th></tr>{toc}</table>
 {"".join(_section(r) for r in records)}
 </body></html>
 """
