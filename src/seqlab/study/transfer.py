@@ -13,6 +13,7 @@ This is benchmarks/bert_sst2.py made a study, smaller.
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import random
 from pathlib import Path
@@ -74,16 +75,17 @@ def run(ctx) -> StudyResult:
     for frac in FRACTIONS:
         sub = subset(labelled, frac, ctx.seed)
         f = ctx.write_csv(f"train-{frac:g}.csv", ["text", "label"], sub)
-        epochs = ctx.pick(8 if frac < 1 else 4, 10 if frac < 1 else 4)
+        steps_per_epoch = math.ceil(len(sub) * 0.9 / 16)  # 10% is held out for validation
+        epochs = min(100, max(4, math.ceil(ctx.pick(100, 400) / steps_per_epoch)))  # at least ~100 (400) steps each
         for kind in ("pre-trained", "from scratch"):
             name = f"{'ft' if kind == 'pre-trained' else 'scratch'}-{frac:g}"
             sets = {"train": {"patience": 0}, "data": {"tokenizer": "wordpiece", "vocab_size": ctx.pick(500, 8000)}}
             if kind == "from scratch":
                 sets["model"] = arch
             ctx.train("classify", "bert", str(f), name, sets, init=ctx.run_dir("mlm") if kind == "pre-trained" else None,
-                      epochs=epochs, batch_size=16, lr=1e-3 if kind == "from scratch" else 5e-4)
+                      epochs=epochs, batch_size=16, lr=1e-3)
             acc[(kind, frac)] = load(ctx.run_dir(name)).evaluate(str(test_f))["accuracy"]
-        rows.append([f"{frac:.0%}", len(sub), round(acc[("pre-trained", frac)], 3), round(acc[("from scratch", frac)], 3),
+        rows.append([f"{frac:.0%}", len(sub), epochs, round(acc[("pre-trained", frac)], 3), round(acc[("from scratch", frac)], 3),
                      round(acc[("pre-trained", frac)] - acc[("from scratch", frac)], 3)])
     fig = ctx.path("accuracy_vs_labels.png")
     xs = [len(subset(labelled, fr, ctx.seed)) for fr in FRACTIONS]
@@ -104,7 +106,7 @@ def run(ctx) -> StudyResult:
         "grow: with all of them, scratch training can learn what it needs on its own. How much pre-training helps "
         "depends on how long it ran; the quick mode pre-trains for a few epochs on a few thousand sentences.")
     return StudyResult("holds" if holds else "does not hold", summary,
-                       ["labels", "examples", "pre-trained + fine-tuned", "from scratch", "difference"], rows,
+                       ["labels", "examples", "epochs", "pre-trained + fine-tuned", "from scratch", "difference"], rows,
                        [fig.name], explanation,
                        {"accuracy": {f"{k}@{fr}": v for (k, fr), v in acc.items()}, "mean_gap_1_10": mean_gap,
                         "mlm_valid_loss": mlm_loss, "source": source})
