@@ -139,3 +139,22 @@ def test_residual_switch_removes_skips_only():
         a = layer.attn(layer.norm1(x), MASK)
         expected = layer._ffn(layer.norm2(a))  # no "x +" anywhere
         assert torch.allclose(layer(x, MASK), expected, atol=1e-6)
+
+
+def test_nonlinearity_and_residual_from_the_cli(tmp_path, capsys):
+    import json
+
+    from conftest import run_cli
+
+    import seqlab
+
+    args = ["-q", "train", "classify", "--data", "builtin:longrange?distance=3&n=40", "--epochs", "1", "--precision", "fp32"]
+    code, _, err = run_cli(args + ["--model", "rnn", "--out", tmp_path / "r", "--set", "model.nonlinearity=relu",
+                                   "--set", "model.hidden=8", "--set", "model.embed_dim=8"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["model"]["nonlinearity"] == "relu"
+    assert seqlab.load(tmp_path / "r").module.rnn.nonlinearity == "relu"
+    code, _, err = run_cli(args + ["--model", "transformer", "--out", tmp_path / "t", "--set", "model.residual=false",
+                                   "--set", "model.embed_dim=8", "--set", "model.n_head=2", "--set", "model.d_ff=8"], capsys)
+    assert code == 0, err
+    assert not seqlab.load(tmp_path / "t").module.encoder.layers[0].residual
