@@ -252,10 +252,6 @@ class HFTokenizer(Tokenizer):
             trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS),
                                                 show_progress=False)
         tok.train_from_iterator(list(texts), trainer=trainer)
-        if self.kind == "wordpiece":  # the trainer numbers the pieces in a different order on every run: fix the ids
-            rest = sorted(t for t in tok.get_vocab() if t not in SPECIALS)  # (the set itself is the same)
-            tok.model = models.WordPiece({t: i for i, t in enumerate([*SPECIALS, *rest])}, unk_token="<unk>",
-                                         max_input_chars_per_word=100)
         self.hf = tok
         self._index()
         return self
