@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 # instead of pulling the registry's CUDA build; elsewhere pick your own build first.
 TORCH  ?= torch==2.13.*
 
-.PHONY: install demo test study fonts bench-help clean
+.PHONY: install demo test chromium study bench-help clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,18 +21,19 @@ install: $(BIN)/.installed
 demo: install
 	$(BIN)/seqlab demo
 
-test: install
+# The browser tests (tests/test_serve_browser.py) drive Debian's Chromium; where it is missing and apt-get
+# can be used (root on Debian/Ubuntu, as in CI) it is installed with a CJK font, otherwise they skip.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } \
+	  || echo "chromium not installed (needs root and apt-get): the browser tests will skip"
+
+test: install chromium
 	$(BIN)/python -m pytest
 
 # every claim of the lecture notes measured, quick mode (< 10 min on 2 cores): seqlab-study/index.html
 study: install
 	$(BIN)/seqlab study all --quick --out seqlab-study
-
-# a font with Hangul for the plots' Korean labels (Debian/Ubuntu; elsewhere install Noto Sans CJK or set SEQLAB_FONT)
-fonts:
-	@if command -v apt-get >/dev/null; then \
-		$$(command -v sudo || true) apt-get install -y -q fonts-noto-cjk; \
-	else echo "no apt-get: install a Korean font (Noto Sans CJK, NanumGothic) or set SEQLAB_FONT=/path/to/font.ttf"; fi
 
 clean:
 	rm -rf $(VENV) seqlab-demo seqlab-study .pytest_cache

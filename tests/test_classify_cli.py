@@ -15,7 +15,7 @@ def test_train_evaluate_predict(cli, tmp_path, sentiment_csv):
     code, stdout, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--model", "gru", "--out", out, "--lr", "0.01", *FAST)
     assert code == 0, err
     assert "best valid accuracy" in stdout
-    for f in ("config.json", "meta.json", "tokenizer.json", "model.safetensors", "state.pt", "metrics.jsonl", "summary.json", "curves.png"):
+    for f in ("config.json", "meta.json", "tokenizer.json", "model.safetensors", "state.safetensors", "metrics.jsonl", "summary.json", "curves.png"):
         assert (out / f).is_file(), f
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stop_reason"] in ("epochs", "early_stop")
@@ -42,8 +42,13 @@ def test_korean_morpheme_and_multiclass(cli, tmp_path):
     assert code == 0, err
     assert json.loads((out / "meta.json").read_text())["tokenizer"] == "morpheme"
     assert json.loads((out / "meta.json").read_text())["labels"] == ["mid", "neg", "pos"]
-    code, stdout, _ = cli("predict", out, "정말 강추 합니다", "--json")
-    assert code == 0 and json.loads(stdout)["predictions"][0]["label"] in ("mid", "neg", "pos")
+    code, stdout, _ = cli("predict", out, "정말 강추 합니다", "최고 감동 재밌어요", "그냥 그래요 보통", "--json")
+    assert code == 0
+    preds = json.loads(stdout)["predictions"]
+    for pred in preds:  # a distribution over the three classes, and the label is its argmax
+        assert set(pred["probs"]) == {"mid", "neg", "pos"} and abs(sum(pred["probs"].values()) - 1) < 1e-4
+        assert pred["label"] == max(pred["probs"], key=pred["probs"].get)
+    assert [p["label"] for p in preds[1:]] == ["pos", "mid"]  # words only ever seen with one class
 
 
 def test_numeric_feature_sequences(cli, tmp_path):
@@ -109,3 +114,16 @@ def test_label_only_in_eval_data_and_not_a_run(cli, tmp_path, sentiment_csv):
     # and the existing run is never overwritten without --overwrite
     code, _, err = cli("train", "classify", "--data", sentiment_csv, "--model", "lstm", "--out", out)
     assert code == 2 and "--overwrite" in err
+
+
+def test_empty_labels_are_refused_and_single_example_classes_warned(cli, tmp_path, sentiment_csv):
+    rows = sentiment_csv.read_text(encoding="utf-8").splitlines()
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n".join(rows[:5] + [rows[5].rsplit(",", 1)[0] + ","] + rows[6:]) + "\n", encoding="utf-8")
+    code, _, err = cli("-q", "train", "classify", "--data", blank, "--model", "gru", "--out", tmp_path / "b", *QUICK)
+    assert code == 2 and "1 of 240 rows have an empty label (lines 6)" in err and not (tmp_path / "b").exists()
+    rare = tmp_path / "rare.csv"
+    rare.write_text("\n".join(rows + ["an odd one,mood"]) + "\n", encoding="utf-8")
+    code, _, err = cli("train", "classify", "--data", rare, "--model", "gru", "--out", tmp_path / "r", *FAST[:4],
+                       "--set", "data.valid_fraction=0.2", "--epochs", "1")
+    assert "single example: 'mood'" in err

@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import SHARED_DATA
+
 FAST = ["--epochs", "3", "--precision", "fp32", "--lookback", "48", "--horizon", "12"]
 
 
@@ -109,9 +111,9 @@ def test_forecast_data_missing_a_target_column(cli, tmp_path):
     assert code == 0 and "linear forecast from 2024-02-04" in stdout
 
 
-@pytest.mark.skipif(not Path("/work/shared/data/ett/ETTh1.csv").is_file(), reason="no ETTh1 mirror here")
+@pytest.mark.skipif(not (SHARED_DATA / "ett" / "ETTh1.csv").is_file(), reason="no ETTh1 mirror beside the clone (../shared/data)")
 def test_etth1_known_dataset_uses_ett_split(cli, tmp_path, monkeypatch):
-    monkeypatch.setenv("SEQLAB_DATA_MIRROR", "/work/shared/data")
+    monkeypatch.setenv("SEQLAB_DATA_MIRROR", str(SHARED_DATA))
     code, stdout, err = cli("-q", "train", "forecast", "--data", "etth1", "--model", "naive", "--horizon", "24",
                             "--out", tmp_path / "e", "--json")
     assert code == 0, err

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from seqlab import forecast_metrics as fm
+from seqlab.metrics import forecast as fm
 
 TRUE = np.array([1.0, 2.0, 4.0]).reshape(1, 3, 1)   # (B, H, C)
 PRED = np.array([2.0, 2.0, 2.0]).reshape(1, 3, 1)

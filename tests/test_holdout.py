@@ -65,15 +65,22 @@ def test_whole_split_on_unnested_texts_is_a_plain_stratified_split():
 def test_classify_holds_out_whole_texts_on_request(caplog):
     from seqlab.data import datasets
     from seqlab.data.sources import parse_source
-    from seqlab.tasks.classify import ClassifyData, Examples, _hold_out
+    from seqlab.data.holdout import hold_out_examples
+    from seqlab.data.labelled import Examples
+    from seqlab.tasks.classify import ClassifyData
 
     texts, labels = _treebank(30)
-    ex = Examples(texts, labels, "x")
+    ex = Examples(texts, labels, "x", ids=[f"id{i}" for i in range(len(texts))])
     sst2 = parse_source("sst2", "--data")
     assert datasets.get("sst2").nested and not datasets.get("nsmc").nested
+
+    def indices(split):  # the held-out examples as index lists (train, valid), via the ids carried along
+        tr, va = hold_out_examples(ex, sst2, 0.1, split, 0)
+        return [int(i[2:]) for i in tr.ids], [int(i[2:]) for i in va.ids]
+
     with caplog.at_level("INFO"):
-        assert _hold_out(ex, sst2, ClassifyData(), 0) == stratified_split(labels, 0.1, 0)
+        assert indices("random") == stratified_split(labels, 0.1, 0)
     assert "data.valid_split=whole" in caplog.text  # the default says what it overstates, and the remedy
-    assert _hold_out(ex, sst2, ClassifyData(valid_split="whole"), 0) == whole_text_split(texts, labels, 0.1, 0)[:2]
+    assert indices("whole") == whole_text_split(texts, labels, 0.1, 0)[:2]
     with pytest.raises(ValueError, match="valid_split"):
         ClassifyData(valid_split="sentences")

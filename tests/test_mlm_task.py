@@ -46,7 +46,8 @@ def test_finetune_from_mlm_then_predict(mlm_run, cli, tmp_path):
     code, stdout, err = cli("predict", clf, "a wonderful film", "--json")
     assert code == 0, err
     pred = json.loads(stdout)["predictions"][0]
-    assert pred["label"] in ("pos", "neg")
+    assert set(pred["probs"]) == {"pos", "neg"} and abs(sum(pred["probs"].values()) - 1) < 1e-4
+    assert pred["label"] == max(pred["probs"], key=pred["probs"].get) and pred["prob"] == pred["probs"][pred["label"]]
 
 
 def test_init_from_a_run_of_another_kind(mlm_run, cli, tmp_path):

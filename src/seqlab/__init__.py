@@ -10,11 +10,12 @@ The public entry points::
 __version__ = "0.1.0"
 
 
-def load(run_dir):
-    """Load a run directory written by ``seqlab train``; returns the task's loaded-run object."""
-    from .run import load as _load
+def load(run_dir, device: str = "auto"):
+    """Load a run directory written by ``seqlab train`` onto ``device`` (auto | cpu | cuda); returns the task's
+    loaded-run object (see :mod:`seqlab.tasks.loaded`)."""
+    from .tasks import load as _load
 
-    return _load(run_dir)
+    return _load(run_dir, device)
 
 
 def from_hf(path, out=None):

@@ -22,6 +22,11 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    from .train.distributed import device_for
+
+    own_gpu = device_for(name)  # under torchrun: this process's GPU, cuda:LOCAL_RANK
+    if own_gpu is not None:
+        return own_gpu
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
@@ -52,20 +57,41 @@ def _one_step(model, loss_fn, batch, device, precision) -> float:
     return time.perf_counter() - t
 
 
-def _time_steps(model, loss_fn, batch, device, warmup=2, rounds=3) -> dict[str, float]:
-    """Best-of-``rounds`` step time per precision, rounds alternating so load changes hit both alike."""
+PROBE_CAP_S = 2.0  # the precision probe's wall-clock limit (5% of a --time-budget when that is smaller)
+
+
+def _time_steps(model, loss_fn, batch, device, warmup=1, rounds=3, cap_s: float = PROBE_CAP_S) -> dict[str, float]:
+    """Best-of-``rounds`` step time per precision, rounds alternating so load changes hit both alike.
+
+    Keeps to ``cap_s`` seconds: a round runs only when it is expected to end within the cap (a big
+    model: the one warm-up step of each precision decides), and bf16 is not tried at all when one
+    fp32 step alone took longer than the cap (it is then reported as not measured, ``inf``).
+    """
+    t0 = time.perf_counter()
+    best = {"fp32": float("inf"), "bf16": float("inf")}
     for p in ("fp32", "bf16"):
         for _ in range(warmup):  # first steps build kernels and caches
-            _one_step(model, loss_fn, batch, device, p)
-    best = {"fp32": float("inf"), "bf16": float("inf")}
+            best[p] = _one_step(model, loss_fn, batch, device, p)
+        if time.perf_counter() - t0 > cap_s:
+            if p == "fp32":
+                log.info("precision probe: one fp32 step took %.1f s, over the probe's %.1f s cap; "
+                         "bf16 not measured (use --precision bf16 to try it)", best["fp32"], cap_s)
+            return best
     for _ in range(rounds):
+        if time.perf_counter() - t0 + best["fp32"] + best["bf16"] > cap_s:  # this round would end past the cap
+            break
         for p in best:
             best[p] = min(best[p], _one_step(model, loss_fn, batch, device, p))
     return best
 
 
-def resolve_precision(precision: str, device: torch.device, model=None, loss_fn=None, batch=None) -> tuple[str, dict]:
-    """Turn ``auto`` into a concrete precision; returns it and the timings that decided it."""
+def resolve_precision(precision: str, device: torch.device, model=None, loss_fn=None, batch=None,
+                      budget_s: float = 0.0) -> tuple[str, dict]:
+    """Turn ``auto`` into a concrete precision; returns it and the timings that decided it.
+
+    ``budget_s``: the run's time budget in seconds (0 = none); the probe takes at most 5% of it,
+    and never more than :data:`PROBE_CAP_S`.
+    """
     if precision not in PRECISIONS:
         raise UserError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
     if precision != "auto":
@@ -74,15 +100,21 @@ def resolve_precision(precision: str, device: torch.device, model=None, loss_fn=
         return ("bf16" if torch.cuda.is_bf16_supported() else "fp16"), {}
     if model is None or batch is None:
         return "fp32", {}
+    cap = min(PROBE_CAP_S, 0.05 * budget_s) if budget_s else PROBE_CAP_S
+    t0 = time.perf_counter()
     probe = copy.deepcopy(model).train()
     rng = torch.get_rng_state()
     try:
-        timings = _time_steps(probe, loss_fn, batch, device)
+        timings = _time_steps(probe, loss_fn, batch, device, cap_s=cap)
     except RuntimeError as e:  # an op without a bf16 kernel on this CPU
         log.info("bf16 probe failed (%s); using fp32", e)
         timings = {"fp32": 1.0, "bf16": float("inf")}
     finally:
         torch.set_rng_state(rng)
+    cost = time.perf_counter() - t0
     choice = "bf16" if timings["bf16"] < 0.8 * timings["fp32"] else "fp32"
-    log.info("precision auto: fp32 %.1f ms/step, bf16 %.1f ms/step -> %s", timings["fp32"] * 1e3, timings["bf16"] * 1e3, choice)
-    return choice, {k: round(v * 1e3, 2) for k, v in timings.items()}
+    log.info("precision auto: fp32 %.1f ms/step, bf16 %.1f ms/step -> %s (probe took %.2f s)",
+             timings["fp32"] * 1e3, timings["bf16"] * 1e3, choice, cost)
+    out = {k: round(v * 1e3, 2) for k, v in timings.items() if v != float("inf")}
+    out["probe_total"] = round(cost * 1e3, 1)  # the probe's own cost, ms
+    return choice, out

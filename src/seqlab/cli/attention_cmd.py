@@ -25,7 +25,7 @@ def attention(run_dir, text, layer, head, plot, as_json):
     """
     from ..attention_maps import attention_maps, plot_maps
     from ..errors import UserError
-    from ..run import load
+    from .. import load
 
     maps = attention_maps(load(run_dir), text)
     L, H = maps.weights.shape[:2]

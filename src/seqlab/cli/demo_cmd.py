@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import demo as demo_lib
+from ..phases import phase
 
 
 @click.command("demo")
@@ -25,13 +26,15 @@ def demo(ctx, out, only):
     from rich.console import Console
     from rich.table import Table
 
+    _claim(out)
     console = Console()
     logging.getLogger("seqlab").setLevel(logging.WARNING)
     for name, section in demo_lib.SECTIONS.items():
         if only and name not in only:
             continue
         console.rule(f"[bold]{name}")
-        res = section(out)
+        with phase(f"demo {name}", show=not ctx.obj.get("quiet")):  # a spinner on stderr while the section trains
+            res = section(out)
         rows = res["rows"]
         if name == "longrange":
             models = list(dict.fromkeys(r["model"] for r in rows))
@@ -47,8 +50,11 @@ def demo(ctx, out, only):
                 table.add_row(m, *[f"{a:.2f}" for a in accs], f"{secs:.0f}")
             console.print(table)
             console.print("The plain RNN answers from h_T = tanh(x_T W_x + h_{T-1} W_h + b): the first token's trace fades with "
-                          "every step, so its accuracy falls toward chance as the distance grows. LSTM/GRU carry it in gated "
-                          "state; TextCNN and the Transformer see every position directly.")
+                          "every step, so its accuracy falls toward chance as the distance grows. LSTM and GRU carry it in "
+                          f"gated state when their keep-gate starts open (forget/update-gate bias {demo_lib.GATE_BIAS:g} here; "
+                          "with PyTorch's default init the GRU also stays at chance at distance 40, and an LSTM with "
+                          "forget bias 1 at 80: the gradient never reaches the first token). TextCNN and the Transformer "
+                          "see every position directly.")
         elif name == "attention":
             table = Table(title="builtin:reverse (up to 12 symbols), the same GRU encoder-decoder with and without attention")
             for col in ("model", "attention", "exact match", "BLEU", "train s"):
@@ -78,6 +84,28 @@ def demo(ctx, out, only):
                 console.print(r)
         if res.get("plot"):
             console.print(f"plot written to [bold]{res['plot']}[/bold]")
+
+
+DEMO_MARKER = ".seqlab-demo"
+
+
+def _claim(out: Path) -> None:
+    """Use ``out`` for the demo only if it is new, empty or an earlier demo's folder (the demo replaces its plots)."""
+    from ..errors import UserError
+
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is a file; choose a folder name")
+    demo_names = {*demo_lib.SECTIONS, "longrange.png", "attention.png", "forecast.png", DEMO_MARKER}
+    earlier = (out / DEMO_MARKER).is_file() or (out.is_dir() and {f.name for f in out.iterdir()} <= demo_names)  # before the marker
+    if out.is_dir() and any(out.iterdir()) and not earlier:
+        shown = ", ".join(sorted(f.name for f in out.iterdir())[:6])
+        raise UserError(f"--out {out}: the folder is not empty and not an earlier `seqlab demo` folder (found: {shown}); "
+                        "the demo writes runs and plots there: choose another --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / DEMO_MARKER).write_text("seqlab demo output: runs and plots; `seqlab demo --out` may replace them\n", encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"--out {out}: cannot write there ({e.strerror or type(e).__name__}); choose a folder you can write to") from None
 
 
 COMMANDS = [demo]

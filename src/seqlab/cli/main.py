@@ -34,6 +34,7 @@ def cli(ctx, debug, quiet):
     ctx.obj["debug"] = debug
     ctx.obj["quiet"] = quiet
     logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr, force=True)
+    logging.getLogger("seqlab").setLevel(logging.NOTSET)  # a verb may quieten seqlab's logger (demo); not the next one
     for noisy in ("matplotlib", "PIL", "urllib3", "filelock", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -44,7 +45,8 @@ def _register():
     for mod in (train_cmd, evaluate_cmd, predict_cmd, demo_cmd, datasets_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
-    for optional in ("generate_cmd", "forecast_cmd", "import_hf_cmd", "translate_cmd", "study_cmd", "attention_cmd"):
+    for optional in ("generate_cmd", "forecast_cmd", "import_hf_cmd", "translate_cmd", "serve_cmd", "export_cmd",
+                     "study_cmd", "attention_cmd"):
         try:
             mod = __import__(f"seqlab.cli.{optional}", fromlist=["COMMANDS"])
         except ModuleNotFoundError as e:
@@ -58,11 +60,20 @@ def _register():
 _register()
 
 
+_RESTORED: list = []  # run folders whose previous run main() put back after a failed --overwrite
+
+
 def main(argv=None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     try:
-        cli.main(args=args, prog_name="seqlab", standalone_mode=False)
+        try:
+            cli.main(args=args, prog_name="seqlab", standalone_mode=False, obj={"argv": args})
+        except BaseException:
+            from ..run import restore_replaced
+
+            _RESTORED[:] = restore_replaced()  # an --overwrite whose new run failed before its first model: the old run comes back
+            raise
     except UserError as e:
         if debug:
             raise
@@ -77,17 +88,36 @@ def main(argv=None) -> int:
         hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
         click.echo(f"error: {e.format_message()}{hint}", err=True)
         return 2
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+    except click.exceptions.Abort as e:  # click turns Ctrl-C (KeyboardInterrupt) into Abort
+        if debug:
+            raise
+        click.echo(_interrupted(args) if isinstance(e.__cause__, KeyboardInterrupt) else "aborted", err=True)
         return 130
     except click.exceptions.Exit as e:
         return e.exit_code
     except KeyboardInterrupt:
-        click.echo("interrupted; the last checkpoint is kept (continue with --resume)", err=True)
+        click.echo(_interrupted(args), err=True)
         return 130
     except BrokenPipeError:
         return 0
     return 0
+
+
+def _interrupted(args: list[str]) -> str:
+    """What Ctrl-C left behind: for ``train``, whether a checkpoint is kept and the command that continues it."""
+    import shlex
+    from pathlib import Path
+
+    outs = [b for a, b in zip(args, args[1:]) if a == "--out"] + [a[6:] for a in args if a.startswith("--out=")]
+    if "train" not in args or not outs:
+        return "interrupted"
+    out = Path(outs[-1])
+    if any(Path(r) == out.resolve() for r in _RESTORED):
+        return f"interrupted before the new run saved a model; the previous run in {out} is back in place"
+    again = shlex.join(["seqlab", *(a for a in args if a not in ("--overwrite", "--resume")), "--resume"])
+    if (out / "state.safetensors").is_file():
+        return f"interrupted; the last checkpoint in {out} is kept; continue the run with: {again}"
+    return f"interrupted before the first checkpoint; nothing to resume in {out}: start the run again"
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""``seqlab predict RUN [TEXT ...]``: run a trained model on new inputs."""
+"""``seqlab predict RUN [TEXT ...]``: run a trained model on new inputs (any task; the run says how)."""
 
 from __future__ import annotations
 
@@ -8,71 +8,72 @@ import sys
 import click
 
 from ..errors import UserError
-from ..run import load
+from ..tasks import load
+from .options import column_options, device_option, pop_columns
+from .writers import write_records
 
 
-def _inputs(loaded, texts, data) -> list:
+def read_inputs(loaded, texts, data, id_col, columns) -> tuple[list, list | None]:
+    """Inputs from --data (with its ids), TEXT arguments, or standard input lines."""
     if data:
-        return loaded.read_inputs(data) if hasattr(loaded, "read_inputs") else _texts_from(loaded, data)
+        return loaded.read_inputs(data, id_col=id_col, **columns)
+    if columns or id_col:
+        raise UserError("--text-col/--id-col and the other column flags read --data files; give --data FILE")
     if texts == ("-",) or (not texts and not sys.stdin.isatty()):
-        return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        lines = [line.rstrip("\n") for line in sys.stdin if line.strip()]
+        if not lines:  # an empty pipe or file: say so rather than print zero predictions
+            raise UserError("nothing to predict: standard input held no lines; give TEXT arguments, --data FILE, "
+                            "or lines on standard input")
+        return lines, None
     if not texts:
         raise UserError("nothing to predict: give TEXT arguments, --data FILE, or lines on standard input")
-    return list(texts)
+    return list(texts), None
 
 
-def _texts_from(loaded, data):
-    from ..data.sources import parse_source
-    from ..tasks.classify import read_examples
-
-    ex = read_examples(parse_source(data), loaded.comp.data, "test", 0, need_labels=False)
-    return ex.inputs
-
-
-def format_classify(inp, pred) -> str:
-    shown = inp if isinstance(inp, str) else f"<sequence of {len(inp)} steps>"
-    return f"{pred['label']}\t{pred['prob']:.4f}\t{shown}"
-
-
-def format_seq2seq(inp, pred) -> str:
-    lines = [pred["translation"]]
-    for h in pred.get("n_best", [])[1:]:
-        lines.append(f"  {h['score']:.4f}\t{h['translation']}")
-    return "\n".join(lines)
-
-
-FORMATTERS = {"classify": format_classify, "seq2seq": format_seq2seq}
+def run_predict(run_dir, texts, data, as_json, device, out, id_col, options, columns) -> None:
+    loaded = load(run_dir, device=device)
+    options = loaded.check_options("predict", options)
+    loaded.check_options("predict", columns)
+    inputs, ids = read_inputs(loaded, texts, data, id_col, columns)
+    preds = loaded.predict(inputs, **options)
+    records = [{**({"id": ids[k]} if ids else {}), "input": i if isinstance(i, str) else None, **p}
+               for k, (i, p) in enumerate(zip(inputs, preds))]
+    if out:
+        write_records(records, out)
+        click.echo(f"{len(records)} predictions written to {out}", err=True)
+    if as_json:
+        click.echo(json.dumps({"predictions": records}, ensure_ascii=False))
+    elif not out:
+        for k, (i, p) in enumerate(zip(inputs, preds)):
+            click.echo((f"{ids[k]}\t" if ids else "") + loaded.format_prediction(i, p))
 
 
 @click.command("predict")
 @click.argument("run_dir", metavar="RUN")
 @click.argument("texts", nargs=-1)
 @click.option("--data", default=None, help="Read inputs from a file (or builtin:NAME) instead of arguments.")
+@click.option("--id-col", default=None, help="With --data: a column carried through to each prediction as its id "
+                                             "(numeric sequences: the sequence id by default).")
+@click.option("--out", "out", default=None, metavar="FILE.csv|.jsonl", help="Write the predictions to a new file.")
 @click.option("--json", "as_json", is_flag=True, help="Print exactly one JSON object {\"predictions\": [...]} on stdout.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto")
+@device_option
 @click.option("--beam", type=int, default=None, help="seq2seq: beam width (1 = greedy; default: the run's data.beam).")
 @click.option("--n-best", type=int, default=None, help="seq2seq: also list the N best hypotheses.")
 @click.option("--attention", default=None, metavar="FILE.png", help="seq2seq: draw the first input's attention heatmap.")
-def predict(run_dir, texts, data, as_json, device, beam=None, n_best=None, attention=None):
+@click.option("--top-k", type=int, default=None, help="mlm: candidates per [MASK] (default 5).")
+@click.option("--max-new-tokens", type=int, default=None, help="lm: tokens to continue each text with (default 50).")
+@column_options
+def predict(run_dir, texts, data, id_col, out, as_json, device, **kwargs):
     """Predict with the run in RUN for each TEXT (or each row of --data, or each stdin line).
 
     \b
     Examples:
       seqlab predict runs/nsmc "정말 강추 합니다" "시간 낭비였다"
-      seqlab predict runs/sst2-lstm --data new_reviews.csv --json
+      seqlab predict runs/sst2-lstm --data new_reviews.csv --text-col body --id-col review_id --out preds.csv
+      seqlab predict runs/de-en "Ein Hund rennt." --beam 5 --n-best 3
     """
-    loaded = load(run_dir)
-    inputs = _inputs(loaded, texts, data)
-    options = {k: v for k, v in {"beam": beam, "n_best": n_best, "attention": attention}.items() if v is not None}
-    if options and loaded.task != "seq2seq":
-        raise UserError(f"--beam/--n-best/--attention apply to seq2seq runs; {run_dir} is a {loaded.task} run")
-    preds = loaded.predict(inputs, **options)
-    if as_json:
-        click.echo(json.dumps({"predictions": [{"input": i if isinstance(i, str) else None, **p} for i, p in zip(inputs, preds)]}, ensure_ascii=False))
-        return
-    fmt = FORMATTERS.get(loaded.task, lambda i, p: json.dumps(p, ensure_ascii=False))
-    for i, p in zip(inputs, preds):
-        click.echo(fmt(i, p))
+    columns = pop_columns(kwargs)
+    run_predict(run_dir, texts, data, as_json, device, out, id_col, kwargs, columns)
 
 
 COMMANDS = [predict]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -10,13 +11,16 @@ import click
 from ..config import parse_set, read_config_file
 from ..tasks import TASKS, get_task
 from ..tasks.base import TrainRequest
+from ..train import distributed
+from .launch import run_torchrun
 
 # Dedicated flags for task data options; each is the same as --set data.NAME=VALUE.
 # A flag that does not apply to the chosen task is refused with the list of those that do.
 DATA_FLAGS = [
     ("--text-col", str, "classify, lm, mlm: the text column"),
     ("--label-col", str, "classify: the label column"),
-    ("--tokenizer", click.Choice(["auto", "char", "word", "bpe", "wordpiece", "morpheme"]), "tokenizer (classify/lm/mlm)"),
+    ("--tokenizer", click.Choice(["auto", "char", "word", "bpe", "wordpiece", "morpheme"]),
+     "tokenizer (classify, lm, mlm; seq2seq: both sides)"),
     ("--max-len", int, "classify/mlm: longest token sequence (longer ones are truncated and counted)"),
     ("--src-col", str, "seq2seq: the source column"),
     ("--tgt-col", str, "seq2seq: the target column"),
@@ -62,6 +66,7 @@ def _data_flag_options(f):
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object on stdout.")
+@click.option("--nproc", type=int, default=None, metavar="N", help="Train on N processes of this machine (through torchrun; see the README).")
 @_data_flag_options
 @click.pass_context
 def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, batch_size, lr, seed, device, precision,
@@ -79,6 +84,10 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
       seqlab train lm --data tinyshakespeare --model gpt --out runs/shakespeare --time-budget 15
       seqlab train forecast --data etth1 --target all --model sparsetsf --horizon 336 --out runs/etth1
     """
+    nproc = data_flags.pop("nproc")
+    if nproc is not None:  # the same command line, launched on N processes by torchrun
+        ctx.exit(run_torchrun(nproc, ctx.obj.get("argv") or sys.argv[1:]))
+    distributed.quiet_other_ranks()  # under torchrun: only rank 0 prints
     file_cfg = read_config_file(config_file) if config_file else {}
     model = model or file_cfg.get("model_name")
     if not model and not resume:

@@ -5,15 +5,17 @@ from __future__ import annotations
 import click
 
 from ..errors import UserError
-from ..run import load
-from .predict_cmd import predict
+from ..tasks import load
+from .options import pop_columns
+from .predict_cmd import predict, run_predict
 
 
-def _translate(run_dir, texts, data, as_json, device, beam=None, n_best=None, attention=None):
-    task = load(run_dir).task
+def _translate(run_dir, texts, data, id_col, out, as_json, device, **kwargs):
+    task = load(run_dir, device=device).task
     if task != "seq2seq":
         raise UserError(f"{run_dir}: a {task} run does not translate; use `seqlab predict` (translate needs a seq2seq run)")
-    return predict.callback(run_dir, texts, data, as_json, device, beam=beam, n_best=n_best, attention=attention)
+    columns = pop_columns(kwargs)
+    return run_predict(run_dir, texts, data, as_json, device, out, id_col, kwargs, columns)
 
 
 translate = click.Command(

@@ -75,7 +75,7 @@ def _series(name: str) -> Callable[[dict, int], dict]:
     def make(params: dict, seed: int) -> dict:
         from .builtin_series import make_series  # pandas is imported only when a series is asked for
 
-        return {"frame": make_series(name, **{"seed": seed, **params})}
+        return {"frame": make_series(name, **{"seed": seed, **{k: v for k, v in params.items() if k != "split"}})}
 
     return make
 

@@ -17,8 +17,11 @@ for SST-2).
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import defaultdict
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("random", "whole")
 
@@ -69,3 +72,33 @@ def _stratified(indices, labels: list[str], fraction: float, seed: int) -> tuple
         valid += idx[:k]
         train += idx[k:]
     return sorted(train), sorted(valid)
+
+
+def random_split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Indices (train, valid) of ``n`` items: a seeded random ``fraction`` held out (at least one when n > 1)."""
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    k = max(1, round(n * fraction)) if n > 1 else 0
+    return sorted(order[k:]), sorted(order[:k])
+
+
+def hold_out_examples(ex, src, fraction: float, split: str, seed: int):
+    """(train, valid) :class:`~seqlab.data.labelled.Examples` when no --valid is given: ``split`` is
+    ``random`` (stratified) or ``whole`` (whole texts, see the module docstring)."""
+    from ..errors import UserError
+    from . import datasets
+
+    if split == "whole":
+        if ex.numeric:
+            raise UserError("--set data.valid_split=whole holds out whole texts; numeric sequences need random (or --valid)")
+        tr, va, dropped = whole_text_split(ex.inputs, ex.labels, fraction, seed)
+        log.info("no --valid given: held out %d whole texts of %d examples, stratified, and left out of training the "
+                 "%d examples contained in them (data.valid_split=whole)", len(va), len(ex.labels), dropped)
+    else:
+        tr, va = stratified_split(ex.labels, fraction, seed)
+        log.info("no --valid given: held out %d of %d training examples, stratified", len(va), len(tr) + len(va))
+        if src.kind == "dataset" and datasets.get(src.name).nested:
+            log.info("%s lists the phrases of its sentences as examples: validation accuracy on random phrases, whose "
+                     "sentences stay in training, overstates accuracy on new sentences; --set data.valid_split=whole "
+                     "holds out whole sentences instead", src.name)
+    return ex.subset(tr), ex.subset(va, ex.origin + " (held out)")

@@ -80,14 +80,16 @@ def read_text(path: str | Path) -> str:
             raw = gzip.decompress(raw)
         except (OSError, EOFError) as e:
             raise UserError(f"{path}: named .gz but not readable as gzip ({e})") from None
+    binary = _binary_kind(raw)
+    if binary:
+        raise UserError(f"{path}: {binary}; expected a text data file (CSV, TSV, JSONL or TXT)")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise UserError(
-            f"{path}: not UTF-8 at byte offset {e.start} (line {line}); "
-            f"re-save the file as UTF-8 (e.g. `iconv -f cp949 -t utf-8`)"
-        ) from None
+        raise UserError(f"{path}: not UTF-8 at byte offset {e.start} (line {line}); {encoding_hint(raw, p.name)}") from None
+    if "\x00" in text[:4096]:  # UTF-16 of ASCII text is valid UTF-8 with a NUL after every character
+        raise UserError(f"{path}: not UTF-8 (NUL bytes between the characters); {encoding_hint(raw, p.name)}")
     if text.startswith("\ufeff"):
         text = text[1:]
     if not text.strip():
@@ -95,13 +97,53 @@ def read_text(path: str | Path) -> str:
     return text
 
 
+def _binary_kind(raw: bytes) -> str | None:
+    """What a file that is not text looks like, from its first bytes; None for text (UTF-16 counts as text)."""
+    head = raw[:4096]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None
+    for magic, what in ((b"PK\x03\x04", "a zip archive (an .xlsx or .docx is one: export it as CSV)"),
+                        (b"\x89PNG", "a PNG image"), (b"%PDF", "a PDF document"), (b"\x1f\x8b", "gzip data (name it .gz)"),
+                        (b"\xd0\xcf\x11\xe0", "an old Office document (.xls/.doc: export it as CSV)")):
+        if head.startswith(magic):
+            return f"looks like {what}, not text"
+    if b"\x00" in head:
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if max(even, odd) > 0.3 * len(head) / 2 and min(even, odd) < 0.05 * len(head) / 2:
+            return None  # UTF-16 without a byte-order mark: encoding_hint names it
+        return "looks binary (it holds NUL bytes), not text"
+    return None
+
+
+def encoding_hint(raw: bytes, name: str = "FILE") -> str:
+    """How to re-save ``raw`` as UTF-8, from what its bytes look like."""
+    head = raw[:65536]
+    fix = "re-save the file as UTF-8"
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in head[:4096]:
+        enc = "utf-16" if head[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-16le" if head[1:2] == b"\x00" else "utf-16be"
+        return f"it looks like UTF-16 ({enc}); {fix}, e.g. `iconv -f {enc} -t utf-8 {name} > {name}.utf8`"
+    high = [i for i, b in enumerate(head) if b >= 0x80]
+    # double-byte encodings (cp949, Shift-JIS, GBK) put high bytes in pairs; Latin-1 mostly alone between ASCII
+    paired = sum(1 for i in high if (i + 1 < len(head) and head[i + 1] >= 0x80) or (i > 0 and head[i - 1] >= 0x80))
+    if high and paired >= 0.6 * len(high):
+        for enc, what, script in (("cp949", "Korean cp949/EUC-KR", r"[\uac00-\ud7a3]"),
+                                   ("shift_jis", "Japanese Shift-JIS", r"[\u3040-\u30ff]"),
+                                   ("gbk", "Chinese GBK", r"[\u4e00-\u9fff]")):
+            try:
+                text = raw.decode(enc)
+            except UnicodeDecodeError:
+                continue
+            if re.search(script, text):
+                return f"it looks like {what}; {fix}, e.g. `iconv -f {enc} -t utf-8 {name} > {name}.utf8`"
+    if high:
+        return f"it looks like Latin-1/Windows-1252 (Western European); {fix}, e.g. `iconv -f cp1252 -t utf-8 {name} > {name}.utf8`"
+    return f"the encoding is unclear; {fix} (your editor's \"Save with encoding\", or `iconv -f ENCODING -t utf-8`)"
+
+
 def read_lines(path: str | Path, keep_empty: bool = True) -> list[str]:
     """Lines of a text file without their line endings."""
     lines = read_text(path).splitlines()
     return lines if keep_empty else [ln for ln in lines if ln.strip()]
-
-
-_IDENT = re.compile(r"^[A-Za-z_][\w .\-]{0,40}$")
 
 
 def is_number(s: str) -> bool:
@@ -113,18 +155,45 @@ def is_number(s: str) -> bool:
         return False
 
 
+def _name_like(cell: str) -> bool:
+    """A cell that could name a column, in any script: short, non-empty, not a number, at most three words."""
+    c = cell.strip()
+    return 0 < len(c) <= 40 and not is_number(c) and len(c.split()) <= 3
+
+
 def looks_like_header(first: list[str], sample: list[list[str]], wanted: set[str]) -> bool:
-    """Whether the first row names columns rather than holding data."""
+    """Whether the first row names columns rather than holding data.
+
+    Evidence, strongest first: a known or requested column name; otherwise the first row's cells
+    must look like names (short, unique, not numbers, in any script) and at least one column must
+    show that its first cell is not a value of that column:
+
+    - the column is numeric below the first row and the first cell is not;
+    - the column holds labels (few distinct values, each repeated) and the first cell is none of them;
+    - every column holds multi-word text below while the first row holds single words.
+
+    ``sample`` is the rest of the file (or a large part of it).
+    """
     low = [c.strip().lower() for c in first]
     if any(c in KNOWN_COLUMNS or c in wanted for c in low):
         return True
-    if not all(_IDENT.match(c.strip()) for c in first):
+    if not sample or not all(_name_like(c) for c in first) or len(set(low)) != len(low):
         return False
-    # a column numeric in the data but not in the first row is the classic sign of a header
     for j, c in enumerate(first):
-        col = [r[j] for r in sample if j < len(r)]
-        if col and not is_number(c) and all(is_number(v) for v in col):
-            return True
+        col = [r[j].strip() for r in sample if j < len(r)]
+        if not col:
+            continue
+        if all(is_number(v) for v in col if v):
+            if any(col):
+                return True  # a numeric column under a non-numeric name
+            continue
+        values = set(col)
+        repeated = len(col) >= 4 and len(values) <= max(2, min(50, len(col) // 3))
+        if repeated and c.strip() not in values:
+            return True  # a label column whose first cell is never a label
+    words = [[len(r[j].split()) for r in sample if j < len(r) and r[j].strip()] for j in range(len(first))]
+    if len(sample) >= 3 and all(w and sorted(w)[len(w) // 2] >= 3 for w in words) and all(len(c.split()) == 1 for c in first):
+        return True  # single-word names over columns of sentences
     return False
 
 
@@ -177,9 +246,11 @@ def read_table(path: str | Path, wanted: tuple[str, ...] = ()) -> Table:
     if not rows:
         raise UserError(f"{p}: the file is empty; expected at least one row of data")
     wanted_low = {w.lower() for w in wanted if w}
-    header = looks_like_header(rows[0], rows[1:50], wanted_low)
+    header = looks_like_header(rows[0], rows[1:2000], wanted_low)
     if header:
         columns = [c.strip() for c in rows[0]]
+        if not any(c.lower() in KNOWN_COLUMNS or c.lower() in wanted_low for c in columns):
+            log.info("%s: read the first row as a header (its cells are not values of their columns): %s", p, ", ".join(columns))
         rows, line_of = rows[1:], line_of[1:]
         if not rows:
             raise UserError(f"{p}: has a header ({', '.join(columns)}) but no data rows")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .scaling import Scaler  # noqa: F401  (per-channel standardisation, shared with numeric sequences)
 from ..errors import UserError
 from .readers import is_number
 
@@ -285,37 +286,3 @@ def make_windows(values: np.ndarray, starts: np.ndarray, lookback: int, horizon:
     w = values[idx]                                                   # (B, L + H, C)
     return w[:, :lookback], w[:, lookback:, :n_targets]
 
-
-@dataclass
-class Scaler:
-    """Per-channel standardisation z = (v - mean) / std, fitted on training rows only."""
-
-    mean: np.ndarray  # (C,)
-    std: np.ndarray   # (C,), 1 where a channel is constant
-
-    @classmethod
-    def fit_train(cls, values: np.ndarray, split: Split) -> Scaler:
-        """Fit on the training rows [0, split.train_end) only: valid/test values never leak in."""
-        return cls.fit(values[: split.train_end])
-
-    @classmethod
-    def fit(cls, train_values: np.ndarray) -> Scaler:
-        mean = train_values.mean(0, dtype=np.float64)
-        std = train_values.std(0, dtype=np.float64)
-        std = np.where(std > 1e-8, std, 1.0)
-        return cls(mean.astype(np.float32), std.astype(np.float32))
-
-    def transform(self, v: np.ndarray) -> np.ndarray:
-        return ((v - self.mean) / self.std).astype(np.float32)
-
-    def inverse(self, z: np.ndarray, channels: int | None = None) -> np.ndarray:
-        """Undo ``transform`` for arrays whose last axis is the first ``channels`` channels."""
-        c = z.shape[-1] if channels is None else channels
-        return (z * self.std[:c] + self.mean[:c]).astype(np.float32)
-
-    def to_dict(self) -> dict:
-        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Scaler:
-        return cls(np.asarray(d["mean"], np.float32), np.asarray(d["std"], np.float32))

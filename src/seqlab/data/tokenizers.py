@@ -77,7 +77,10 @@ class Tokenizer:
     # ---- the interface ----
     def fit(self, texts: Iterable[str], vocab_size: int = 30000, min_freq: int = 1) -> "Tokenizer":
         counts = Counter()
-        for toks in self.tokenize_batch(list(texts)):
+        texts = list(texts)
+        batches = _in_chunks(self.tokenize_batch, texts, f"fit tokenizer ({self.kind})") if len(texts) > BIG_INPUT \
+            else self.tokenize_batch(texts)
+        for toks in batches:
             counts.update(toks)
         self.itos = list(SPECIALS)
         for tok, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -98,6 +101,11 @@ class Tokenizer:
         return self.encode_batch([text])[0]
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
+        if len(texts) > BIG_INPUT:
+            return _in_chunks(self._encode_batch, texts, f"tokenise ({self.kind})")
+        return self._encode_batch(texts)
+
+    def _encode_batch(self, texts: list[str]) -> list[list[int]]:
         unk = self.unk_id
         get = self.stoi.get
         return [[get(t, unk) for t in toks] for toks in self.tokenize_batch(texts)]
@@ -252,6 +260,8 @@ class HFTokenizer(Tokenizer):
             trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, min_frequency=min_freq, special_tokens=list(SPECIALS),
                                                 show_progress=False)
         tok.train_from_iterator(list(texts), trainer=trainer)
+        if self.kind == "wordpiece":
+            tok.model = _ordered_wordpiece(tok.get_vocab())
         self.hf = tok
         self._index()
         return self
@@ -259,7 +269,7 @@ class HFTokenizer(Tokenizer):
     def tokenize(self, text: str) -> list[str]:
         return self.hf.encode(text, add_special_tokens=False).tokens
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
+    def _encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.hf.encode_batch(list(texts), add_special_tokens=False)]
 
     def decode(self, ids, skip_special: bool = True) -> str:
@@ -270,6 +280,34 @@ class HFTokenizer(Tokenizer):
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "hf": self.hf.to_str(), "specials": self.specials}
+
+
+BIG_INPUT = 50_000  # texts; more are processed in chunks, as a timed phase with progress on stderr
+_CHUNK = 10_000
+
+
+def _in_chunks(fn, texts: list[str], name: str) -> list:
+    """``fn(texts)`` computed chunk by chunk inside :func:`seqlab.phases.phase`, counting texts done."""
+    from ..phases import phase
+
+    out: list = []
+    with phase(name, total=len(texts)) as p:
+        for i in range(0, len(texts), _CHUNK):
+            out.extend(fn(texts[i: i + _CHUNK]))
+            p.advance(min(_CHUNK, len(texts) - i))
+    return out
+
+
+def _ordered_wordpiece(vocab: dict[str, int]):
+    """The trained WordPiece vocabulary with ids in a fixed order: the specials first, then by (length, text).
+
+    HF ``tokenizers`` builds a WordPiece vocabulary from a hash map, so the *ids* of the same tokens differ
+    from one process to the next; a model trained with them would not be reproducible for a seed."""
+    from tokenizers import models
+
+    rest = sorted((t for t in vocab if t not in SPECIALS), key=lambda t: (len(t), t))
+    ordered = {t: i for i, t in enumerate([*SPECIALS, *rest])}
+    return models.WordPiece(vocab=ordered, unk_token="<unk>", max_input_chars_per_word=100)
 
 
 _CLASSES = {"char": CharTokenizer, "word": WordTokenizer, "morpheme": MorphemeTokenizer}
@@ -285,22 +323,51 @@ def make_tokenizer(kind: str, **options) -> Tokenizer:
 
 
 def tokenizer_from_dict(d: dict) -> Tokenizer:
+    """Rebuild a tokenizer from :meth:`Tokenizer.to_dict`; a malformed dict raises ValueError saying what is wrong."""
+    if not isinstance(d, dict):
+        raise ValueError(f"expected a JSON object with a \"kind\"; found {type(d).__name__}")
     kind = d.get("kind")
     if "hf" in d:
         from tokenizers import Tokenizer as T
 
-        return HFTokenizer(kind, T.from_str(d["hf"]), d.get("specials"))
-    tok = _CLASSES[kind](**({"lowercase": d["lowercase"]} if "lowercase" in d else {}))
-    tok.itos = list(d["vocab"])
+        if kind not in ("bpe", "wordpiece", "hf") or not isinstance(d["hf"], str):
+            raise ValueError(f"kind {kind!r} with an \"hf\" entry: expected kind bpe, wordpiece or hf and the tokenizer as a string")
+        try:
+            hf = T.from_str(d["hf"])
+        except Exception as e:  # noqa: BLE001 - the tokenizers library raises its own exception type
+            raise ValueError(f"the embedded Hugging Face tokenizer does not parse ({str(e)[:100]})") from None
+        specials = d.get("specials") or {}
+        if not isinstance(specials, dict):
+            raise ValueError("\"specials\" must be an object of role -> token")
+        return HFTokenizer(kind, hf, specials)
+    if kind not in _CLASSES:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    vocab = d.get("vocab")
+    if not isinstance(vocab, list) or not all(isinstance(t, str) for t in vocab):
+        raise ValueError("\"vocab\" must be a list of strings")
+    missing = [t for t in SPECIALS if t not in vocab]
+    if missing:
+        raise ValueError(f"the vocabulary lacks the special token(s) {', '.join(missing)}")
+    tok = _CLASSES[kind](**({"lowercase": bool(d["lowercase"])} if "lowercase" in d else {}))
+    tok.itos = list(vocab)
     tok.stoi = {t: i for i, t in enumerate(tok.itos)}
     return tok
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
+    """Read a tokenizer a run saved; a missing, garbage or incomplete file is a one-line UserError."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{p}: tokenizer file not found; is this a complete seqlab run directory?")
-    return tokenizer_from_dict(json.loads(p.read_text(encoding="utf-8")))
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"{p}: not a seqlab tokenizer (not valid JSON: {e}); the run is damaged: "
+                        "train it again or restore the file") from None
+    try:
+        return tokenizer_from_dict(d)
+    except ValueError as e:
+        raise UserError(f"{p}: not a usable seqlab tokenizer ({e}); the run is damaged: train it again or restore the file") from None
 
 
 def from_hf_file(path: str | Path) -> HFTokenizer:

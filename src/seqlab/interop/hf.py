@@ -219,9 +219,9 @@ def from_hf(path, out=None, overwrite: bool = False):
     there (config.json, meta.json, tokenizer.json, model.safetensors) and can be used like a trained run
     (``seqlab generate``, ``classify --init``); without it the run lives in memory only.
     """
-    from ..config import to_dict
     from ..run import RunDir
-    from ..train.engine import TrainConfig
+    from ..tasks import get_task
+    from ..tasks.base import Composed
 
     path = Path(path)
     kind, model, hf_cfg = load_model(path)
@@ -232,29 +232,27 @@ def from_hf(path, out=None, overwrite: bool = False):
         tok = from_hf_file(path / "tokenizer.json")
     else:
         logger.warning("%s has no tokenizer.json: the imported run reads and writes token ids only", path)
+    task = get_task("lm" if kind == "gpt" else "mlm")
     if kind == "gpt":
-        from ..tasks import lm as task_mod
-
-        task, data, loaded_cls = "lm", task_mod.LMData(tokenizer="hf", block_size=model.config.block_size), task_mod.LoadedLM
+        data = task.data_config(tokenizer="hf", block_size=model.config.block_size)
     else:
-        from ..tasks import mlm as task_mod
-
-        task, data, loaded_cls = "mlm", task_mod.MLMData(tokenizer="hf", max_len=model.config.max_position), task_mod.LoadedMLM
-    train: TrainConfig = task_mod.default_train()
-    config = {"task": task, "model_name": kind, "model": to_dict(model.config), "data": to_dict(data),
-              "train": to_dict(train), "imported_from": str(path.resolve()),
-              "hf_architectures": hf_cfg.get("architectures")}
-    from .. import __version__
-
-    config["seqlab_version"] = __version__
+        data = task.data_config(tokenizer="hf", max_len=model.config.max_position)
+    comp = Composed(kind, model.config, data, task.default_train(kind))
+    config = comp.to_json(task.name, {"imported_from": str(path.resolve()), "hf_architectures": hf_cfg.get("architectures")})
     if out is None:
-        return loaded_cls(RunDir(path), model, config, tok)
+        if kind == "gpt":
+            from ..tasks.lm_run import LoadedLM
+
+            return LoadedLM(RunDir(path), model, config, tok, comp=comp)
+        from ..tasks.mlm_run import LoadedMLM
+
+        return LoadedMLM(RunDir(path), model, config, tok, comp=comp)
     run = RunDir.create(out, overwrite=overwrite)
     run.write_json("config.json", config)
     run.write_json("meta.json", {"imported_from": str(path.resolve()), "tokenizer": "hf" if tok else None})
     if tok is not None:
         tok.save(run.file("tokenizer.json"))
     run.save_weights("model.safetensors", model.state_dict())
-    from ..run import load
+    from ..tasks import load
 
     return load(run.path)

@@ -81,6 +81,8 @@ class RecurrentClassifierConfig:
     impl: str = "fused"  # fused (torch kernels) | reference (the cell equations step by step)
     input_dim: int | None = None  # set for numeric inputs (B, T, input_dim) instead of token ids
     forget_bias: float = 1.0  # LSTM: initial forget-gate bias, so the cell remembers by default (Jozefowicz et al. 2015)
+    update_bias: float = 0.0  # GRU: initial update-gate bias b_z (0 = torch's init; 1 keeps h_{t-1} by default, the GRU's
+                              # counterpart of the LSTM's forget_bias: h_t = (1 - z) n_t + z h_{t-1})
     nonlinearity: str = "tanh"  # plain RNN only: tanh (the notes' h_t = tanh(...)) | relu (explodes instead of vanishing)
 
     def __post_init__(self):
@@ -109,12 +111,13 @@ class GRUClassifierConfig(RecurrentClassifierConfig):
     cell: str = "gru"  # gated recurrent unit
 
 
-def _init_forget_bias(lstm: nn.Module, value: float) -> None:
-    """Set the forget gate's bias (torch's gate order i, f, g, o) to ``value`` in every layer/direction."""
+def _init_forget_bias(lstm: nn.Module, value: float, gates: int = 4) -> None:
+    """Set the second gate's bias to ``value`` in every layer/direction: the LSTM's forget gate (torch's
+    gate order i, f, g, o; ``gates=4``) or the GRU's update gate (order r, z, n; ``gates=3``)."""
     with torch.no_grad():
         for name, p in lstm.named_parameters():
             if name.startswith("bias_"):
-                H = p.shape[0] // 4
+                H = p.shape[0] // gates
                 p[H: 2 * H].fill_(value if name.startswith("bias_ih") else 0.0)  # b_f = b_if + b_hf = value
 
 
@@ -133,6 +136,8 @@ class RecurrentClassifier(nn.Module):
                                    dropout=cfg.dropout if cfg.layers > 1 else 0.0, impl=cfg.impl, **extra)
         if cfg.cell == "lstm":
             _init_forget_bias(self.rnn, cfg.forget_bias)
+        elif cfg.cell == "gru" and cfg.update_bias:
+            _init_forget_bias(self.rnn, cfg.update_bias, gates=3)
         width = cfg.hidden * (2 if cfg.bidirectional else 1)
         self.head = ClassifierHead(width, n_classes, cfg.pool, cfg.dropout, bidirectional=cfg.bidirectional)
 

@@ -26,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .encoder import sinusoidal_positions
+
 
 @dataclass
 class TransformerConfig:
@@ -64,12 +66,7 @@ class TransformerConfig:
 
 def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
     """PE[p, 2i] = sin(p / 10000^(2i/d)), PE[p, 2i+1] = cos(p / 10000^(2i/d)); (max_len, d_model)."""
-    pos = torch.arange(max_len).unsqueeze(1).float()  # (P, 1)
-    div = torch.exp(torch.arange(0, d_model, 2).float() * (-math.log(10000.0) / d_model))  # (d/2,)
-    pe = torch.zeros(max_len, d_model)
-    pe[:, 0::2] = torch.sin(pos * div)
-    pe[:, 1::2] = torch.cos(pos * div[: d_model // 2])
-    return pe
+    return sinusoidal_positions(max_len, d_model)
 
 
 def _use_sdpa(q: Tensor) -> bool:

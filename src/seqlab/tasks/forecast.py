@@ -21,18 +21,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import forecast_metrics as fm
+from ..metrics import forecast as fm
 from ..data.timeseries import Scaler, TimeSeries, find_time_column, prepare_series, split_series
 from ..device import pick_device
 from ..errors import UserError
-from ..models.forecast import BASELINES, MODELS, PRESETS
-from ..run import RunDir
-from ..train.engine import TrainConfig, Trainer
-from .base import TrainRequest, choose_model, compose_or_resume, restore_composed
-from .forecast_io import Windows, build_model, predict_windows, read_frame
-from .forecast_run import LoadedForecaster
+from ..models.forecast import BASELINES, MODELS as FORECASTERS, PRESETS
+from ..train.engine import TrainConfig
+from .base import TrainRequest
+from .forecast_io import Windows, predict_windows, read_frame
+from .protocol import ModelSpec, Prepared, TaskBase
 
 log = logging.getLogger(__name__)
+
+MODELS = {name: ModelSpec(cfg_cls, model_cls.from_config, presets=PRESETS.get(name, {}),
+                          capabilities=frozenset({"no_training"}) if name in BASELINES else frozenset())
+          for name, (cfg_cls, model_cls) in FORECASTERS.items()}
 
 # one natural cycle per sampling frequency: the default horizon and seasonal-naive season
 SEASON_BY_FREQ = {"1h": 24, "1D": 7, "B": 5, "15min": 96, "30min": 48, "10min": 144, "1min": 60, "7D": 52}
@@ -90,8 +93,10 @@ def _scale_to_data(train: TrainConfig, req: TrainRequest, n_windows: int) -> Tra
     so unless the user chose them, stretch both to a minimum number of optimizer steps (and slow an
     exponential schedule's per-epoch decay so that the whole run still decays by the same factor)."""
     steps = max(1, -(-n_windows // train.batch_size))
-    given = lambda k: (req.train_flags.get(k) is not None or k in (req.sets.get("train") or {})
-                       or k in (req.config_file.get("train") or {}))
+
+    def given(k):
+        return req.given("train", k)
+
     changes = {}
     if not given("epochs") and train.epochs * steps < MIN_STEPS:
         changes["epochs"] = -(-MIN_STEPS // steps)
@@ -123,6 +128,8 @@ def resolve(data: ForecastData, model_cfg, ts: TimeSeries, dataset: str | None, 
     """Fill the data config's automatic values (0 / "") from the series and the model."""
     season = data.season or SEASON_BY_FREQ.get(ts.freq, 1)
     horizon = data.horizon or max(SEASON_BY_FREQ.get(ts.freq, 24), 1)
+    if not data.horizon:
+        log.info("horizon 0 = auto: %d steps (one season of %s data; set --horizon H to choose)", horizon, ts.freq)
     split = data.split or ("ett" if dataset == "etth1" else "0.7,0.1,0.2")
     lookback = data.lookback
     if not lookback:
@@ -150,19 +157,24 @@ def shape_model_cfg(model_cfg, data: ForecastData, ts: TimeSeries):
 
 
 # ---------------------------------------------------------------- the task
-class ForecastTask:
+class ForecastTask(TaskBase):
     name = "forecast"
+    data_config = ForecastData
     models = MODELS
 
-    def train(self, req: TrainRequest) -> dict:
-        comp, run = compose_or_resume(req, MODELS, ForecastData, default_train, PRESETS)
+    def default_train(self, model_name: str) -> TrainConfig:
+        return default_train(model_name)
+
+    def prepare(self, comp, req, run) -> Prepared:
+        spec = self.models[comp.model_name]
+        resume = run is not None
         if req.valid or req.test:
             raise UserError("forecast splits one series by time; drop --valid/--test and use --set data.split=... "
                             "(ratios like 0.7,0.1,0.2, 'ett', or two dates VALID_START,TEST_START)")
         ts, dataset = load_series(req.data, comp.data)
-        data = comp.data if req.resume else resolve(comp.data, comp.model, ts, dataset)
+        data = comp.data if resume else resolve(comp.data, comp.model, ts, dataset)
         split = split_series(ts, data.lookback, data.horizon, data.split)
-        model_cfg = comp.model if req.resume else shape_model_cfg(comp.model, data, ts)
+        model_cfg = comp.model if resume else shape_model_cfg(comp.model, data, ts)
         comp.data, comp.model = data, model_cfg
         scaler = Scaler.fit_train(ts.values, split)
         win = Windows(scaler.transform(ts.values), data.lookback, data.horizon, ts.n_targets)
@@ -180,50 +192,45 @@ class ForecastTask:
                 "n_windows": {"train": len(train_starts), "valid": len(valid_starts), "test": len(split.starts("test"))}}
         for note in ts.notes:
             log.warning("%s: %s", req.data, note)
-        if run is None:
-            run = RunDir.create(req.out, overwrite=req.overwrite)
-        tcfg = comp.train = comp.train if req.resume else _scale_to_data(comp.train, req, len(train_starts))
-        run.write_json("meta.json", meta)
-        run.write_json("config.json", comp.to_json(self.name))
+        tcfg = comp.train = comp.train if resume else _scale_to_data(comp.train, req, len(train_starts))
         device = pick_device(tcfg.device)
-        torch.manual_seed(tcfg.seed)
-        model = build_model(comp.model_name, model_cfg)
 
-        if comp.model_name in BASELINES:  # nothing to learn: save the (empty) weights and evaluate
+        def train_batches(epoch):
+            g = torch.Generator().manual_seed(tcfg.seed * 1000 + epoch)
+            perm = torch.from_numpy(train_starts)[torch.randperm(len(train_starts), generator=g)]
+            return [{"idx": b} for b in perm.split(tcfg.batch_size)]
+
+        def loss_fn(m, batch):
+            x, y = win.get(batch["idx"])
+            pred = m(x).float()
+            return fm.point_loss(data.loss, pred, y, data.quantile), y.numel()
+
+        def eval_fn(m):
+            p, y = predict_windows(m, win, valid_starts, device)
+            return {"mse": fm.mse(p, y), "mae": fm.mae(p, y)}
+
+        def fit_baseline(model, run):  # nothing to learn: save the (empty) weights and score validation
             run.save_weights("model.safetensors", model.state_dict())
-            p, y = predict_windows(model, win, valid_starts, device)
-            summary = {"stop_reason": "no_training", "best_mse": fm.mse(p, y), "steps": 0, "epochs_done": 0,
-                       "wall_s": 0.0, "tokens_per_s": 0.0, "precision": "fp32", "best_step": 0}
-        else:
-            def train_batches(epoch):
-                g = torch.Generator().manual_seed(tcfg.seed * 1000 + epoch)
-                perm = torch.from_numpy(train_starts)[torch.randperm(len(train_starts), generator=g)]
-                return [{"idx": b} for b in perm.split(tcfg.batch_size)]
+            p, y = predict_windows(model.to(device), win, valid_starts, device)
+            return {"stop_reason": "no_training", "best_mse": fm.mse(p, y), "steps": 0, "epochs_done": 0,
+                    "wall_s": 0.0, "tokens_per_s": 0.0, "precision": "fp32", "best_step": 0}
 
-            def loss_fn(m, batch):
-                x, y = win.get(batch["idx"])
-                pred = m(x).float()
-                return fm.point_loss(data.loss, pred, y, data.quantile), y.numel()
+        has_test = len(split.starts("test")) > 0
+        return Prepared(lambda: spec.build(model_cfg), loss_fn, eval_fn, train_batches, meta,
+                        test_source=req.data if has_test else None, test_options={"series": ts},
+                        summary_extra={"windows": meta["n_windows"], "notes": ts.notes},
+                        fit=fit_baseline if spec.has("no_training") else None)
 
-            def eval_fn(m):
-                p, y = predict_windows(m, win, valid_starts, device)
-                return {"mse": fm.mse(p, y), "mae": fm.mae(p, y)}
+    def load_run(self, run, device: str = "auto"):
+        from .base import restore_composed
+        from .forecast_run import LoadedForecaster
+        from .loader import build_and_load, model_spec
 
-            summary = Trainer(model, tcfg, run, loss_fn, eval_fn, train_batches, device, verbose=req.verbose).fit(resume=req.resume)
-        summary["windows"] = meta["n_windows"]
-        summary["notes"] = ts.notes
-        if len(split.starts("test")):
-            summary["test"] = self.load_run(run).evaluate(req.data, write=True, series=ts)
-        run.write_json("summary.json", summary)
-        return summary
-
-    def load_run(self, run: RunDir, device: str = "auto") -> "LoadedForecaster":
         cfg = run.read_json("config.json")
         meta = run.read_json("meta.json")
-        cfg_cls, model_cls = choose_model(cfg["model_name"], MODELS, self.name)
-        comp = restore_composed(run, cfg_cls, ForecastData)
-        module = model_cls.from_config(comp.model)
-        module.load_state_dict(run.load_weights("model.safetensors"))
+        spec = model_spec(self, run, cfg)
+        comp = restore_composed(run, spec.config_cls, ForecastData)
+        module = build_and_load(run, spec, comp.model)
         return LoadedForecaster(run, module, cfg, meta, comp, device)
 
 

@@ -1,5 +1,5 @@
 """Forecasting data in and numbers out, shared by training (``forecast.py``) and a loaded run
-(``forecast_run.py``): reading a series source, windows gathered on a device, and the model scored
+(``forecast_run.py``): windows gathered on a device, and the model scored
 beside the naive baselines on the same windows.
 
 Shapes: a window is (L + H, C) rows of the standardised series; ``Windows.get`` returns inputs
@@ -11,33 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .. import forecast_metrics as fm
-from ..data import datasets
-from ..data.builtin_series import SERIES, make_series
-from ..data.sources import parse_source
-from ..data.timeseries import Scaler, read_table
-from ..errors import UserError
+from ..metrics import forecast as fm
+from ..data.series import read_frame  # noqa: F401  (re-exported for the task and the loaded run)
+from ..data.timeseries import Scaler
 from ..models.forecast import BASELINES, MODELS
-
-
-# ---------------------------------------------------------------- reading
-def read_frame(src: str, flag: str = "--data"):
-    """(DataFrame, source kind, dataset name or None) for a path, builtin:NAME?k=v or etth1."""
-    if str(src).startswith("builtin:"):
-        head, _, query = src[len("builtin:"):].partition("?")
-        if head not in SERIES:
-            raise UserError(f"{flag} {src}: expected a built-in series among {', '.join(SERIES)} for forecast")
-        params = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-        return make_series(head, **params), "builtin", None
-    s = parse_source(src, flag)
-    if s.kind == "dataset":
-        ds = datasets.get(s.name)
-        if ds.task != "forecast":
-            raise UserError(f"{flag} {src}: dataset {s.name} is for task {ds.task}, not forecast")
-        return read_table(datasets.fetch(s.name, "train")), "dataset", s.name
-    if s.kind != "file" or len(s.paths) != 1:
-        raise UserError(f"{flag} {src}: expected one CSV file, builtin:NAME or etth1")
-    return read_table(s.paths[0]), "file", None
 
 
 def build_model(name: str, cfg) -> torch.nn.Module:

@@ -17,7 +17,7 @@ import torch
 
 from ..data.timeseries import Scaler, TimeSeries, prepare_series, split_series
 from ..errors import UserError
-from .base import LoadedRun
+from .loaded import LoadedRun
 from .forecast_io import Windows, compare, predict_windows, read_frame
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 
 class LoadedForecaster(LoadedRun):
     task = "forecast"
+    predict_options = {"horizon": "steps to forecast (default: the run's horizon; longer rolls forward)"}
+    evaluate_options = {"backtest": "errors at N origins through the test part",
+                        "plot": "PNG path: history, forecast and actuals of the last test window"}
+    column_options = ("time_col",)
 
     def __init__(self, run, module, config, meta, comp, device="auto"):
         super().__init__(run, module, config, device)
@@ -35,9 +39,9 @@ class LoadedForecaster(LoadedRun):
         self.targets: list[str] = meta["targets"]
 
     # ---- reading new data with the run's settings
-    def _series(self, src: str) -> tuple[TimeSeries, str | None]:
+    def _series(self, src: str, time_col: str | None = None) -> tuple[TimeSeries, str | None]:
         df, _, dataset = read_frame(src)
-        tcol = self.data.time_col
+        tcol = time_col or self.data.time_col
         absent = [c for c in self.columns if c not in map(str, df.columns)]
         if absent:
             raise UserError(f"expected the column(s) this run was trained on ({', '.join(self.columns)}) in {src}; "
@@ -54,13 +58,14 @@ class LoadedForecaster(LoadedRun):
         return Windows(self.scaler.transform(ts.values), self.data.lookback, self.data.horizon, self.meta["n_targets"])
 
     # ---- evaluation
-    def evaluate(self, src: str, backtest: int = 0, plot=None, write: bool = False, series=None) -> dict:
+    def evaluate(self, src: str, write: bool = False, backtest: int = 0, plot=None, series=None,
+                 time_col: str | None = None) -> dict:
         """Test-part metrics of the model and the baselines on ``src`` split as in training.
 
         ``backtest=N``: also the errors at N forecast origins spread evenly through the test part
         (the model is fixed; each origin forecasts H steps from the data known then).
         """
-        ts = series if series is not None else self._series(src)[0]
+        ts = series if series is not None else self._series(src, time_col)[0]
         d = self.data
         split = split_series(ts, d.lookback, d.horizon, d.split)
         starts = split.starts("test")
@@ -108,18 +113,19 @@ class LoadedForecaster(LoadedRun):
         times = ts.times[s[0]: s[0] + L + H]
         return forecast_plot(times[:L], hist, times[L:], self.scaler.inverse(p[0], p.shape[-1]), path,
                              self.targets, actual=self.scaler.inverse(y[0], y.shape[-1]),
-                             title=f"{self.config['model_name']}: last test window")
+                             title=f"{self.config['model_name']}: last test window", season=self.data.season)
 
     # ---- forecasting beyond the data
     @torch.inference_mode()
-    def forecast(self, src: str, horizon: int | None = None, plot=None) -> dict:
+    def forecast(self, src: str, horizon: int | None = None, plot=None, time_col: str | None = None) -> dict:
         """Forecast ``horizon`` steps (default: the trained H) after the last row of ``src``.
 
         Longer than the trained H rolls the model forward on its own forecasts, possible only
         when every input channel is forecast (no covariates)."""
-        ts = self._series(src)[0] if isinstance(src, str) else src
+        ts = self._series(src, time_col)[0] if isinstance(src, str) else src
         L, H = self.data.lookback, self.data.horizon
-        horizon = horizon or H
+        if horizon is None:
+            horizon = H
         if horizon < 1:
             raise UserError(f"expected --horizon ≥ 1; found {horizon}")
         if len(ts.times) < L:
@@ -151,13 +157,41 @@ class LoadedForecaster(LoadedRun):
         return out
 
     # ---- `seqlab predict RUN --data FILE` is a forecast of each file
-    def read_inputs(self, data: str) -> list:
-        return [data]
+    def read_inputs(self, src: str, id_col: str | None = None, **columns) -> tuple[list, list | None]:
+        if id_col:
+            raise UserError("--id-col: a forecast reads one series per file; its rows carry their times")
+        self._columns = columns
+        return [src], None
 
-    def predict(self, inputs, **_) -> list[dict]:
+    def predict(self, inputs, horizon: int | None = None) -> list[dict]:
         if isinstance(inputs, str):
             inputs = [inputs]
-        return [self.forecast(x) for x in inputs]
+        return [self.forecast(x, horizon=horizon, **getattr(self, "_columns", {})) for x in inputs]
+
+    def format_prediction(self, inp, pred: dict) -> str:
+        return "\n".join(forecast_lines(pred))
+
+    def format_metrics(self, metrics: dict) -> list[str]:
+        """The model beside the baselines, then the backtest origins."""
+        keys = ("mse_scaled", "mae_scaled", "mse", "mae", "mape", "smape", "mase")
+        rows = {metrics["model"]: metrics, **metrics["baselines"]}
+        lines = [f"{'':>16}" + "".join(k.rjust(11) for k in keys)]
+        for name, r in rows.items():
+            lines.append(f"{name:>16}" + "".join(f"{r.get(k, float('nan')):11.4f}" for k in keys))
+        for row in metrics.get("backtest", []):
+            lines.append(f"origin {row['origin']}: " + ", ".join(f"{n} mse {r['mse']:.4f}" for n, r in row.items()
+                                                                  if n != "origin"))
+        return lines
+
+
+def forecast_lines(res: dict) -> list[str]:
+    """A forecast result as a table: a header, then one line per future time."""
+    cols = list(res["forecast"])
+    lines = [f"{res['model']} forecast from {res['origin']} (step {res['freq']})",
+             "time".ljust(20) + "".join(c[:14].rjust(15) for c in cols)]
+    for i, t in enumerate(res["times"]):
+        lines.append(t.ljust(20) + "".join(f"{res['forecast'][c][i]:15.4f}" for c in cols))
+    return lines
 
 
 def to_frame(result: dict) -> pd.DataFrame:

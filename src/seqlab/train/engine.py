@@ -11,6 +11,12 @@ autocast where it measured faster, evaluation, early stopping on the validation 
 last checkpoints (atomic), exact ``--resume``, a wall-clock ``--time-budget``, a progress bar with
 loss, metric and tokens/s, ``metrics.jsonl``, ``curves.png`` and ``summary.json`` with the reason
 training stopped.
+
+Launched by torchrun (``torchrun --nproc_per_node N -m seqlab train ...``), the same loop trains one
+model on N processes with DistributedDataParallel: each rank takes its rows of every global batch,
+rank 0 evaluates, decides and writes, and the others follow its decisions (see ``distributed.py``).
+On CUDA the hot path never waits for the GPU: losses are summed on the device and checked every few
+steps; fp16 trains through a gradient scaler.
 """
 
 from __future__ import annotations
@@ -25,9 +31,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from ..cpu import choose_threads
 from ..device import autocast, resolve_precision
 from ..errors import UserError
 from ..run import RunDir
+from . import distributed
 from .schedule import SCHEDULES, lr_factor
 
 log = logging.getLogger(__name__)
@@ -52,6 +60,7 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many optimizer steps (0 = no limit)
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto measures fp32 vs bf16 on the first batch)
     device: str = "auto"  # auto | cpu | cuda
+    threads: int = 0  # CPU threads (0 = PyTorch's default, lowered to the cores other processes leave free; see seqlab.cpu)
     seed: int = 0  # seeds weights, shuffling, dropout: same seed, same run on the CPU
     metric: str = "accuracy"  # validation metric for early stopping and the best checkpoint (set by the task)
     mode: str = "max"  # max | min: whether a larger metric is better
@@ -73,6 +82,8 @@ class TrainConfig:
             raise ValueError(f"warmup is a fraction in [0, 1); found {self.warmup}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema is a per-step decay in [0, 1) (0 = off); found {self.ema}")
+        if self.threads < 0:
+            raise ValueError(f"threads must be ≥ 0 (0 = auto); found {self.threads}")
         if self.time_budget < 0 or self.max_steps < 0 or self.patience < 0 or self.clip < 0:
             raise ValueError("time_budget, max_steps, patience and clip must be ≥ 0")
         if self.mode not in ("max", "min"):
@@ -80,7 +91,54 @@ class TrainConfig:
 
 
 def _to(batch, device):
-    return {k: (v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+    return {k: (_move(v, device) if isinstance(v, torch.Tensor) else v) for k, v in batch.items()}
+
+
+def _move(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    if device.type == "cuda" and t.device.type == "cpu":  # page-locked, so the copy runs asynchronously
+        t = t.pin_memory()
+    return t.to(device, non_blocking=True)
+
+
+class _LossMeter:
+    """The sum of the step losses since the last evaluation, and the divergence check.
+
+    On the CPU each loss is read and checked as it comes. On CUDA reading a loss would make the host
+    wait for the GPU every step, so losses are summed on the device and the sum is checked every
+    ``every`` steps (a divergence is then reported for that window of steps).
+    """
+
+    def __init__(self, device: torch.device, lr: float, step: int = 0, every: int = 32):
+        self.device, self.lazy, self.lr, self.every = device, device.type == "cuda", lr, every
+        self.reset(step)
+
+    def reset(self, step: int) -> None:
+        self.sum, self.n, self.checked = (torch.zeros((), dtype=torch.float64, device=self.device) if self.lazy else 0.0), 0, step
+
+    def add(self, loss: torch.Tensor, step: int) -> None:
+        """``loss`` of optimizer step ``step`` (1-based), before its backward."""
+        if self.lazy:
+            self.sum += loss.detach().double()
+            if step % self.every == 0:
+                self.check(step)
+        else:
+            if not torch.isfinite(loss):
+                raise UserError(f"training diverged: the loss became {loss.item()} at step {step}; {self._advice()}")
+            self.sum += loss.item()
+        self.n += 1
+
+    def check(self, step: int) -> None:
+        if self.lazy and not torch.isfinite(self.sum).item():
+            raise UserError(f"training diverged: the loss became {self.sum.item()} between steps {self.checked + 1} "
+                            f"and {step}; {self._advice()}")
+        self.checked = step
+
+    def total(self, step: int) -> float:
+        self.check(step)
+        return self.sum.item() if self.lazy else self.sum
+
+    def _advice(self) -> str:
+        return f"lower --lr (now {self.lr}) or use --precision fp32"
 
 
 def _param_groups(model, weight_decay):
@@ -95,10 +153,20 @@ def _param_groups(model, weight_decay):
 class Trainer:
     def __init__(self, model: torch.nn.Module, cfg: TrainConfig, run: RunDir,
                  loss_fn: Callable, eval_fn: Callable, train_batches: Callable[[int], list],
-                 device: torch.device, verbose: bool = False, on_step: Callable[[int], None] | None = None):
+                 device: torch.device, verbose: bool = False, on_step: Callable[[int], None] | None = None,
+                 on_progress: Callable[[float], None] | None = None, mean_over: str = "rows"):
+        """``mean_over``: what ``loss_fn``'s mean is over, so several processes weight their shards to the
+        whole batch's mean: ``rows`` (classify, lm, forecast) or ``count``, the n it returns (token means:
+        seq2seq, mlm; one small all-reduce per step). One process ignores it."""
+        if mean_over not in ("rows", "count"):
+            raise ValueError(f"mean_over must be rows or count; found {mean_over!r}")
         self.model, self.cfg, self.run = model.to(device), cfg, run
         self.loss_fn, self.eval_fn, self.train_batches = loss_fn, eval_fn, train_batches
-        self.device, self.verbose, self.on_step = device, verbose, on_step
+        self.device, self.verbose, self.on_step = device, verbose and distributed.is_main(), on_step
+        self.rank, self.world, self.mean_over = distributed.rank(), distributed.world_size(), mean_over
+        self.forward = distributed.loss_forward(self.model, loss_fn, device)  # batch -> (loss, n); DDP when world > 1
+        self.scaler = None  # torch.amp.GradScaler for fp16 on CUDA, made once the precision is known
+        self.on_progress = on_progress  # told the progress in [0, 1] (steps or time, whichever is further) before each step
         self.opt = torch.optim.AdamW(_param_groups(model, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98))
         self.ema = None
         if cfg.ema:
@@ -144,13 +212,20 @@ class Trainer:
             torch.manual_seed(cfg.seed)
             random.seed(cfg.seed)
             np.random.seed(cfg.seed % 2**32)
-        if st["precision"] is None:
-            first = _to(self.train_batches(0)[0], self.device)
-            st["precision"], st["precision_probe"] = resolve_precision(cfg.precision, self.device, self.model, self.loss_fn, first)
+        if self.device.type == "cpu":
+            choose_threads(cfg.threads)
+        if st["precision"] is None:  # measured on rank 0, so every rank trains in the same precision
+            first, _ = self._local(self.train_batches(0)[0])
+            st["precision"], st["precision_probe"] = distributed.on_main(
+                lambda: resolve_precision(cfg.precision, self.device, self.model, self.loss_fn, first,
+                                          budget_s=cfg.time_budget * 60))
         precision = st["precision"]
+        if precision == "fp16" and self.device.type == "cuda":
+            self.scaler = torch.amp.GradScaler("cuda")
         stop_reason = None
         t0 = time.perf_counter() - st["elapsed"]
-        run_loss, run_n, window_tokens, window_t = 0.0, 0, 0, time.perf_counter()
+        meter = _LossMeter(self.device, cfg.lr, st["step"])
+        new_tokens, window_tokens, window_t = 0, 0, time.perf_counter()
         bar = None
         if self.verbose:
             from tqdm import tqdm
@@ -165,60 +240,64 @@ class Trainer:
                 elapsed = time.perf_counter() - t0
                 p = st["step"] / total
                 if cfg.time_budget:
-                    p = max(p, elapsed / (cfg.time_budget * 60))
+                    p = max(p, distributed.main_value(elapsed) / (cfg.time_budget * 60))
+                if self.on_progress:
+                    self.on_progress(min(1.0, p))
                 for g in self.opt.param_groups:
                     g["lr"] = cfg.lr * lr_factor(p, cfg.schedule, cfg.warmup, cfg.min_lr_ratio,
                                                  st["step"] // steps_per_epoch, cfg.gamma)
-                batch = _to(batches[i], self.device)
+                batch, weight = self._local(batches[i])
+                distributed.reseed(cfg.seed, st["step"])
                 with autocast(self.device, precision):
-                    loss, ntok = self.loss_fn(self.model, batch)
-                if not torch.isfinite(loss):
-                    raise UserError(f"training diverged: the loss became {loss.item()} at step {st['step'] + 1}; lower --lr (now {cfg.lr}) or use --precision fp32")
-                loss.backward()
-                if cfg.clip:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip)
-                self.opt.step()
-                self.opt.zero_grad(set_to_none=True)
+                    loss, ntok = self.forward(batch)
+                if self.world > 1 and self.mean_over == "count":
+                    weight = distributed.count_weight(ntok if weight else 0)
+                if weight != 1.0:  # this rank's share of the global batch (several processes only)
+                    loss = loss * weight
+                meter.add(loss, st["step"] + 1)
+                self._update(loss)
                 if self.ema is not None:
                     self.ema.update_parameters(self.model)
                 st["step"] += 1
                 st["step_in_epoch"] = i + 1
-                st["tokens"] += int(ntok)
-                window_tokens += int(ntok)
-                run_loss += loss.item()
-                run_n += 1
+                ntok = ntok if isinstance(ntok, torch.Tensor) else int(ntok)  # a count on the GPU is read at evaluation
+                new_tokens += ntok
+                window_tokens += ntok
                 if self.on_step:
                     self.on_step(st["step"])
+                if self.on_progress:  # the progress after this step, as evaluation sees it (no clock reading here)
+                    self.on_progress(min(1.0, st["step"] / total))
                 end_of_epoch = i + 1 == len(batches)
-                over_time = bool(cfg.time_budget) and time.perf_counter() - t0 >= cfg.time_budget * 60
+                over_time = bool(cfg.time_budget) and distributed.main_value(time.perf_counter() - t0) >= cfg.time_budget * 60
                 at_max = st["step"] >= total
                 if bar:
                     now = time.perf_counter()
                     bar.update(1)
-                    bar.set_postfix_str(f"loss {loss.item():.4f} {cfg.metric} {last_metrics.get(cfg.metric, float('nan')):.4f} "
-                                        f"{window_tokens / max(1e-9, now - window_t):,.0f} tok/s", refresh=False)
+                    if not meter.lazy or st["step"] % meter.every == 0:  # reading the loss waits for the GPU
+                        bar.set_postfix_str(f"loss {loss.item():.4f} {cfg.metric} {last_metrics.get(cfg.metric, float('nan')):.4f} "
+                                            f"{window_tokens * self.world / max(1e-9, now - window_t):,.0f} tok/s", refresh=False)
                 if st["step"] % eval_every == 0 or end_of_epoch or over_time or at_max:
                     if end_of_epoch:
                         st["epoch"], st["step_in_epoch"] = epoch + 1, 0
                     st["elapsed"] = time.perf_counter() - t0
                     t_eval = time.perf_counter()
-                    last_metrics = self._evaluate(precision)
+                    loss_sum, tokens = distributed.all_sum([meter.total(st["step"]), int(new_tokens)])
+                    st["tokens"] += int(tokens)
+                    last_metrics = distributed.on_main(lambda: self._evaluate(precision))
                     value = last_metrics[cfg.metric]
-                    record = {"step": st["step"], "epoch": round(st["step"] / steps_per_epoch, 3), "train_loss": run_loss / max(1, run_n),
+                    record = {"step": st["step"], "epoch": round(st["step"] / steps_per_epoch, 3),
+                              "train_loss": loss_sum / (self.world * max(1, meter.n)),
                               "lr": self.opt.param_groups[0]["lr"], "elapsed_s": round(st["elapsed"], 2),
                               "tokens_per_s": round(st["tokens"] / max(1e-9, st["elapsed"] - st["eval_s"]), 1), **last_metrics}
-                    run_loss, run_n = 0.0, 0
-                    self.run.append_jsonl("metrics.jsonl", record)
-                    if bar:
-                        bar.write(f"step {st['step']} epoch {record['epoch']:.2f} train_loss {record['train_loss']:.4f} "
-                                  + " ".join(f"{k} {v:.4f}" for k, v in last_metrics.items() if isinstance(v, float)))
-                    if self._better(value, st["best"]):
+                    meter.reset(st["step"])
+                    new_tokens = 0
+                    improved = self._better(value, st["best"])
+                    if improved:
                         st["best"], st["best_step"], st["bad"] = value, st["step"], 0
-                        self.run.save_weights("model.safetensors", self._kept.state_dict())
-                        self.run.write_json("best_metrics.json", {"step": st["step"], **last_metrics})
                     else:
                         st["bad"] += 1
-                    self._checkpoint(st)
+                    if distributed.is_main():
+                        self._save(st, record, last_metrics, improved, bar)
                     if cfg.patience and st["bad"] >= cfg.patience:
                         stop_reason = "early_stop"
                     elif over_time:
@@ -238,12 +317,49 @@ class Trainer:
                    "steps": st["step"], "epochs_done": round(st["step"] / steps_per_epoch, 3), "wall_s": round(wall, 2),
                    "eval_s": round(st["eval_s"], 2),
                    "tokens_per_s": round(st["tokens"] / max(1e-9, wall - st["eval_s"]), 1), "precision": precision,
-                   "precision_probe_ms": st["precision_probe"], "device": str(self.device)}
+                   "precision_probe_ms": st["precision_probe"], "device": str(self.device),
+                   **distributed.describe(self.device)}
+        return distributed.on_main(lambda: self._finish(summary))  # rank 0's summary, once it is written
+
+    def _local(self, batch: dict) -> tuple[dict, float]:
+        """This rank's rows of a global batch, on the device, and their loss weight (1.0 in one process)."""
+        part, weight = distributed.shard(batch, self.rank, self.world)
+        return _to(part, self.device), weight
+
+    def _update(self, loss: torch.Tensor) -> None:
+        """Backward (DDP averages the gradients over the ranks as it goes), clipping, the optimizer step."""
+        if self.scaler is None:
+            loss.backward()
+            if self.cfg.clip:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+            self.opt.step()
+        else:  # fp16: scale the loss so small gradients survive, unscale before clipping
+            self.scaler.scale(loss).backward()
+            if self.cfg.clip:
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+        self.opt.zero_grad(set_to_none=True)
+
+    def _save(self, st: dict, record: dict, metrics: dict, improved: bool, bar) -> None:
+        """Rank 0's writes after an evaluation: the metrics line, the best weights, the checkpoint."""
+        self.run.append_jsonl("metrics.jsonl", record)
+        if bar:
+            bar.write(f"step {st['step']} epoch {record['epoch']:.2f} train_loss {record['train_loss']:.4f} "
+                      + " ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)),
+                      file=sys.stderr)  # tqdm.write defaults to stdout, which --json keeps for JSON
+        if improved:
+            self.run.save_weights("model.safetensors", self._kept.state_dict())
+            self.run.write_json("best_metrics.json", {"step": st["step"], **metrics})
+        self._checkpoint(st)
+
+    def _finish(self, summary: dict) -> dict:
         self.run.write_json("summary.json", summary)
         try:
             from ..plots import training_curves
 
-            training_curves(self.run.file("metrics.jsonl"), self.run.file("curves.png"), cfg.metric)
+            training_curves(self.run.file("metrics.jsonl"), self.run.file("curves.png"), self.cfg.metric)
         except Exception as e:  # noqa: BLE001 - a plot must never lose a finished run
             log.warning("could not draw curves.png: %s", e)
         return summary

@@ -8,7 +8,7 @@ from .linear import DLinear, Linear, LinearConfig, NLinear
 from .patchtst import PatchTST, PatchTSTConfig
 from .recurrent import RecurrentConfig, RecurrentForecaster
 from .sparse import SparseTSF, SparseTSFConfig
-from .transformer import TimeTransformer, TransformerConfig
+from .transformer import TimeTransformer, TimeTransformerConfig
 
 MODELS = {
     "linear": (LinearConfig, Linear),
@@ -16,7 +16,7 @@ MODELS = {
     "dlinear": (LinearConfig, DLinear),
     "sparsetsf": (SparseTSFConfig, SparseTSF),
     "patchtst": (PatchTSTConfig, PatchTST),
-    "transformer": (TransformerConfig, TimeTransformer),
+    "transformer": (TimeTransformerConfig, TimeTransformer),
     "rnn": (RecurrentConfig, RecurrentForecaster),
     "lstm": (RecurrentConfig, RecurrentForecaster),
     "gru": (RecurrentConfig, RecurrentForecaster),

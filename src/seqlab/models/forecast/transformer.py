@@ -24,7 +24,7 @@ from .patchtst import RevIN
 
 
 @dataclass
-class TransformerConfig:
+class TimeTransformerConfig:
     lookback: int = 96     # L: past steps, one token each (cost grows as L^2)
     horizon: int = 24      # H: future steps predicted at once
     n_channels: int = 1    # C: input channels (targets first, then covariates)
@@ -45,7 +45,7 @@ class TransformerConfig:
 
 
 class TimeTransformer(nn.Module):
-    def __init__(self, cfg: TransformerConfig):
+    def __init__(self, cfg: TimeTransformerConfig):
         super().__init__()
         self.cfg = cfg
         self.revin = RevIN(cfg.n_channels) if cfg.revin else None
@@ -59,13 +59,13 @@ class TimeTransformer(nn.Module):
         self.time_map = nn.Linear(cfg.lookback, cfg.horizon)
 
     @classmethod
-    def from_config(cls, cfg: TransformerConfig):
+    def from_config(cls, cfg: TimeTransformerConfig):
         return cls(cfg)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, L, C) float32 -> forecast (B, H, C_target) float32, in the units of x.
 
-        Example: ``TimeTransformer(TransformerConfig(lookback=48, horizon=6))(torch.randn(2, 48, 1))``
+        Example: ``TimeTransformer(TimeTransformerConfig(lookback=48, horizon=6))(torch.randn(2, 48, 1))``
         has shape ``(2, 6, 1)``. No mask: every input step is a known past value.
         """
         if self.revin is not None:

@@ -1,0 +1,1 @@
+"""Adapters that let other frameworks use seqlab runs (``langchain.py``: LangChain's LLM and Runnables)."""

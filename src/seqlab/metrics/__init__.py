@@ -1,0 +1,6 @@
+"""Metrics, one module per kind of output: classification (accuracy, macro-F1, confusion), translation
+(sacreBLEU BLEU and chrF, exact match, BLEU by source length), forecast (MSE/MAE/MAPE/sMAPE/MASE, losses)."""
+
+from .classification import classification_report
+
+__all__ = ["classification_report"]

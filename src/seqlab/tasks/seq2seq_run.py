@@ -1,0 +1,166 @@
+"""A trained sequence-to-sequence run: translate (greedy or beam, n-best, attention heatmaps) and evaluate.
+
+    run = seqlab.load("runs/de-en")
+    run.predict(["Ein Hund rennt."], beam=5, n_best=3)   # [{"translation", "score", "truncated", "n_best"}]
+    run.evaluate("multi30k:de-en")                          # BLEU, chrF, exact match, loss, BLEU by length
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import torch
+
+from ..data.batching import bucket_batches
+from ..data.pairs import read_pairs
+from ..data.sources import parse_source
+from ..device import autocast
+from ..errors import UserError
+from ..metrics.translation import bleu_chrf, by_length
+from .loaded import LoadedRun, check_texts
+from .seq2seq_io import Encoded, decode, encode_pairs, teacher_forced_loss
+
+log = logging.getLogger(__name__)
+
+
+def _inference_precision(run, device) -> str:
+    """Decode in the precision the run trained in (bf16 where the CPU has bf16 matmuls), else fp32."""
+    summary = run.read_json("summary.json") if run.file("summary.json").is_file() else {}
+    if summary.get("precision") != "bf16":
+        return "fp32"
+    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return "fp32"
+    return "bf16"
+
+
+class LoadedSeq2Seq(LoadedRun):
+    task = "seq2seq"
+    predict_options = {"beam": "beam width (1 = greedy)", "n_best": "also list the N best hypotheses",
+                       "attention": "PNG path for the first input's attention heatmap"}
+    evaluate_options = {"beam": "beam width (1 = greedy)", "plot": "PNG path for BLEU by source length"}
+    column_options = ("src_col", "tgt_col")
+
+    def __init__(self, run, module, config, meta, comp, src_tok, tgt_tok, device="auto", attention: bool = True):
+        super().__init__(run, module, config, device)
+        self.meta, self.comp, self.src_tok, self.tgt_tok = meta, comp, src_tok, tgt_tok
+        self.data = comp.data
+        self.has_attention = attention
+        self.precision = _inference_precision(run, self.device)
+
+    def _autocast(self):
+        return autocast(self.device, self.precision)
+
+    def _data(self, columns: dict):
+        return dataclasses.replace(self.data, **columns) if columns else self.data
+
+    def read_inputs(self, src: str, id_col: str | None = None, **columns) -> tuple[list, list | None]:
+        """Sources to translate from a file (one per line, or a table's source column) or builtin:NAME."""
+        if id_col:
+            raise UserError("--id-col: seq2seq inputs carry their line order; an id column is not read")
+        pairs = read_pairs(parse_source(src, "--data"), self._data(columns), "test", self.comp.train.seed, need_target=False)
+        return pairs.src, None
+
+    def _check_beam(self, beam: int, n_best: int):
+        if beam < 1 or n_best < 1 or n_best > beam:
+            raise UserError(f"--beam must be ≥ 1 and --n-best between 1 and the beam width; found beam={beam}, n_best={n_best}")
+
+    @torch.inference_mode()
+    def predict(self, texts, beam: int | None = None, n_best: int | None = None, attention=None,
+                batch_size: int = 64, return_attention: bool = False) -> list[dict]:
+        """``[{"translation", "score", "n_best"?, "truncated"}]`` in input order; ``attention``: a PNG
+        path for the first input's attention heatmap; ``return_attention``: add each input's matrix as
+        ``"attention": {"source": [tokens], "target": [tokens], "weights": [[...]] (target x source)}``
+        (models with attention only)."""
+        texts = check_texts(texts)
+        beam = self.data.beam if beam is None else beam  # 0 is refused by _check_beam, not taken for "default"
+        n_best = 1 if n_best is None else n_best
+        self._check_beam(beam, n_best)
+        if (attention or return_attention) and not self.has_attention:
+            raise UserError(f"{self.run.path}: model {self.config['model_name']} has no attention to draw "
+                            f"(attention=none); use a bahdanau, luong or transformer run")
+        ids = self.src_tok.encode_batch([t.strip() for t in texts])
+        truncated = [len(s) > self.data.max_src_len for s in ids]
+        if any(truncated):
+            log.warning("truncated %d input(s) to the model's max_src_len=%d tokens", sum(truncated), self.data.max_src_len)
+        enc = Encoded([s[: self.data.max_src_len] or [self.src_tok.unk_id] for s in ids], [[] for _ in ids])
+        with self._autocast():
+            hyps = decode(self.module, enc, self.tgt_tok, self.data, self.device, beam=beam, n_best=n_best,
+                          batch_size=batch_size, return_attn=bool(attention or return_attention))
+        out = []
+        for k, (hs, tr) in enumerate(zip(hyps, truncated)):
+            rec = {"translation": self.tgt_tok.decode(hs[0].tokens), "score": round(hs[0].score, 4), "truncated": tr}
+            if not rec["translation"].strip():
+                rec["empty"] = True  # the model ended at once (<eos> first): typical of an undertrained run
+            if n_best > 1:
+                rec["n_best"] = [{"translation": self.tgt_tok.decode(h.tokens), "score": round(h.score, 4)} for h in hs]
+            if return_attention:
+                rec["attention"] = self.attention_matrix(enc.src[k], hs[0])
+            out.append(rec)
+        if attention:
+            self._draw_attention(enc.src[0], hyps[0][0], attention)
+        return out
+
+    def attention_matrix(self, src_ids, hyp) -> dict:
+        """A hypothesis' attention: source and target tokens and the (target x source) weights."""
+        xs = [self.src_tok.id_to_token(i) for i in src_ids]
+        ys = [self.tgt_tok.id_to_token(i) for i in hyp.tokens] + ["<eos>"]
+        w = hyp.attn.float().cpu().numpy()[: len(ys), : len(xs)]  # (T_tgt, T_src)
+        return {"source": xs, "target": ys[: len(w)], "weights": [[round(float(v), 6) for v in row] for row in w]}
+
+    def _draw_attention(self, src_ids, hyp, path):
+        import numpy as np
+
+        from ..plots import heatmap
+
+        a = self.attention_matrix(src_ids, hyp)
+        heatmap(np.asarray(a["weights"]), a["source"], a["target"], path, title=f"attention ({self.config['model_name']})")
+
+    def evaluate(self, src: str, write: bool = False, beam: int | None = None, plot=None, **columns) -> dict:
+        """Metrics on pairs ``src`` (a path, two aligned files, builtin:NAME, or a dataset's test split).
+
+        ``write``: also save test_metrics.json and bleu_by_length.png in the run; ``plot``: a PNG path
+        for the BLEU-by-source-length plot."""
+        beam = self.data.beam if beam is None else beam
+        self._check_beam(beam, 1)
+        pairs = read_pairs(parse_source(src, "--data"), self._data(columns), "test", self.comp.train.seed)
+        enc, stats = encode_pairs(self.src_tok, self.tgt_tok, pairs, self.data, drop_long=False)
+        pad_id, sos, eos = self.tgt_tok.pad_id, self.tgt_tok.sos_id, self.tgt_tok.eos_id
+        batches = [enc.batch(b, pad_id, sos, eos) for b in bucket_batches(enc.lengths, 128, shuffle=False)]
+        metrics: dict = {"n": len(enc), "beam": beam, "precision": self.precision}
+        with self._autocast():
+            metrics.update(teacher_forced_loss(self.module, batches, pad_id, self.device))
+        t0 = time.perf_counter()
+        with torch.inference_mode(), self._autocast():
+            hyps = decode(self.module, enc, self.tgt_tok, self.data, self.device, beam=beam)
+        dt = time.perf_counter() - t0
+        texts = [self.tgt_tok.decode(h[0].tokens) for h in hyps]
+        metrics.update(bleu_chrf(texts, pairs.tgt))
+        metrics["sentences_per_s"] = round(len(enc) / max(dt, 1e-9), 2)
+        metrics["by_length"] = by_length(texts, pairs.tgt, [len(s) for s in enc.src])
+        metrics.update({k: v for k, v in stats.items() if k != "pairs"})
+        metrics["examples"] = [{"source": s, "reference": r, "output": h} for s, r, h in list(zip(pairs.src, pairs.tgt, texts))[:5]]
+        if write:
+            self.run.write_json("test_metrics.json", metrics)
+        for path in ([self.run.file("bleu_by_length.png")] if write else []) + ([plot] if plot else []):
+            from ..plots import lines
+
+            rows = metrics["by_length"]
+            lines([r["bucket"] for r in rows], {"BLEU": [r["bleu"] for r in rows]}, path,
+                  "source length (tokens)", "BLEU", f"BLEU by source length (beam {beam})")
+        return metrics
+
+    def format_prediction(self, inp, pred: dict) -> str:
+        lines = [pred["translation"] if not pred.get("empty") else
+                 "(empty: the model produced <eos> first; an undertrained run? see `seqlab evaluate`)"]
+        for h in pred.get("n_best", [])[1:]:
+            lines.append(f"  {h['score']:.4f}\t{h['translation']}")
+        return "\n".join(lines)
+
+    def format_metrics(self, metrics: dict) -> list[str]:
+        lines = super().format_metrics(metrics)
+        lines.append(f"{'src tokens':>12}  {'n':>5}  {'BLEU':>6}  exact")
+        for r in metrics["by_length"]:
+            lines.append(f"{r['bucket']:>12}  {r['n']:5d}  {r['bleu']:6.2f}  {r['exact_match']:.4f}")
+        return lines

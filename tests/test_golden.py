@@ -1,0 +1,62 @@
+"""Golden end-to-end outputs: the same seeded fp32 tiny runs through the real CLI give the same numbers
+as when tests/golden/golden_v1.json was recorded (before the task-protocol refactor), and run folders
+written then (tests/golden/runs_v1) still load, evaluate and predict."""
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent / "golden"
+sys.path.insert(0, str(HERE))
+import record  # noqa: E402
+
+GOLDEN = json.loads((HERE / "golden_v1.json").read_text(encoding="utf-8"))
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6) or (math.isnan(a) and math.isnan(b))
+    return a == b
+
+
+def _compare(got: dict, want: dict) -> list[str]:
+    g, w = record.numbers(got), record.numbers(want)
+    diffs = [f"{k}: {g.get(k)!r} != {v!r}" for k, v in w.items() if not _same(g.get(k), v)]
+    return diffs + [f"{k}: new key" for k in g.keys() - w.keys() if not k.startswith("evaluate.examples")]
+
+
+@pytest.mark.parametrize("task", list(record.CASES))
+def test_golden_run(task, tmp_path):
+    diffs = _compare(record.run_case(task, tmp_path), GOLDEN[task])
+    assert not diffs, "\n".join(diffs[:20])
+
+
+@pytest.mark.parametrize("task", list(record.CASES))
+def test_old_run_folders_still_load(task, tmp_path):
+    """A run folder written before the refactor evaluates and predicts as it did then (on one thread, as recorded)."""
+    run = tmp_path / task
+    shutil.copytree(HERE / "runs_v1" / task, run)
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _check_old_run(task, run)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check_old_run(task, run):
+    case = record.CASES[task]
+    code, text = record._cli(["evaluate", run, *case["evaluate"], "--json"])
+    assert code == 0
+    diffs = _compare({"evaluate": json.loads(text)}, {"evaluate": GOLDEN[task]["evaluate"]})
+    assert not diffs, "\n".join(diffs[:20])
+    if case["predict"]:
+        code, text = record._cli(["predict", run, *case["predict"], "--json"])
+        assert code == 0
+        assert not _compare({"predict": json.loads(text)}, {"predict": GOLDEN[task]["predict"]})
