@@ -109,4 +109,4 @@ def run(ctx) -> StudyResult:
 
 STUDY = Study("exposure-bias", CLAIM_KO,
               "Teacher forcing trains on gold histories, so at test time one wrong token derails the following ones "
-              "(a domino); scheduled teacher forcing is the usual remedy.", THRESHOLD, quick_s=40, full_s=300, run=run)
+              "(a domino); scheduled teacher forcing is the usual remedy.", THRESHOLD, quick_s=20, full_s=300, run=run)

@@ -88,4 +88,4 @@ def run(ctx) -> StudyResult:
 
 STUDY = Study("last-word", CLAIM_KO,
               "The context vector of an RNN encoder holds mostly the last word: hiding the last word changes it most, "
-              "hiding the first word least.", THRESHOLD, quick_s=25, full_s=180, run=run)
+              "hiding the first word least.", THRESHOLD, quick_s=10, full_s=180, run=run)

@@ -105,4 +105,4 @@ def run(ctx) -> StudyResult:
 
 STUDY = Study("self-attention", CLAIM_KO,
               "Self-attention lets the pronoun 'it' find its referent: in a trained encoder, 'it' attends to the right "
-              "noun (animal or street) more often than chance.", THRESHOLD, quick_s=45, full_s=300, run=run)
+              "noun (animal or street) more often than chance.", THRESHOLD, quick_s=25, full_s=300, run=run)

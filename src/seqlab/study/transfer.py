@@ -114,4 +114,4 @@ def run(ctx) -> StudyResult:
 
 STUDY = Study("transfer", CLAIM_KO,
               "Transfer learning needs fewer labels: MLM pre-training then fine-tuning beats the same model trained "
-              "from scratch when labels are few.", THRESHOLD, quick_s=60, full_s=600, run=run)
+              "from scratch when labels are few.", THRESHOLD, quick_s=40, full_s=600, run=run)
