@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 # instead of pulling the registry's CUDA build; elsewhere pick your own build first.
 TORCH  ?= torch==2.13.*
 
-.PHONY: install demo test chromium bench-help clean
+.PHONY: install demo test chromium study bench-help clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +31,9 @@ chromium:
 test: install chromium
 	$(BIN)/python -m pytest
 
+# every claim of the lecture notes measured, quick mode (< 10 min on 2 cores): seqlab-study/index.html
+study: install
+	$(BIN)/seqlab study all --quick --out seqlab-study
+
 clean:
-	rm -rf $(VENV) seqlab-demo .pytest_cache
+	rm -rf $(VENV) seqlab-demo seqlab-study .pytest_cache

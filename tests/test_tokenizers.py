@@ -32,3 +32,14 @@ def test_unknown_tokens_and_specials():
     assert tok.encode("abz") == [tok.stoi["a"], tok.stoi["b"], tok.unk_id]
     with pytest.raises(UserError, match="unknown tokenizer"):
         make_tokenizer("sentencepiece")
+
+
+def test_wordpiece_ids_are_the_same_on_every_fit():
+    from seqlab.data.tokenizers import make_tokenizer
+
+    texts = [f"배우들의 연기가 {w} 영화 {i}" for i, w in enumerate(["재미있었어요", "지루했다", "좋았다", "별로였다"] * 30)]
+    first = make_tokenizer("wordpiece").fit(texts, vocab_size=300, min_freq=2)
+    for _ in range(3):
+        again = make_tokenizer("wordpiece").fit(texts, vocab_size=300, min_freq=2)
+        assert again.itos == first.itos  # the HF trainer's own numbering changes from fit to fit
+        assert again.encode("배우들의 연기가 좋았다") == first.encode("배우들의 연기가 좋았다")

@@ -24,6 +24,7 @@ log = logging.getLogger("seqlab")
 CJK_FAMILIES = ("Noto Sans CJK KR", "Noto Sans KR", "NanumGothic", "NanumBarunGothic", "Malgun Gothic",
                 "Apple SD Gothic Neo", "AppleGothic", "Source Han Sans K", "Source Han Sans KR", "UnDotum",
                 "Noto Sans CJK JP", "Noto Sans CJK SC", "WenQuanYi Zen Hei")
+_CJK_FILE = re.compile(r"(NotoSansCJK|NotoSansKR|Nanum|malgun|AppleSDGothic|SourceHanSans|UnDotum|wqy)", re.I)
 _CJK = re.compile(r"[\u1100-\u11ff\u3040-\u30ff\u3130-\u318f\u3400-\u9fff\uac00-\ud7af]")
 
 
@@ -49,7 +50,17 @@ def cjk_font() -> str | None:
 
 def _installed_cjk() -> str | None:
     installed = {f.name for f in font_manager.fontManager.ttflist}
-    return next((name for name in CJK_FAMILIES if name in installed), None)
+    found = next((name for name in CJK_FAMILIES if name in installed), None)
+    if found is None:  # matplotlib's font cache predates the font's installation: add the files themselves
+        for path in font_manager.findSystemFonts():
+            if _CJK_FILE.search(Path(path).name):
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):
+                    continue
+        installed = {f.name for f in font_manager.fontManager.ttflist}
+        found = next((name for name in CJK_FAMILIES if name in installed), None)
+    return found
 
 
 _rebuilt = False  # the cache is rebuilt at most once per process

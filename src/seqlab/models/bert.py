@@ -30,6 +30,7 @@ from torch import Tensor
 
 from .fast_dropout import Dropout
 from .fast_dropout import attention as attend
+from .encoder import attention_weights
 
 NORMS = ("post", "pre")
 ACTIVATIONS = ("gelu", "gelu_tanh")
@@ -107,25 +108,36 @@ class EncoderLayer(nn.Module):
         self.drop = Dropout(config.dropout)
         self.attn_dropout = config.attn_dropout
 
-    def attention(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+    def attention(self, x: Tensor, attn_mask: Tensor | None, need_weights: bool = False):
+        """x (B, T, C) -> (B, T, C); with ``need_weights`` also the weights (B, nh, T, T) (explicit softmax)."""
         B, T, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)  # 3 x (B, T, C)
         q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
-        y = attend(q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout, training=self.training)  # (B, nh, T, hs)
+        if need_weights:
+            weights = attention_weights(q, k, attn_mask)  # (B, nh, T, T), rows sum to 1 over real keys
+            y = F.dropout(weights, self.attn_dropout, self.training) @ v  # (B, nh, T, hs)
+        else:
+            y = attend(q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout, training=self.training)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)
-        return self.drop(self.proj(y))
+        return (self.drop(self.proj(y)), weights) if need_weights else self.drop(self.proj(y))
 
     def feed_forward(self, x: Tensor) -> Tensor:
         return self.drop(self.ff2(self.act(self.ff1(x))))
 
-    def forward(self, x: Tensor, attn_mask: Tensor | None) -> Tensor:
+    def forward(self, x: Tensor, attn_mask: Tensor | None, need_weights: bool = False):
+        if need_weights:
+            a, weights = self.attention(self.norm1(x) if self.pre_norm else x, attn_mask, need_weights=True)
+        else:
+            a = self.attention(self.norm1(x) if self.pre_norm else x, attn_mask)
         if self.pre_norm:
-            x = x + self.attention(self.norm1(x), attn_mask)
-            return x + self.feed_forward(self.norm2(x))
-        x = self.norm1(x + self.attention(x, attn_mask))
-        return self.norm2(x + self.feed_forward(x))
+            x = x + a
+            x = x + self.feed_forward(self.norm2(x))
+        else:
+            x = self.norm1(x + a)
+            x = self.norm2(x + self.feed_forward(x))
+        return (x, weights) if need_weights else x
 
 
 class Bert(nn.Module):
@@ -139,7 +151,8 @@ class Bert(nn.Module):
         self.final_norm = nn.LayerNorm(config.d_model, eps=config.layer_norm_eps) if config.norm == "pre" else None
         self.apply(_init_weights)
 
-    def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None) -> Tensor:
+    def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None,
+                return_attention: bool = False):
         """Contextual vectors for every token.
 
         Args:
@@ -148,8 +161,12 @@ class Bert(nn.Module):
                 None = all real.
             segments: (B, T) int64 segment ids in [0, type_vocab_size); None = all 0.
 
+            return_attention: also return every layer's attention weights, [(B, nh, T, T)], each row
+                summing to 1 over the real keys (explicit softmax; the hidden states are unchanged).
+
         Returns:
-            (B, T, C) float hidden states ``h_L``; ``h_L[:, 0]`` is the [CLS] state.
+            (B, T, C) float hidden states ``h_L``; ``h_L[:, 0]`` is the [CLS] state (with
+            ``return_attention``: ``(h_L, maps)``).
         """
         if ids.size(1) > self.config.max_position:
             raise ValueError(f"input of {ids.size(1)} tokens exceeds max_position {self.config.max_position}")
@@ -157,9 +174,15 @@ class Bert(nn.Module):
         if mask is not None and not bool(mask.all()):
             attn_mask = mask[:, None, None, :]  # (B, 1, 1, T): True = may attend to this key
         x = self.embeddings(ids, segments)  # (B, T, C)
+        maps = []
         for layer in self.layers:
-            x = layer(x, attn_mask)
-        return self.final_norm(x) if self.final_norm is not None else x
+            if return_attention:
+                x, w = layer(x, attn_mask, need_weights=True)
+                maps.append(w)
+            else:
+                x = layer(x, attn_mask)
+        x = self.final_norm(x) if self.final_norm is not None else x
+        return (x, maps) if return_attention else x
 
 
 def _init_weights(module):
@@ -208,7 +231,7 @@ class BertForMaskedLM(nn.Module):
         return cls(config)
 
     def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None,
-                select: Tensor | None = None) -> Tensor:
+                select: Tensor | None = None, return_attention: bool = False):
         """Vocabulary logits at every position, or only at the selected ones.
 
         Args:
@@ -216,13 +239,17 @@ class BertForMaskedLM(nn.Module):
             select: optional (B, T) bool, True where logits are wanted (the masked positions); saves the
                 output layer's cost on the other ~85% of tokens.
 
+            return_attention: also return the encoder's attention maps (see :meth:`Bert.forward`).
+
         Returns:
-            (B, T, V) float logits, or (N, V) for the N selected positions in row-major order.
+            (B, T, V) float logits, or (N, V) for the N selected positions in row-major order
+            (with ``return_attention``: ``(logits, maps)``).
         """
-        h = self.bert(ids, mask, segments)  # (B, T, C)
+        h = self.bert(ids, mask, segments, return_attention=return_attention)  # (B, T, C)
+        h, maps = h if return_attention else (h, None)
         if select is not None:
             h = h[select]  # (N, C)
-        return self.mlm(h)
+        return (self.mlm(h), maps) if return_attention else self.mlm(h)
 
 
 class BertClassifier(nn.Module):
@@ -264,14 +291,20 @@ class BertClassifier(nn.Module):
             mask[torch.arange(len(ids)), end] = True
         return ids, mask
 
-    def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None) -> Tensor:
-        """ids (B, T) int64, mask (B, T) bool (True = real token) -> (B, n_classes) float logits."""
+    def forward(self, ids: Tensor, mask: Tensor | None = None, segments: Tensor | None = None,
+                return_attention: bool = False):
+        """ids (B, T) int64, mask (B, T) bool (True = real token) -> (B, n_classes) float logits.
+
+        With ``return_attention``: ``(logits, maps)``, maps over the framed ``[CLS] tokens [SEP]`` input
+        when the classifier frames it (see :meth:`frame`)."""
         if self.cls_id is not None:
             ids, mask = self.frame(ids, mask)
             segments = None
-        h = self.bert(ids, mask, segments)  # (B, T, C)
+        h = self.bert(ids, mask, segments, return_attention=return_attention)  # (B, T, C)
+        h, maps = h if return_attention else (h, None)
         pooled = torch.tanh(self.pooler(h[:, 0]))  # (B, C): the [CLS] state
-        return self.classifier(self.drop(pooled))
+        logits = self.classifier(self.drop(pooled))
+        return (logits, maps) if return_attention else logits
 
     def load_encoder(self, state_dict: dict[str, Tensor]) -> None:
         """Copy the encoder weights (``bert.*`` keys) of a :class:`BertForMaskedLM` or BertClassifier;

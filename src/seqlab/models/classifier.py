@@ -23,6 +23,8 @@ from torch import Tensor, nn
 from .encoder import ACTIVATIONS, POSITIONS, TransformerEncoder
 from .heads import POOLS, ClassifierHead
 from .rnn import CELLS, IMPLS
+
+NONLINEARITIES = ("tanh", "relu")
 from .textcnn import MODES, TextCNN, load_word_vectors
 
 
@@ -81,9 +83,13 @@ class RecurrentClassifierConfig:
     forget_bias: float = 1.0  # LSTM: initial forget-gate bias, so the cell remembers by default (Jozefowicz et al. 2015)
     update_bias: float = 0.0  # GRU: initial update-gate bias b_z (0 = torch's init; 1 keeps h_{t-1} by default, the GRU's
                               # counterpart of the LSTM's forget_bias: h_t = (1 - z) n_t + z h_{t-1})
+    nonlinearity: str = "tanh"  # plain RNN only: tanh (the notes' h_t = tanh(...)) | relu (explodes instead of vanishing)
 
     def __post_init__(self):
         _check(self.cell in CELLS, f"cell must be one of {tuple(CELLS)}; got {self.cell!r}")
+        _check(self.nonlinearity in NONLINEARITIES, f"nonlinearity must be one of {NONLINEARITIES}; got {self.nonlinearity!r}")
+        _check(self.cell == "rnn" or self.nonlinearity == "tanh",
+               f"nonlinearity applies to the plain RNN only; cell={self.cell!r} has its own gates (leave it at tanh)")
         _check(self.hidden > 0 and self.layers > 0, f"hidden and layers must be > 0; got {self.hidden}, {self.layers}")
         _check(self.pool in POOLS, f"pool must be one of {POOLS}; got {self.pool!r}")
         _check(self.impl in IMPLS, f"impl must be one of {IMPLS}; got {self.impl!r}")
@@ -125,8 +131,9 @@ class RecurrentClassifier(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = Embed(vocab_size, cfg.embed_dim, pad_id, cfg.input_dim, cfg.embed_dropout, cfg.word_dropout)
+        extra = {"nonlinearity": cfg.nonlinearity} if cfg.cell == "rnn" else {}
         self.rnn = CELLS[cfg.cell](cfg.embed_dim, cfg.hidden, num_layers=cfg.layers, bidirectional=cfg.bidirectional,
-                                   dropout=cfg.dropout if cfg.layers > 1 else 0.0, impl=cfg.impl)
+                                   dropout=cfg.dropout if cfg.layers > 1 else 0.0, impl=cfg.impl, **extra)
         if cfg.cell == "lstm":
             _init_forget_bias(self.rnn, cfg.forget_bias)
         elif cfg.cell == "gru" and cfg.update_bias:
@@ -222,6 +229,7 @@ class TransformerClassifierConfig:
     embed_dropout: float = 0.3  # dropout on the token vectors
     dropout: float = 0.3  # attention weights, sub-block outputs, and the pooled vector
     input_dim: int | None = None  # set for numeric inputs (B, T, input_dim) instead of token ids
+    residual: bool = True  # skip connections around every sub-block; false only to show why they are there
 
     def __post_init__(self):
         _check(self.n_head > 0 and self.embed_dim % self.n_head == 0,
@@ -243,11 +251,14 @@ class TransformerClassifier(nn.Module):
         self.embed = Embed(vocab_size, cfg.embed_dim, pad_id, cfg.input_dim, cfg.embed_dropout)
         self.cls = nn.Parameter(torch.randn(cfg.embed_dim) * 0.02) if cfg.pool == "cls" else None
         self.encoder = TransformerEncoder(cfg.embed_dim, cfg.n_head, cfg.n_layer, cfg.d_ff, cfg.dropout,
-                                          cfg.activation, cfg.norm_first, cfg.positions, cfg.max_len)
+                                          cfg.activation, cfg.norm_first, cfg.positions, cfg.max_len, cfg.residual)
         self.head = ClassifierHead(cfg.embed_dim, n_classes, cfg.pool, cfg.dropout)
 
-    def forward(self, ids: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, ids: Tensor, mask: Tensor, return_attention: bool = False):
         """ids long (B, T) [or float (B, T, input_dim)], mask bool (B, T) True = real -> logits (B, n_classes).
+
+        With ``return_attention``: ``(logits, [weights (B, nh, T', T') per layer])``, T' = T + 1 with
+        pool=cls (the [CLS] vector is position 0).
 
         Example::
 
@@ -260,6 +271,9 @@ class TransformerClassifier(nn.Module):
             B = x.shape[0]
             x = torch.cat([self.cls.expand(B, 1, -1), x], dim=1)  # (B, 1 + T, C): [CLS] at position 0
             mask = torch.cat([mask.new_ones(B, 1), mask], dim=1)  # (B, 1 + T)
+        if return_attention:
+            h, maps = self.encoder(x, mask, return_attention=True)  # (B, T, C), [(B, nh, T, T)]
+            return self.head(h, mask), maps
         h = self.encoder(x, mask)  # (B, T, C)
         return self.head(h, mask)  # (B, n_classes)
 

@@ -35,6 +35,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from .encoder import attention_weights
 from .fast_dropout import Dropout, attention
 
 logger = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = Dropout(config.dropout)
 
     def forward(self, x: Tensor, attn_mask: Tensor | None, is_causal: bool,
-                cache: KVCache | None = None, layer: int = 0) -> Tensor:
+                cache: KVCache | None = None, layer: int = 0, need_weights: bool = False):
         """x (B, T, C) -> (B, T, C). ``attn_mask`` (B|1, 1, T, S) bool, True = may attend; or None with
         ``is_causal`` telling SDPA to apply the plain causal mask itself."""
         B, T, C = x.shape
@@ -135,10 +136,15 @@ class CausalSelfAttention(nn.Module):
             v = cache.v[layer, :, :, :end]  # (B, nh, S, hs)
             q = q.to(k.dtype)  # a bf16 model may keep an fp32 cache (see GPT.prefill)
         # softmax(q kᵀ / sqrt(hs) + mask) v
-        y = attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=self.attn_dropout,
-                      training=self.training)  # (B, nh, T, hs)
+        if need_weights:  # written out only when asked: (B, nh, T, S), rows sum to 1 over allowed keys
+            weights = attention_weights(q, k, attn_mask, is_causal)
+            y = F.dropout(weights, self.attn_dropout, self.training) @ v  # (B, nh, T, hs)
+        else:
+            y = attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=self.attn_dropout,
+                          training=self.training)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C).to(x.dtype)  # (B, T, C)
-        return self.resid_dropout(self.c_proj(y))
+        out = self.resid_dropout(self.c_proj(y))
+        return (out, weights) if need_weights else out
 
 
 class MLP(nn.Module):
@@ -166,7 +172,11 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x, attn_mask, is_causal, cache=None, layer=0):
+    def forward(self, x, attn_mask, is_causal, cache=None, layer=0, need_weights=False):
+        if need_weights:
+            a, weights = self.attn(self.ln_1(x), attn_mask, is_causal, cache, layer, need_weights=True)
+            x = x + a
+            return x + self.mlp(self.ln_2(x)), weights
         x = x + self.attn(self.ln_1(x), attn_mask, is_causal, cache, layer)
         return x + self.mlp(self.ln_2(x))
 
@@ -214,7 +224,7 @@ class GPT(nn.Module):
         return self.config.block_size
 
     def forward(self, idx: Tensor, mask: Tensor | None = None, cache: KVCache | None = None,
-                last_only: bool = False) -> Tensor:
+                last_only: bool = False, return_attention: bool = False):
         """Next-token logits for every position.
 
         Args:
@@ -226,6 +236,8 @@ class GPT(nn.Module):
             cache: a :class:`KVCache`; the T new tokens go into slots ``cache.length ..`` and attend to
                 every earlier slot. ``cache.length`` advances by T.
             last_only: compute logits for the last position only (generation), returning (B, 1, V).
+            return_attention: also return every layer's attention weights [(B, nh, T, S)] (explicit softmax;
+                logits unchanged); returns ``(logits, maps)``.
 
         Returns:
             (B, T, V) float logits (B, 1, V) with ``last_only``); ``softmax(logits[:, t])`` is
@@ -235,7 +247,8 @@ class GPT(nn.Module):
         start = cache.length if cache is not None else 0
         if start + T > self.config.block_size:
             raise ValueError(f"sequence of {start + T} positions exceeds block_size {self.config.block_size}")
-        if cache is None and mask is None and not last_only and self.config.compile and not self._compile_failed:
+        if (cache is None and mask is None and not last_only and not return_attention and self.config.compile
+                and not self._compile_failed):
             return self._compiled_forward(idx)
         if cache is not None and start + T > cache.capacity:
             raise ValueError(f"cache holds {cache.capacity} slots; {start} filled + {T} new do not fit")
@@ -275,13 +288,19 @@ class GPT(nn.Module):
         if cache is not None:
             cache.tokens[:, start:start + T] = idx
         x = self.drop(x)
+        maps = []
         for layer, block in enumerate(self.h):
-            x = block(x, attn_mask, is_causal, cache, layer)
+            if return_attention:
+                x, w = block(x, attn_mask, is_causal, cache, layer, need_weights=True)
+                maps.append(w)
+            else:
+                x = block(x, attn_mask, is_causal, cache, layer)
         if cache is not None:
             cache.length = start + T
         if last_only:
             x = x[:, -1:]
-        return self.lm_head(self.ln_f(x))  # (B, T, V)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, V)
+        return (logits, maps) if return_attention else logits
 
     _compile_failed = False  # set per model when torch.compile raised; eager from then on
 

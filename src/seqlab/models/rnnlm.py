@@ -37,10 +37,15 @@ class RNNLMConfig:
     n_layer: int = 2  # stacked recurrent layers
     dropout: float = 0.2  # dropout on embeddings, between layers and before the output layer
     tie_weights: bool = False  # share the embedding with the output layer; needs d_emb == hidden
+    nonlinearity: str = "tanh"  # plain RNN only: tanh | relu
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"RNNLMConfig.cell must be one of {sorted(CELLS)}; got {self.cell!r}")
+        if self.nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"RNNLMConfig.nonlinearity must be tanh or relu; got {self.nonlinearity!r}")
+        if self.cell != "rnn" and self.nonlinearity != "tanh":
+            raise ValueError(f"RNNLMConfig.nonlinearity applies to cell='rnn' only; got cell={self.cell!r}")
         for name in ("vocab_size", "d_emb", "hidden", "n_layer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RNNLMConfig.{name} must be >= 1; got {getattr(self, name)}")
@@ -82,9 +87,10 @@ class RNNLM(nn.Module):
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.d_emb)
         self.drop = nn.Dropout(config.dropout)
+        extra = {"nonlinearity": config.nonlinearity} if config.cell == "rnn" else {}
         self.rnn = CELLS[config.cell](
             config.d_emb, config.hidden, num_layers=config.n_layer, batch_first=True,
-            dropout=config.dropout if config.n_layer > 1 else 0.0,
+            dropout=config.dropout if config.n_layer > 1 else 0.0, **extra,
         )
         self.out = nn.Linear(config.hidden, config.vocab_size)
         if config.tie_weights:
