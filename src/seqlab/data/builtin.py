@@ -7,6 +7,7 @@ task it feeds:
 - lm: ``{"text": str}``
 - seq2seq: ``{"src": [str], "tgt": [str]}``
 - forecast: ``{"frame": pandas.DataFrame}`` with a time column and numeric columns
+- regression (classify with a numeric target): ``{"sequences": [[[float]]], "targets": [float], "numeric": True}``
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Callable
 
 from ..errors import UserError
 from .params import int_param
+from .builtin_frames import frames
 from .builtin_seq2seq import SPECS as SEQ2SEQ_SPECS
 
 
@@ -66,6 +68,8 @@ BUILTINS: dict[str, Builtin] = {
                          "distance=50, n=2000, classes=2, vocab=20", longrange),
     "hello": Builtin("hello", "lm", "the word 'hello' repeated: HELL -> ELLO next-character prediction",
                      "n=200", hello),
+    "frames": Builtin("frames", "classify", "per-frame feature sequences (speed, height, wobble) -> a score: sequence regression",
+                      "n=1000, min_len=12, max_len=40, noise=5", frames),
 }
 
 BUILTINS.update({n: Builtin(n, "seq2seq", *spec) for n, spec in SEQ2SEQ_SPECS.items()})
