@@ -7,6 +7,7 @@ task it feeds:
 - lm: ``{"text": str}``
 - seq2seq: ``{"src": [str], "tgt": [str]}``
 - forecast: ``{"frame": pandas.DataFrame}`` with a time column and numeric columns
+- embed: ``{"text": str, "analogies": [(a, b, c, d)], "groups": {word: group}}``
 - regression (classify with a numeric target): ``{"sequences": [[[float]]], "targets": [float], "numeric": True}``
 """
 
@@ -19,6 +20,7 @@ from typing import Callable
 from ..errors import UserError
 from .params import int_param
 from .builtin_frames import frames
+from .builtin_words import analogies
 from .builtin_seq2seq import SPECS as SEQ2SEQ_SPECS
 
 
@@ -70,6 +72,8 @@ BUILTINS: dict[str, Builtin] = {
                      "n=200", hello),
     "frames": Builtin("frames", "classify", "per-frame feature sequences (speed, height, wobble) -> a score: sequence regression",
                       "n=1000, min_len=12, max_len=40, noise=5", frames),
+    "analogies": Builtin("analogies", "embed", "sentences with planted topics and a male/female relation (king:queen::man:woman)",
+                         "n=4000, topic=4, gender=4", analogies),
 }
 
 BUILTINS.update({n: Builtin(n, "seq2seq", *spec) for n, spec in SEQ2SEQ_SPECS.items()})
