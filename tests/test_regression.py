@@ -14,6 +14,15 @@ from seqlab.models.regression import (RegressionConfig, Standardizer, build_regr
                                       suggests_regression)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small models on 2 threads of a loaded 2-core machine ran many times slower than on one (measured)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_metrics_by_hand():
     y, p = [1.0, 2.0, 3.0, 4.0], [1.5, 2.0, 2.0, 5.0]
     r = regression_report(y, p)
