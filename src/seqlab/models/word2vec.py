@@ -178,8 +178,17 @@ class Word2Vec:
 
     def _init(self, V: int, gen: torch.Generator) -> None:
         D = self.cfg.dim
-        self.W_in = (torch.rand(V, D, generator=gen) - 0.5) / D  # word2vec.c: U(-0.5/D, 0.5/D)
-        self.W_out = torch.zeros(V, D)  # word2vec.c: zeros
+        W_in = (torch.rand(V, D, generator=gen) - 0.5) / D  # word2vec.c: U(-0.5/D, 0.5/D)
+        if self.W_in is not None and self.W_in.shape == (V, D):  # tables given (e.g. a module's): fill in place
+            self.W_in.copy_(W_in)
+            self.W_out.zero_()
+        else:
+            self.W_in, self.W_out = W_in, torch.zeros(V, D)  # word2vec.c: output vectors start at zero
+
+    def bind(self, module: "Word2VecModule") -> "Word2Vec":
+        """Train directly into a :class:`Word2VecModule`'s tables (their ``.data``, no autograd)."""
+        self.W_in, self.W_out = module.in_vectors.weight.data, module.out_vectors.weight.data
+        return self
 
     def train(self, sentences: list[list[str]], vocab: Vocab | None = None,
               on_epoch: Callable[[int, dict], None] | None = None) -> dict:
@@ -199,7 +208,7 @@ class Word2Vec:
         N = len(ids)
         total, done = cfg.epochs * N, 0
         t0 = time.perf_counter()
-        stats = {"words": N, "vocab": V, "pairs": 0}
+        stats = {"words": N, "vocab": V, "pairs": 0, "updates": 0}
         for epoch in range(cfg.epochs):
             loss_sum, loss_n = 0.0, 0
             for start in range(0, N, cfg.chunk_tokens):
@@ -212,6 +221,7 @@ class Word2Vec:
                 done += len(kept)
                 loss_sum, loss_n = loss_sum + l_sum, loss_n + l_n
                 stats["pairs"] += n_pairs
+                stats["updates"] += math.ceil(n_pairs / cfg.batch_size)
             stats["loss"] = loss_sum / max(1, loss_n)
             if on_epoch is not None:
                 on_epoch(epoch, dict(stats))
@@ -293,3 +303,17 @@ def save_word2vec(path: str | Path, words: list[str], vectors: Tensor) -> Path:
             f.write(w.replace(" ", "_") + " " + " ".join(f"{x:.6g}" for x in row) + "\n")
     tmp.replace(path)
     return path
+
+
+class Word2VecModule(torch.nn.Module):
+    """The two tables as a module, so a run saves and loads them like any other model:
+    ``in_vectors`` (the embeddings) and ``out_vectors`` (the context/output vectors), each (V, D)."""
+
+    def __init__(self, vocab_size: int, dim: int):
+        super().__init__()
+        self.in_vectors = torch.nn.Embedding(vocab_size, dim)
+        self.out_vectors = torch.nn.Embedding(vocab_size, dim)
+
+    def forward(self, ids: Tensor) -> Tensor:
+        """ids (B, T) long -> word vectors (B, T, D)."""
+        return self.in_vectors(ids)

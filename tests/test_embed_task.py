@@ -1,0 +1,73 @@
+"""The embed task end to end through the CLI: train on builtin:analogies, vectors.txt, similar, evaluate, predict,
+a classifier reading the run's vectors, and errors."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import run_cli
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def emb_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("emb") / "run"
+    from seqlab.cli.main import main
+
+    code = main(["-q", "train", "embed", "--data", "builtin:analogies?n=3000", "--model", "skipgram", "--set", "model.dim=24",
+                 "--set", "model.min_count=1", "--set", "model.sample=0", "--epochs", "4", "--batch-size", "256",
+                 "--out", str(out)])
+    assert code == 0
+    return out
+
+
+def test_train_writes_vectors_and_scores_analogies(emb_run):
+    summary = json.loads((emb_run / "summary.json").read_text())
+    assert summary["test"]["analogy_accuracy"] > 0.8 and summary["test"]["analogy_total"] == 56
+    lines = (emb_run / "vectors.txt").read_text().splitlines()
+    assert lines[0] == f"{len(lines) - 1} 24"
+
+
+def test_similar_and_analogy(emb_run, capsys):
+    code, out, err = run_cli(["similar", emb_run, "t3a", "king:queen::man", "-k", "3", "--json"], capsys)
+    assert code == 0, err
+    res = json.loads(out)["results"]
+    assert all(n["word"].startswith("t3") for n in res[0]["neighbours"])
+    assert res[1]["answers"][0]["word"] == "woman"
+    code, out, _ = run_cli(["similar", emb_run / "vectors.txt", "t3a", "-k", "2"], capsys)
+    assert code == 0 and out.startswith("t3a: t3")
+    code, _, err = run_cli(["similar", emb_run, "zebra"], capsys)
+    assert code == 2 and "not in the vocabulary" in err
+
+
+def test_evaluate_files_and_predict(emb_run, tmp_path, capsys):
+    q = tmp_path / "q.txt"
+    q.write_text(": family\nking queen man woman\nboy girl prince princess\nking queen dragon dragoness\n")
+    code, out, err = run_cli(["evaluate", emb_run, "--data", q, "--json"], capsys)
+    assert code == 0, err
+    m = json.loads(out)
+    assert m["analogy_covered"] == 2 and m["analogy_total"] == 3 and m["sections"] == {"family": 1.0}
+    import seqlab
+
+    run = seqlab.load(emb_run)
+    assert run.task == "embed"
+    assert run.predict(["King"], k=2)[0]["neighbours"][0]["word"].startswith("t0")  # lower-cased by the tokenizer
+    s = tmp_path / "s.txt"
+    s.write_text("king queen 8\nking t0a 9\nking t5a 1\n")
+    assert run.evaluate(str(s))["pairs_covered"] == 3
+
+
+def test_classifier_reads_embed_run_vectors(emb_run):
+    from seqlab.models.textcnn import load_word_vectors
+
+    vocab = ["<pad>", "king", "woman", "notaword"]
+    weights, found = load_word_vectors(emb_run, vocab, 24)
+    assert found == 2 and weights.shape == (4, 24)
