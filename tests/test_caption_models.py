@@ -84,7 +84,7 @@ def test_feature_vectors_as_input():
     logits, attn = m(torch.randn(2, 7, 10), torch.randint(4, 30, (2, 5)), return_attn=True)
     assert attn.shape == (2, 5, 7)
     with pytest.raises(ValueError, match="feature_dim"):
-        CaptionConfig(encoder="features")
+        Captioner(CaptionConfig(encoder="features"))
     with pytest.raises(ValueError, match="gru only"):
         CaptionConfig(decoder="transformer", attention="none")
 

@@ -87,6 +87,9 @@ def read_caption_table(path: str | Path, image_col: str | None = None, caption_c
 def load_inputs(paths: list[Path], encoder: str, size: int, feature_dim: int | None = None) -> np.ndarray:
     """Stack the inputs of a model: images (N, size, size, 3) uint8, or features (N, F) / (N, K, F) float32."""
     if encoder == "features":
+        bad = [p for p in paths if not is_feature_file(p)]
+        if bad:
+            raise UserError(f"{bad[0]}: this model reads .npy feature vectors (model.encoder=features), not image files")
         feats = [read_features(p, feature_dim) for p in paths]
         shapes = {f.shape for f in feats}
         if len(shapes) > 1:

@@ -52,7 +52,7 @@ class CaptionConfig:
     in_channels: int = 3  # image channels (RGB)
     channels: int = 32  # width of the first conv block; doubled by each further block
     blocks: int = 3  # conv blocks, each halving the resolution (32x32 -> 4x4 = 16 memory vectors)
-    feature_dim: int = 0  # encoder=features: width F of each given feature vector
+    feature_dim: int = 0  # encoder=features: width F of each given feature vector (0 = the task sets it from the data)
     emb_dim: int = 64  # word embedding size (gru decoder)
     hidden: int = 128  # GRU state size, or the Transformer decoder's d_model
     attn_dim: int = 64  # Bahdanau attention's hidden layer
@@ -72,8 +72,8 @@ class CaptionConfig:
             raise ValueError(f"encoder must be one of {ENCODERS}; got {self.encoder!r}")
         if self.decoder == "transformer" and self.attention == "none":
             raise ValueError("the transformer decoder always attends (cross-attention); attention=none is gru only")
-        if self.encoder == "features" and self.feature_dim < 1:
-            raise ValueError("encoder=features needs feature_dim >= 1 (the width of the given vectors)")
+        if self.feature_dim < 0:
+            raise ValueError(f"feature_dim must be >= 0 (0 = from the data); got {self.feature_dim}")
         for name in ("vocab", "channels", "blocks", "emb_dim", "hidden", "attn_dim", "n_head", "n_layer", "d_ff", "max_len"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
@@ -116,6 +116,8 @@ class Captioner(nn.Module):
             C = self.cnn.out_dim
             self.feat_proj = None
         else:
+            if cfg.feature_dim < 1:
+                raise ValueError("encoder=features needs feature_dim >= 1 (the width of the given vectors)")
             self.cnn = None
             C = cfg.hidden
             self.feat_proj = nn.Linear(cfg.feature_dim, C)
