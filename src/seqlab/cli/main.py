@@ -45,7 +45,8 @@ def _register():
     for mod in (train_cmd, evaluate_cmd, predict_cmd, demo_cmd, datasets_cmd):
         for command in mod.COMMANDS:
             cli.add_command(command)
-    for optional in ("generate_cmd", "forecast_cmd", "import_hf_cmd", "translate_cmd", "serve_cmd", "export_cmd"):
+    for optional in ("generate_cmd", "forecast_cmd", "import_hf_cmd", "translate_cmd", "serve_cmd", "export_cmd",
+                     "caption_cmd", "similar_cmd"):
         try:
             mod = __import__(f"seqlab.cli.{optional}", fromlist=["COMMANDS"])
         except ModuleNotFoundError as e:
