@@ -22,6 +22,7 @@ TASKS = {
     "forecast": "seqlab.tasks.forecast",
     "caption": "seqlab.tasks.caption",
     "embed": "seqlab.tasks.embed",
+    "regress": "seqlab.tasks.regress",
 }
 
 

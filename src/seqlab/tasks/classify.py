@@ -25,6 +25,7 @@ from ..data.tokenizers import KINDS, load_tokenizer, make_tokenizer
 from ..device import pick_device
 from ..errors import UserError
 from ..models.bert_classify import BertClassifyConfig, build_bert_classifier
+from ..models.regression import suggests_regression
 from ..models.classifier import (GRUClassifierConfig, LSTMClassifierConfig, RecurrentClassifier, RNNClassifierConfig,
                                  TextCNNClassifier, TextCNNClassifierConfig, TransformerClassifier,
                                  TransformerClassifierConfig)
@@ -101,6 +102,10 @@ class ClassifyTask(TaskBase):
         if len(set(train_ex.labels)) < 2:
             raise UserError(f"{train_ex.origin}: the training data has a single class ({train_ex.labels[0]!r}); "
                             "classification needs at least two")
+        if suggests_regression(train_ex.labels):
+            log.warning("%s: every label is a number and there are %d distinct values: a score rather than classes? "
+                        "`seqlab train regress` predicts it as a number (MSE/Huber, MAE/RMSE/R²)", train_ex.origin,
+                        len(set(train_ex.labels)))
         if req.valid:
             valid_ex = read_examples(parse_source(req.valid, "--valid"), cols, "valid", seed)
         elif train_src.kind == "builtin":

@@ -1,0 +1,123 @@
+"""A trained regression run: predict numbers, evaluate (MAE, RMSE, R², Spearman, scatter plot).
+
+    run = seqlab.load("runs/frames")
+    run.predict([[[0.5, 0.1, 0.0], [0.6, 0.9, 0.1]]])    # [{"value": 6.42}]
+    run.evaluate("builtin:frames")                         # {"mae", "rmse", "r2", "spearman", "loss", "n"}
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from ..data.batching import bucket_batches
+from ..data.scaling import Scaler
+from ..data.sources import parse_source
+from ..metrics_regression import regression_report
+from ..models.regression import Standardizer, regression_loss
+from .classify_io import Encoded, encode_texts, min_len
+from .classify_run import LoadedClassifier
+
+log = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def predict_batches(model, batches, std: Standardizer, device) -> tuple[list[float], list[float], float]:
+    """(predictions in target units, z-score targets or [], summed loss on z-scores) over batches."""
+    preds, zs = [], []
+    for b in batches:
+        out = model(b["ids"].to(device), b["mask"].to(device)).float().cpu()[:, 0]  # (B,) z-scores
+        preds += std.inverse(out).tolist()
+        if "y" in b:
+            zs += b["y"].tolist()
+    return preds, zs, 0.0
+
+
+def score_batches(model, batches, std: Standardizer, device, data) -> dict:
+    """Validation/test metrics: MAE, RMSE, R², Spearman (target units) and the loss (z-scores)."""
+    model.eval()
+    preds, zs, _ = predict_batches(model, batches, std, device)
+    z_pred = std.transform(torch.tensor(preds))
+    z_true = torch.tensor(zs)
+    y_true = std.inverse(z_true).tolist()
+    rep = regression_report(y_true, preds)
+    rep["loss"] = float(regression_loss(z_pred, z_true, data.loss, data.huber_delta))
+    return rep
+
+
+def scatter(y_true: list[float], y_pred: list[float], path, title: str) -> None:
+    from .. import plots
+
+    plt = plots.plt
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.scatter(y_true, y_pred, s=8, alpha=0.5)
+    lo, hi = min(min(y_true), min(y_pred)), max(max(y_true), max(y_pred))
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=1, ls="--", label="predicted = true")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    plots._save(fig, path)
+
+
+class LoadedRegressor(LoadedClassifier):
+    """Classify's loaded run (inputs, encoding, columns) with numbers out instead of labels."""
+
+    task = "regress"
+
+    def __init__(self, run, module, config, meta, comp, tok, device="auto"):
+        meta = {**meta, "labels": ["value"]}
+        super().__init__(run, module, config, meta, comp, tok, device)
+        self.std = Standardizer.from_state(meta["target"])
+
+    def _batches(self, enc: Encoded, ys: list[float] | None = None) -> tuple[list[dict], list[list[int]]]:
+        pad_id = self.tokenizer.pad_id if self.tokenizer else 0
+        order = bucket_batches(enc.lengths, 256, shuffle=False)
+        out = []
+        for idx in order:
+            b = enc.batch(idx, pad_id, self._min_len)
+            if ys is not None:
+                b["y"] = self.std.transform(torch.tensor([ys[i] for i in idx]))
+            else:
+                b.pop("y")
+            out.append(b)
+        return out, order
+
+    def predict(self, texts, batch_size: int = 256) -> list[dict]:
+        """``[{"value": float}]`` in input order, in the target's units."""
+        texts = self._check_inputs([texts] if isinstance(texts, str) else texts)
+        batches, order = self._batches(self._encode(texts))
+        preds, _, _ = predict_batches(self.module, batches, self.std, self.device)
+        out = [None] * len(texts)
+        for i, p in zip((i for idx in order for i in idx), preds):
+            out[i] = {"value": round(float(p), 6)}
+        return out  # type: ignore[return-value]
+
+    def evaluate(self, src: str, write: bool = False, **columns) -> dict:
+        """MAE, RMSE, R², Spearman and loss on scored data ``src``; with ``write``, also scatter.png."""
+        from .regress import read_scored
+
+        data = self.comp.data
+        if columns:
+            import dataclasses
+
+            data = dataclasses.replace(data, **columns)
+        ex, ys = read_scored(parse_source(src, "--data"), data, "test", self.comp.train.seed)
+        batches, order = self._batches(self._encode(ex.inputs), ys)
+        metrics = score_batches(self.module, batches, self.std, self.device, data)
+        if write:
+            self.run.write_json("test_metrics.json", metrics)
+            preds, _, _ = predict_batches(self.module, batches, self.std, self.device)
+            y_sorted = [ys[i] for idx in order for i in idx]
+            scatter(y_sorted, preds, self.run.file("scatter.png"),
+                    f"{self.model_name}: R² {metrics['r2']:.3f}, RMSE {metrics['rmse']:.3f} (n={metrics['n']})")
+        return metrics
+
+    def format_prediction(self, inp, pred: dict) -> str:
+        shown = inp if isinstance(inp, str) else f"<sequence of {len(inp)} steps>"
+        return f"{pred['value']:.4f}\t{shown}"
+
+    def format_metrics(self, metrics: dict) -> list[str]:
+        return [f"{k:>12}  {v:.4f}" if isinstance(v, float) else f"{k:>12}  {v}" for k, v in metrics.items()
+                if isinstance(v, (int, float))]
