@@ -19,6 +19,7 @@ from .launch import run_torchrun
 DATA_FLAGS = [
     ("--text-col", str, "classify, lm, mlm: the text column"),
     ("--label-col", str, "classify: the label column"),
+    ("--teacher", str, "classify: distil from this classify run's soft targets (data.distill_alpha, data.distill_temperature)"),
     ("--tokenizer", click.Choice(["auto", "char", "word", "bpe", "wordpiece", "morpheme"]),
      "tokenizer (classify, lm, mlm; seq2seq: both sides)"),
     ("--max-len", int, "classify/mlm: longest token sequence (longer ones are truncated and counted)"),
