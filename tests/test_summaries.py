@@ -79,3 +79,36 @@ def test_multi30k_fr_en_from_mirror(monkeypatch):
     fr, en = datasets.fetch("multi30k", "val.fr"), datasets.fetch("multi30k", "val.en")
     from seqlab.data.readers import read_lines
     assert len(read_lines(fr)) == len(read_lines(en)) == 1014
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "samsum" / "valid.jsonl").is_file(), reason="shared benchmark data not present")
+def test_samsum_pairs_for_seq2seq(monkeypatch):
+    from seqlab.data.pairs import read_pairs
+    from seqlab.tasks.seq2seq import Seq2SeqData
+
+    monkeypatch.setenv("SEQLAB_DATA_MIRROR", str(SHARED_DATA))
+    p = read_pairs(parse_source("samsum"), Seq2SeqData(), "valid", 0)
+    assert len(p.src) == 818 and TURN_SEP in p.src[0] and p.tgt[0]
+    t = read_pairs(parse_source("samsum?split=train"), Seq2SeqData(), "train", 0)
+    assert len(t.src) == 14731 and t.empty == 1  # the one empty dialogue (id 13828807) is skipped and counted
+
+
+def test_seq2seq_evaluate_with_rouge(tmp_path, capsys):
+    import torch
+
+    from conftest import run_cli
+    import seqlab
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        code, _, err = run_cli(["-q", "train", "seq2seq", "--data", "builtin:reverse?n=200", "--model", "gru", "--set",
+                                "model.hidden=16", "--set", "model.emb_dim=16", "--epochs", "1", "--out", tmp_path / "r"],
+                               capsys)
+        assert code == 0, err
+        run = seqlab.load(tmp_path / "r")
+        m = run.evaluate("builtin:reverse?n=20", beam=1, rouge=True)
+        assert 0 <= m["rouge1"] <= 100 and set(m["baselines"]) == {"lead3", "longest3"}
+        assert "rouge1" not in run.evaluate("builtin:reverse?n=20", beam=1)  # off by default outside samsum
+    finally:
+        torch.set_num_threads(threads)
