@@ -73,3 +73,29 @@ def test_classifier_reads_embed_run_vectors(emb_run):
     vocab = ["<pad>", "king", "woman", "notaword"]
     weights, found = load_word_vectors(emb_run, vocab, 24)
     assert found == 2 and weights.shape == (4, 24)
+
+
+def test_korean_morphemes(tmp_path, capsys):
+    import random
+
+    rng = random.Random(0)
+    movie, food = ["영화", "배우", "감독", "극장"], ["김치", "밥", "국수", "요리"]
+    lines = []
+    for _ in range(400):
+        group = rng.choice([movie, food])
+        lines.append(" ".join(rng.sample(group, 3)) + " 이야기를 좋아합니다")
+    (tmp_path / "ko.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "ko"
+    code, _, err = run_cli(["-q", "train", "embed", "--data", tmp_path / "ko.txt", "--model", "cbow", "--set", "model.dim=16",
+                            "--set", "model.min_count=1", "--set", "model.sample=0", "--epochs", "5", "--out", out], capsys)
+    assert code == 0, err
+    assert json.loads((out / "meta.json").read_text())["tokenizer"] == "morpheme"
+    code, stdout, err = run_cli(["similar", out, "영화", "-k", "3", "--json"], capsys)  # looked up as 영화/NNG
+    assert code == 0, err
+    assert json.loads(stdout)["results"][0]["query"] == "영화"
+    import seqlab
+
+    kv = seqlab.load(out).vectors
+    same = min(kv.similarity("영화/NNG", f"{w}/NNG") for w in movie[1:])
+    other = max(kv.similarity("영화/NNG", f"{w}/NNG") for w in food)
+    assert same > other, (same, other)  # every movie word is nearer to 영화 than any food word

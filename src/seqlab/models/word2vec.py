@@ -21,8 +21,12 @@ and gensim), redrawn every epoch.
 Training is word2vec.c's plain SGD with a learning rate decaying linearly from ``lr`` to
 ``lr * min_lr_ratio`` over all epochs, applied to a batch of pairs at once: every gradient of a batch is
 computed from the same tables, then added with ``index_add_`` (rows hit twice in a batch get both
-updates, as Hogwild threads would give them). No Python loop runs per token: windows, pairs, negatives
-and updates are tensor operations over chunks of the corpus.
+updates, as Hogwild threads would give them). word2vec.c applies a row's updates one after another; a
+sum of k updates computed from the same stale row is a step k times as long, which diverged in our
+tests when every batch held each word of a tiny vocabulary dozens of times, so a batch never holds more
+than 4 pairs per vocabulary word (``batch <= 4 V``; averaging repeated rows instead slowed learning
+everywhere). No Python loop runs per token: windows, pairs, negatives and updates are tensor operations
+over chunks of the corpus.
 
 Shapes: a corpus is a 1-D long tensor of word ids with a parallel tensor of sentence ids (windows never
 cross a sentence); batches are (B,) centres, (B,) or (B, 2W) contexts, (B, k) negatives.
@@ -205,6 +209,7 @@ class Word2Vec:
         keep = keep_probability(counts, cfg.sample)  # (V,)
         table = noise_table(counts, cfg.ns_exponent)
         self._init(V, gen)
+        self.batch_size = min(cfg.batch_size, 4 * V)  # see the module docstring: no more than 4 pairs per word
         N = len(ids)
         total, done = cfg.epochs * N, 0
         t0 = time.perf_counter()
@@ -221,7 +226,7 @@ class Word2Vec:
                 done += len(kept)
                 loss_sum, loss_n = loss_sum + l_sum, loss_n + l_n
                 stats["pairs"] += n_pairs
-                stats["updates"] += math.ceil(n_pairs / cfg.batch_size)
+                stats["updates"] += math.ceil(n_pairs / self.batch_size)
             stats["loss"] = loss_sum / max(1, loss_n)
             if on_epoch is not None:
                 on_epoch(epoch, dict(stats))
@@ -242,10 +247,11 @@ class Word2Vec:
         if M == 0:
             return 0.0, 0, 0
         order = torch.randperm(M, generator=gen)
-        n_batches = math.ceil(M / cfg.batch_size)
+        bs = self.batch_size
+        n_batches = math.ceil(M / bs)
         loss_sum = 0.0
         for j in range(n_batches):
-            sel = order[j * cfg.batch_size: (j + 1) * cfg.batch_size]
+            sel = order[j * bs: (j + 1) * bs]
             rate = lr + (lr_end - lr) * j / n_batches
             neg = draw_noise(table, (len(sel), cfg.negative), gen)  # (B, k)
             if centres is not None:
