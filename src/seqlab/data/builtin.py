@@ -9,7 +9,7 @@ task it feeds:
 - forecast: ``{"frame": pandas.DataFrame}`` with a time column and numeric columns
 - caption: ``{"images": (N, H, W, 3) uint8, "captions": [str], "objects": [...], "relations": [...]}``
 - embed: ``{"text": str, "analogies": [(a, b, c, d)], "groups": {word: group}}``
-- regression (classify with a numeric target): ``{"sequences": [[[float]]], "targets": [float], "numeric": True}``
+- regress: ``{"sequences": [[[float]]], "targets": [float], "numeric": True}``
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ BUILTINS: dict[str, Builtin] = {
                          "distance=50, n=2000, classes=2, vocab=20", longrange),
     "hello": Builtin("hello", "lm", "the word 'hello' repeated: HELL -> ELLO next-character prediction",
                      "n=200", hello),
-    "frames": Builtin("frames", "classify", "per-frame feature sequences (speed, height, wobble) -> a score: sequence regression",
+    "frames": Builtin("frames", "regress", "per-frame feature sequences (speed, height, wobble) -> a score: sequence regression",
                       "n=1000, min_len=12, max_len=40, noise=5", frames),
     "analogies": Builtin("analogies", "embed", "sentences with planted topics and a male/female relation (king:queen::man:woman)",
                          "n=4000, topic=4, gender=4", analogies),
