@@ -99,3 +99,25 @@ def test_korean_morphemes(tmp_path, capsys):
     same = min(kv.similarity("영화/NNG", f"{w}/NNG") for w in movie[1:])
     other = max(kv.similarity("영화/NNG", f"{w}/NNG") for w in food)
     assert same > other, (same, other)  # every movie word is nearer to 영화 than any food word
+
+
+@pytest.mark.parametrize("model", ["gru", "transformer"])
+def test_every_classifier_starts_from_embed_vectors(emb_run, tmp_path, capsys, model):
+    """--set model.vectors=RUN (an embed run) with freeze_vectors: the table holds the run's vectors after training."""
+    rows = ["text,label"] + [f"king t0a t0b,royal" if i % 2 else f"t5a t5b aunt,family" for i in range(40)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / model
+    extra = ["--set", "model.n_head=2", "--set", "model.d_ff=16"] if model == "transformer" else ["--set", "model.hidden=8"]
+    code, _, err = run_cli(["-q", "train", "classify", "--data", tmp_path / "d.csv", "--model", model, "--set",
+                            f"model.vectors={emb_run}", "--set", "model.freeze_vectors=true", "--set", "model.embed_dim=24",
+                            "--epochs", "2", "--out", out, *extra], capsys)
+    assert code == 0, err
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["vectors_coverage"]["found"] >= 6
+    import seqlab
+
+    run = seqlab.load(out)
+    kv = seqlab.load(emb_run).vectors
+    table = run.module.embed.table.weight
+    i = run.tokenizer.itos.index("king")
+    assert torch.allclose(table[i], kv.vectors[kv.index["king"]], atol=1e-5)  # frozen: unchanged by training

@@ -39,12 +39,12 @@ from .protocol import ModelSpec, Prepared, TaskBase
 
 log = logging.getLogger(__name__)
 
-_SEQ = frozenset({"numeric_inputs"})
+_SEQ = frozenset({"numeric_inputs", "vocab_vectors"})  # vocab_vectors: model.vectors starts the embedding table
 MODELS = {
     "rnn": ModelSpec(RNNClassifierConfig, RecurrentClassifier, capabilities=_SEQ, description="the plain (Elman) RNN"),
     "lstm": ModelSpec(LSTMClassifierConfig, RecurrentClassifier, capabilities=_SEQ, description="LSTM"),
     "gru": ModelSpec(GRUClassifierConfig, RecurrentClassifier, capabilities=_SEQ, description="GRU"),
-    "textcnn": ModelSpec(TextCNNClassifierConfig, TextCNNClassifier, capabilities=_SEQ | {"vocab_vectors"},
+    "textcnn": ModelSpec(TextCNNClassifierConfig, TextCNNClassifier, capabilities=_SEQ,
                          description="Kim's CNN"),
     "transformer": ModelSpec(TransformerClassifierConfig, TransformerClassifier, capabilities=_SEQ,
                              description="a Transformer encoder"),
@@ -167,6 +167,7 @@ class ClassifyTask(TaskBase):
                 found = model.init_from_vocab(tok.itos)  # pretrained word vectors (model.vectors), if set
                 if found:
                     log.info("pretrained word vectors for %d of %d vocabulary entries", found, tok.vocab_size)
+                    meta["vectors_coverage"] = {"found": found, "vocab": tok.vocab_size}  # written after build()
             if init is not None:
                 model.load_encoder(init.state)
             return model
