@@ -77,3 +77,27 @@ def test_errors_and_classify_notice(tmp_path, capsys):
                            capsys)
     assert code == 0, err
     assert "seqlab train regress" in err
+
+
+def test_two_targets_from_one_table(tmp_path, capsys):
+    rng = random.Random(0)
+    rows = ["text,pos,neg"]
+    for _ in range(500):
+        good, bad = rng.randint(0, 4), rng.randint(0, 4)
+        words = ["good"] * good + ["bad"] * bad + [rng.choice(["movie", "plot"]) for _ in range(3)]
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)},{good},{10 * bad}")
+    (tmp_path / "two.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "two"
+    code, _, err = run_cli(["-q", "train", "regress", "--data", tmp_path / "two.csv", "--label-col", "pos,neg", "--model",
+                            "gru", "--epochs", "6", "--set", "model.hidden=16", "--set", "train.lr=0.005", "--out", out,
+                            *SMALL], capsys)
+    assert code == 0, err
+    code, stdout, err = run_cli(["evaluate", out, "--data", tmp_path / "two.csv", "--label-col", "pos,neg", "--json"], capsys)
+    assert code == 0, err
+    m = json.loads(stdout)
+    assert set(m["per_output"]) == {"pos", "neg"}, m
+    assert min(m["per_output"][k]["r2"] for k in ("pos", "neg")) > 0.25, m  # a constant prediction scores 0
+    code, stdout, _ = run_cli(["predict", out, "bad bad bad movie", "good good good movie", "--json"], capsys)
+    bad, good = (p["values"] for p in json.loads(stdout)["predictions"])
+    assert bad["neg"] > good["neg"] and good["pos"] > bad["pos"], (bad, good)

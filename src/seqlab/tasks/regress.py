@@ -9,7 +9,10 @@ classify. Targets are standardised on the training set, the loss is MSE or Huber
 (``data.loss``), predictions are mapped back to the original units. Validation keeps the lowest RMSE.
 ``evaluate``: MAE, RMSE, R², Spearman and a predicted-vs-true scatter plot (:mod:`seqlab.tasks.regress_run`).
 
-Model registry sizes: ``build(cfg, vocab_size=, n_classes=1, pad_id=)`` (classify's registry).
+Several targets at once: ``--label-col a,b`` (a text table): one output per column, each standardised on its own;
+metrics per output and averaged.
+
+Model registry sizes: ``build(cfg, vocab_size=, n_classes=K, pad_id=)`` (classify's registry; K targets).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ TARGET_COLS = ("target", "score", "label", "value", "y", "rating", "labels")
 @dataclass
 class RegressData:
     text_col: str | None = None  # column holding the text (auto: text, sentence, document, review, message)
-    label_col: str | None = None  # the numeric target column (auto: target, score, label, value, y, rating)
+    label_col: str | None = None  # the numeric target column(s), comma-separated (auto: target, score, label, value, y, rating)
     seq_col: str | None = None  # numeric sequences: the sequence-id column (auto: sequence_id, seq_id)
     tokenizer: str = "auto"  # auto (morpheme for Korean text, word otherwise) | char | word | bpe | wordpiece | morpheme
     vocab_size: int = 30000  # largest vocabulary (bpe/wordpiece: the merges' target size)
@@ -68,16 +71,20 @@ class RegressData:
             raise ValueError(f"loss must be one of {LOSSES} and huber_delta > 0; found {self.loss!r}, {self.huber_delta}")
 
 
-def read_scored(src, data: RegressData, role: str, seed: int, need_targets: bool = True) -> tuple[Examples, list[float]]:
-    """Examples and their float targets (``builtin:frames``, or classify's sources with a numeric column)."""
+def read_scored(src, data: RegressData, role: str, seed: int, need_targets: bool = True):
+    """(examples, targets (N, K) as lists, target names) from ``builtin:frames`` or classify's sources with
+    numeric target column(s)."""
     if src.kind == "builtin":
         d = builtin.generate(src.name, src.params, seed=seed + ROLE_SEED[role])
         if "targets" not in d:
             raise UserError(f"builtin:{src.name} is data for task {builtin.BUILTINS[src.name].task}, not regress "
                             "(builtin:frames is a regression set)")
         ex = Examples(d["sequences"], [str(t) for t in d["targets"]], src.text, True, d["features"])
-        return ex, list(d["targets"]) if need_targets else []
+        return ex, [[t] for t in d["targets"]] if need_targets else [], ["score"]
     label_col = data.label_col
+    names = [c.strip() for c in label_col.split(",")] if label_col else []
+    if len(names) > 1:
+        return _multi_target(src, data, names, role, seed, need_targets)
     if label_col is None and src.kind == "file":
         from ..data.readers import read_table
 
@@ -87,15 +94,38 @@ def read_scored(src, data: RegressData, role: str, seed: int, need_targets: bool
     cols = Columns(data.text_col, label_col, data.seq_col)
     ex = read_examples(src, cols, role, seed, need_labels=need_targets)
     if not need_targets:
-        return ex, []
-    ys = []
-    for i, s in enumerate(ex.labels):
+        return ex, [], [label_col or "value"]
+    return ex, [[v] for v in _floats(ex.labels, ex.origin, label_col or "target")], [label_col or "value"]
+
+
+def _floats(values: list[str], origin: str, col: str) -> list[float]:
+    out = []
+    for i, v in enumerate(values):
         try:
-            ys.append(float(s))
+            out.append(float(v))
         except ValueError:
-            raise UserError(f"{ex.origin}: example {i + 1} has target {s!r}; regression needs a number in the target "
-                            "column (use --label-col, or `seqlab train classify` for categories)") from None
-    return ex, ys
+            raise UserError(f"{origin}: example {i + 1} has target {v!r} in column {col}; regression needs a number "
+                            "in the target column (use --label-col, or `seqlab train classify` for categories)") from None
+    return out
+
+
+def _multi_target(src, data: RegressData, names: list[str], role: str, seed: int, need_targets: bool):
+    """Text tables with several target columns (``--label-col a,b``): one row per example."""
+    from ..data.readers import read_table
+
+    if src.kind != "file" or len(src.paths) != 1:
+        raise UserError(f"--label-col {','.join(names)}: several targets are read from one table file; found {src.text}")
+    table = read_table(src.paths[0], wanted=tuple(names) + ((data.text_col,) if data.text_col else ()))
+    missing = [c for c in names if c not in table.columns]
+    if missing and need_targets:
+        raise UserError(f"{src.paths[0]}: no target column {missing[0]!r}; found: {', '.join(table.columns)}")
+    ex = read_examples(src, Columns(data.text_col, names[0], data.seq_col), role, seed, need_labels=need_targets)
+    if ex.numeric:
+        raise UserError("several target columns are supported for text tables; numeric sequences take one target")
+    if not need_targets:
+        return ex, [], names
+    cols = [_floats(table.column(c), ex.origin, c) for c in names]
+    return ex, [list(r) for r in zip(*cols)], names
 
 
 class RegressTask(TaskBase):
@@ -113,21 +143,24 @@ class RegressTask(TaskBase):
             comp.model = init.model_cfg
         data, seed = comp.data, comp.train.seed
         train_src = parse_source(req.data, "--data")
-        train_ex, train_y = read_scored(train_src, data, "train", seed)
+        train_ex, train_y, names = read_scored(train_src, data, "train", seed)
         if req.valid:
-            valid_ex, valid_y = read_scored(parse_source(req.valid, "--valid"), data, "valid", seed)
+            valid_ex, valid_y, _ = read_scored(parse_source(req.valid, "--valid"), data, "valid", seed)
         elif train_src.kind == "builtin":
-            valid_ex, valid_y = read_scored(train_src, data, "valid", seed)
+            valid_ex, valid_y, _ = read_scored(train_src, data, "valid", seed)
         else:
             tr, va = random_split(len(train_y), data.valid_fraction, seed)
             valid_ex, valid_y = train_ex.subset(va, train_ex.origin + " (held out)"), [train_y[i] for i in va]
             train_ex, train_y = train_ex.subset(tr), [train_y[i] for i in tr]
             log.info("no --valid given: held out %d of %d examples at random", len(va), len(tr) + len(va))
-        if len(set(train_y)) < 2:
-            raise UserError(f"{train_ex.origin}: every training target is {train_y[0]}; regression needs varying targets")
-        std = Standardizer.fit(train_y, enabled=data.standardize)
-        meta = {"numeric": train_ex.numeric, "features": train_ex.features, "target": std.state(),
-                "target_range": [min(train_y), max(train_y)]}
+        Y = torch.tensor(train_y, dtype=torch.float64)  # (N, K)
+        flat = [k for k in range(Y.shape[1]) if float(Y[:, k].max() - Y[:, k].min()) == 0.0]
+        if flat:
+            raise UserError(f"{train_ex.origin}: every training value of target {names[flat[0]]} is {float(Y[0, flat[0]])}; "
+                            "regression needs varying targets")
+        std = Standardizer.fit(Y, enabled=data.standardize)
+        meta = {"numeric": train_ex.numeric, "features": train_ex.features, "target": std.state(), "targets": names,
+                "target_range": [[float(Y[:, k].min()), float(Y[:, k].max())] for k in range(Y.shape[1])]}
         tokenizers, tok = {}, None
         if train_ex.numeric:
             if not spec.has("numeric_inputs"):
@@ -155,13 +188,13 @@ class RegressTask(TaskBase):
             vocab, pad_id = tok.vocab_size, tok.pad_id
         train_enc = Encoded(train_in, [0] * len(train_in), train_ex.numeric)
         valid_enc = Encoded(valid_in, [0] * len(valid_in), train_ex.numeric)
-        z_train = std.transform(torch.tensor(train_y))  # (N,)
+        z_train = std.transform(torch.tensor(train_y))  # (N, K)
         z_valid = std.transform(torch.tensor(valid_y))
         meta.update(n_train=len(train_enc), n_valid=len(valid_enc))
         model_cfg, shortest, bs = comp.model, min_len(comp.model), comp.train.batch_size
 
         def build():
-            model = spec.build(model_cfg, vocab_size=vocab, n_classes=1, pad_id=pad_id)
+            model = spec.build(model_cfg, vocab_size=vocab, n_classes=len(names), pad_id=pad_id)
             if tok is not None and spec.has("vocab_vectors") and not req.resume:
                 model.init_from_vocab(tok.itos)
             if init is not None:
@@ -170,7 +203,7 @@ class RegressTask(TaskBase):
 
         def batch(enc, idx, z):
             b = enc.batch(idx, pad_id, shortest)
-            b["y"] = z[idx]  # (B,) float z-scores
+            b["y"] = z[idx]  # (B, K) float z-scores
             return b
 
         def train_batches(epoch):
@@ -185,7 +218,7 @@ class RegressTask(TaskBase):
         def eval_fn(m):
             from .regress_run import score_batches
 
-            return score_batches(m, valid_batches, std, device, data)
+            return score_batches(m, valid_batches, std, device, data, names if len(names) > 1 else None)
 
         has_test = train_src.kind == "builtin"
         return Prepared(build, loss_fn, eval_fn, EpochCache(train_batches), meta, tokenizers,
@@ -201,7 +234,8 @@ class RegressTask(TaskBase):
         spec = model_spec(self, run, cfg)
         comp = restore_composed(run, spec.config_cls, RegressData)
         tok = None if meta["numeric"] else load_tokenizer(run.file("tokenizer.json"))
-        module = build_and_load(run, spec, comp.model, vocab_size=tok.vocab_size if tok else 1, n_classes=1,
+        module = build_and_load(run, spec, comp.model, vocab_size=tok.vocab_size if tok else 1,
+                                n_classes=len(meta.get("targets", [0])),
                                 pad_id=tok.pad_id if tok else 0)
         return LoadedRegressor(run, module, cfg, meta, comp, tok, device)
 
