@@ -26,7 +26,7 @@ caption = click.Command(
     Examples:
       seqlab caption runs/scenes shapes.png --beam 3
       seqlab caption runs/scenes shapes.png --attention att.png --json
-      seqlab caption runs/scenes --data builtin:scenes?split=heldout&n=20
+      seqlab caption runs/scenes --data "builtin:scenes?split=heldout&n=20"
     """)
 
 COMMANDS = [caption]
