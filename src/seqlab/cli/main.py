@@ -46,7 +46,7 @@ def _register():
         for command in mod.COMMANDS:
             cli.add_command(command)
     for optional in ("generate_cmd", "forecast_cmd", "import_hf_cmd", "translate_cmd", "serve_cmd", "export_cmd",
-                     "study_cmd", "attention_cmd"):
+                     "study_cmd", "attention_cmd", "caption_cmd", "similar_cmd"):
         try:
             mod = __import__(f"seqlab.cli.{optional}", fromlist=["COMMANDS"])
         except ModuleNotFoundError as e:

@@ -19,6 +19,7 @@ from .launch import run_torchrun
 DATA_FLAGS = [
     ("--text-col", str, "classify, lm, mlm: the text column"),
     ("--label-col", str, "classify: the label column"),
+    ("--teacher", str, "classify: distil from this classify run's soft targets (data.distill_alpha, data.distill_temperature)"),
     ("--tokenizer", click.Choice(["auto", "char", "word", "bpe", "wordpiece", "morpheme"]),
      "tokenizer (classify, lm, mlm; seq2seq: both sides)"),
     ("--max-len", int, "classify/mlm: longest token sequence (longer ones are truncated and counted)"),
@@ -71,7 +72,7 @@ def _data_flag_options(f):
 @click.pass_context
 def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, batch_size, lr, seed, device, precision,
           time_budget, init, resume, overwrite, as_json, **data_flags):
-    """Train a model for TASK (classify, seq2seq/translate, lm, mlm, forecast) and save the run in --out.
+    """Train a model for TASK (classify, seq2seq/translate, lm, mlm, forecast, regress, caption, embed) and save the run in --out.
 
     \b
     Examples:
@@ -83,6 +84,10 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
       seqlab train translate --data multi30k:de-en --model bahdanau --out runs/de-en
       seqlab train lm --data tinyshakespeare --model gpt --out runs/shakespeare --time-budget 15
       seqlab train forecast --data etth1 --target all --model sparsetsf --horizon 336 --out runs/etth1
+      seqlab train regress --data builtin:frames --model gru --out runs/frames
+      seqlab train caption --data builtin:scenes --model sat --out runs/scenes
+      seqlab train embed --data corpus.txt --model skipgram --out runs/w2v
+      seqlab train classify --data sst2 --model textcnn --teacher runs/sst2-gru --out runs/distilled
     """
     nproc = data_flags.pop("nproc")
     if nproc is not None:  # the same command line, launched on N processes by torchrun

@@ -7,6 +7,9 @@ task it feeds:
 - lm: ``{"text": str}``
 - seq2seq: ``{"src": [str], "tgt": [str]}``
 - forecast: ``{"frame": pandas.DataFrame}`` with a time column and numeric columns
+- caption: ``{"images": (N, H, W, 3) uint8, "captions": [str], "objects": [...], "relations": [...]}``
+- embed: ``{"text": str, "analogies": [(a, b, c, d)], "groups": {word: group}}``
+- regress: ``{"sequences": [[[float]]], "targets": [float], "numeric": True}``
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from typing import Callable
 
 from ..errors import UserError
 from .params import int_param
+from .builtin_frames import frames
+from .builtin_scenes import scenes
+from .builtin_words import analogies
 from .builtin_seq2seq import SPECS as SEQ2SEQ_SPECS
 
 
@@ -66,6 +72,12 @@ BUILTINS: dict[str, Builtin] = {
                          "distance=50, n=2000, classes=2, vocab=20", longrange),
     "hello": Builtin("hello", "lm", "the word 'hello' repeated: HELL -> ELLO next-character prediction",
                      "n=200", hello),
+    "frames": Builtin("frames", "regress", "per-frame feature sequences (speed, height, wobble) -> a score: sequence regression",
+                      "n=1000, min_len=12, max_len=40, noise=5", frames),
+    "analogies": Builtin("analogies", "embed", "sentences with planted topics and a male/female relation (king:queen::man:woman)",
+                         "n=4000, topic=4, gender=4", analogies),
+    "scenes": Builtin("scenes", "caption", "images of 1-2 coloured shapes -> 'a small red circle left of a large blue square'; "
+                      "split=heldout: unseen colour-shape pairs", "n=2000, size=32, max_objects=2", scenes),
 }
 
 BUILTINS.update({n: Builtin(n, "seq2seq", *spec) for n, spec in SEQ2SEQ_SPECS.items()})

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class RemoteFile:
     mirror: str  # path below SEQLAB_DATA_MIRROR
     mirror_sha256: str  # sha256 of the mirror file as stored (compressed if it is .gz)
-    url: str  # upstream location
+    url: str  # upstream location; "" = no public copy of these exact bytes (mirror only)
     plain_sha256: str  # sha256 of the uncompressed content
     member: str | None = None  # file inside a zip at ``url``
 
@@ -69,6 +69,18 @@ _M30K_SHA = {  # (gz file, uncompressed content)
     "test_2016_flickr.fr": ("6d326e188d259fb1d04ac19eae3af956559b3a0b93d7635e56c90987c40c8b90", "cb3160d69b002bb638e66cc7612fcd56cb0af82eadc9c142dedc438afb885ef6"),
 }
 
+# SAMSum as JSON Lines converted byte-for-byte from the Hugging Face ``save_to_disk`` Arrow files (see
+# shared/data/samsum/SOURCE.md). No public URL serves these JSONL files, so the dataset is mirror-only:
+# the upstream is corpus.7z (arXiv:1911.12237), in another container. License CC BY-NC-ND 4.0.
+_SAMSUM = {  # split -> (mirror file, sha256 as stored, sha256 uncompressed)
+    "train": ("samsum/train.jsonl.gz", "40f10111cf15b4cfd5e7d82775994d520df91650f3288f81266a42ab168a1252",
+              "86941cc00f67f59ea6f68290df34152f51fdcf545056ab7e6dfc4ea9e9c407bc"),
+    "valid": ("samsum/valid.jsonl", "0c72c0a12da3f4e7544abe3caf4f206555713160d94d25802e7ca0eb43de3e0b",
+              "0c72c0a12da3f4e7544abe3caf4f206555713160d94d25802e7ca0eb43de3e0b"),
+    "test": ("samsum/test.jsonl", "bac9728a3f358493da3b2ca075f381e638702e278cf6ad057685aadaffaf78b5",
+             "bac9728a3f358493da3b2ca075f381e638702e278cf6ad057685aadaffaf78b5"),
+}
+
 DATASETS: dict[str, Dataset] = {
     "sst2": Dataset(
         "sst2", "classify", "SST-2 movie-review sentiment (en, GLUE): 67,349 train sentences/phrases, 872 dev; dev is the test split",
@@ -96,6 +108,12 @@ DATASETS: dict[str, Dataset] = {
         {k: RemoteFile(f"multi30k/{k}.gz", gz, f"{_M30K}{k}.gz", plain) for k, (gz, plain) in _M30K_SHA.items()},
         configs=("de-en", "en-de", "fr-en", "en-fr", "de-fr", "fr-de"),
         splits={"train": "train", "valid": "val", "test": "test_2016_flickr"},
+    ),
+    "samsum": Dataset(
+        "samsum", "seq2seq", "SAMSum chat dialogues -> one-paragraph summaries (en, CC BY-NC-ND 4.0, non-commercial): "
+        "14,732 train, 818 valid, 819 test; mirror only (SEQLAB_DATA_MIRROR)",
+        {k: RemoteFile(m, gz, "", plain) for k, (m, gz, plain) in _SAMSUM.items()},
+        splits={"train": "train", "valid": "valid", "test": "test"},
     ),
     "tinyshakespeare": Dataset(
         "tinyshakespeare", "lm", "tiny Shakespeare (karpathy/char-rnn): 1,115,394 characters; the last 10% is validation",
@@ -148,6 +166,9 @@ def fetch(dataset: str, key: str) -> Path:
                 raise UserError(f"{p}: sha256 {got[:12]}… does not match the expected {rf.mirror_sha256[:12]}…; the mirror copy differs from the published file")
             _verified.add(p)
         return p
+    if not rf.url:
+        raise UserError(f"dataset {dataset} has no public download of these exact files; set SEQLAB_DATA_MIRROR to a "
+                        f"folder that holds {rf.mirror} (laid out like shared/data; see its SOURCE.md)")
     name = Path(rf.member or rf.url).name
     if name.endswith(".gz"):
         name = name[:-3]

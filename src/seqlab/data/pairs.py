@@ -79,6 +79,14 @@ def read_pairs(src: Source, cfg, role: str, seed: int, need_target: bool = True)
         ds = datasets.get(src.name)
         if ds.task != "seq2seq":
             raise UserError(f"dataset {src.name} is for task {ds.task}, not seq2seq")
+        if not ds.configs:  # a summarisation set (samsum): JSONL dialogue -> summary, turns joined by " | "
+            from .summaries import read_dialogue_pairs
+
+            split = src.split or ds.splits[role]
+            if split not in ds.files:
+                raise UserError(f"{src.text}: dataset {src.name} has no split {split!r}; splits: {', '.join(ds.files)}")
+            s, t, _ = read_dialogue_pairs(datasets.fetch(src.name, split), need_target=need_target)
+            return _drop_empty(s, t if need_target else [x or "-" for x in t], src.text)
         s_lang, t_lang = src.config.split("-")
         split = src.split or ds.splits[role]
         splits = sorted({k.rsplit(".", 1)[0] for k in ds.files})

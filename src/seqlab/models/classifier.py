@@ -58,6 +58,19 @@ class Embed(nn.Module):
             self.table = nn.Linear(input_dim, embed_dim)
         self.drop = nn.Dropout(dropout)
 
+    @torch.no_grad()
+    def load_vectors(self, path: str, vocab: list[str], freeze: bool, pad_id: int = 0) -> int:
+        """Start the lookup table from word2vec/GloVe text (or a seqlab embed run) for ``vocab`` (index = id);
+        ``freeze`` keeps it fixed (Kim's static) instead of fine-tuning it (non-static). Returns words found."""
+        if not isinstance(self.table, nn.Embedding):
+            raise ValueError("model.vectors needs token inputs; numeric feature sequences have no vocabulary")
+        weights, found = load_word_vectors(path, vocab, self.table.embedding_dim)
+        self.table.weight.copy_(weights)
+        if 0 <= pad_id < len(vocab):
+            self.table.weight[pad_id].zero_()
+        self.table.weight.requires_grad_(not freeze)
+        return found
+
     def forward(self, ids: Tensor) -> Tensor:
         x = self.table(ids)  # (B, T, E)
         if self.training and self.word_dropout > 0:
@@ -81,6 +94,8 @@ class RecurrentClassifierConfig:
     impl: str = "fused"  # fused (torch kernels) | reference (the cell equations step by step)
     input_dim: int | None = None  # set for numeric inputs (B, T, input_dim) instead of token ids
     forget_bias: float = 1.0  # LSTM: initial forget-gate bias, so the cell remembers by default (Jozefowicz et al. 2015)
+    vectors: str = ""  # word2vec/GloVe text file or a seqlab embed run: the embedding table's starting values
+    freeze_vectors: bool = False  # keep those vectors fixed (static, Kim 2014) instead of fine-tuning them
     update_bias: float = 0.0  # GRU: initial update-gate bias b_z (0 = torch's init; 1 keeps h_{t-1} by default, the GRU's
                               # counterpart of the LSTM's forget_bias: h_t = (1 - z) n_t + z h_{t-1})
     nonlinearity: str = "tanh"  # plain RNN only: tanh (the notes' h_t = tanh(...)) | relu (explodes instead of vanishing)
@@ -130,6 +145,7 @@ class RecurrentClassifier(nn.Module):
     def __init__(self, cfg: RecurrentClassifierConfig, vocab_size: int, n_classes: int, pad_id: int = 0):
         super().__init__()
         self.cfg = cfg
+        self.pad_id = pad_id
         self.embed = Embed(vocab_size, cfg.embed_dim, pad_id, cfg.input_dim, cfg.embed_dropout, cfg.word_dropout)
         extra = {"nonlinearity": cfg.nonlinearity} if cfg.cell == "rnn" else {}
         self.rnn = CELLS[cfg.cell](cfg.embed_dim, cfg.hidden, num_layers=cfg.layers, bidirectional=cfg.bidirectional,
@@ -153,6 +169,10 @@ class RecurrentClassifier(nn.Module):
         x = self.embed(ids)  # (B, T, E)
         h, _ = self.rnn(x, lengths=mask.long().sum(dim=1))  # (B, T, D*H), zero at padding
         return self.head(h, mask)  # (B, n_classes)
+
+    def init_from_vocab(self, vocab: list[str]) -> int:
+        """Load ``cfg.vectors`` for the tokenizer's vocabulary (index = id); returns words found."""
+        return self.embed.load_vectors(self.cfg.vectors, vocab, self.cfg.freeze_vectors, self.pad_id) if self.cfg.vectors else 0
 
 
 # ---- TextCNN -----------------------------------------------------------------------------------
@@ -230,6 +250,8 @@ class TransformerClassifierConfig:
     dropout: float = 0.3  # attention weights, sub-block outputs, and the pooled vector
     input_dim: int | None = None  # set for numeric inputs (B, T, input_dim) instead of token ids
     residual: bool = True  # skip connections around every sub-block; false only to show why they are there
+    vectors: str = ""  # word2vec/GloVe text file or a seqlab embed run: the embedding table's starting values
+    freeze_vectors: bool = False  # keep those vectors fixed instead of fine-tuning them
 
     def __post_init__(self):
         _check(self.n_head > 0 and self.embed_dim % self.n_head == 0,
@@ -248,6 +270,7 @@ class TransformerClassifier(nn.Module):
     def __init__(self, cfg: TransformerClassifierConfig, vocab_size: int, n_classes: int, pad_id: int = 0):
         super().__init__()
         self.cfg = cfg
+        self.pad_id = pad_id
         self.embed = Embed(vocab_size, cfg.embed_dim, pad_id, cfg.input_dim, cfg.embed_dropout)
         self.cls = nn.Parameter(torch.randn(cfg.embed_dim) * 0.02) if cfg.pool == "cls" else None
         self.encoder = TransformerEncoder(cfg.embed_dim, cfg.n_head, cfg.n_layer, cfg.d_ff, cfg.dropout,
@@ -276,6 +299,10 @@ class TransformerClassifier(nn.Module):
             return self.head(h, mask), maps
         h = self.encoder(x, mask)  # (B, T, C)
         return self.head(h, mask)  # (B, n_classes)
+
+    def init_from_vocab(self, vocab: list[str]) -> int:
+        """Load ``cfg.vectors`` for the tokenizer's vocabulary (index = id); returns words found."""
+        return self.embed.load_vectors(self.cfg.vectors, vocab, self.cfg.freeze_vectors, self.pad_id) if self.cfg.vectors else 0
 
 
 # ---- registry ----------------------------------------------------------------------------------

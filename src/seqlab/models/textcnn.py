@@ -36,7 +36,8 @@ MODES = ("rand", "static", "non-static", "multichannel")
 
 
 def load_word_vectors(path: str | Path, vocab: list[str], dim: int, seed: int = 0) -> tuple[Tensor, int]:
-    """Read word2vec/GloVe vectors in *text* format for the words of ``vocab``.
+    """Read word2vec/GloVe vectors in *text* format for the words of ``vocab`` (``path`` may also be a
+    seqlab ``embed`` run folder: its ``vectors.txt`` is read).
 
     One word per line followed by ``dim`` numbers, separated by spaces; an optional first header
     line ``<count> <dim>`` (word2vec) is skipped; ``.gz`` files are read as gzip. A word is looked
@@ -46,8 +47,10 @@ def load_word_vectors(path: str | Path, vocab: list[str], dim: int, seed: int = 
         (weights, n_found): float (len(vocab), dim) and how many vocab words had a vector.
     """
     path = Path(path)
+    if path.is_dir() and (path / "vectors.txt").is_file():  # a seqlab embed run: its word2vec text file
+        path = path / "vectors.txt"
     if not path.is_file():
-        raise UserError(f"expected a word-vector text file; found no file at {path} (check the path)")
+        raise UserError(f"expected a word-vector text file or a seqlab embed run; found no file at {path} (check the path)")
     gen = torch.Generator().manual_seed(seed)
     weights = torch.empty(len(vocab), dim).uniform_(-0.25, 0.25, generator=gen)
     index: dict[str, int] = {}

@@ -20,6 +20,9 @@ TASKS = {
     "lm": "seqlab.tasks.lm",
     "mlm": "seqlab.tasks.mlm",
     "forecast": "seqlab.tasks.forecast",
+    "caption": "seqlab.tasks.caption",
+    "embed": "seqlab.tasks.embed",
+    "regress": "seqlab.tasks.regress",
 }
 
 

@@ -15,6 +15,8 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
+import torch
+
 from ..data import datasets
 from ..data.batching import EpochCache, bucket_batches
 from ..data.holdout import SPLITS, hold_out_examples
@@ -25,9 +27,11 @@ from ..data.tokenizers import KINDS, load_tokenizer, make_tokenizer
 from ..device import pick_device
 from ..errors import UserError
 from ..models.bert_classify import BertClassifyConfig, build_bert_classifier
+from ..models.regression import suggests_regression
 from ..models.classifier import (GRUClassifierConfig, LSTMClassifierConfig, RecurrentClassifier, RNNClassifierConfig,
                                  TextCNNClassifier, TextCNNClassifierConfig, TransformerClassifier,
                                  TransformerClassifierConfig)
+from ..train.distill import DistillConfig
 from ..train.engine import TrainConfig
 from .classify_io import Encoded, classify_loss, encode_texts, evaluate_batches, min_len
 from .pretrained import init_from_mlm
@@ -35,12 +39,12 @@ from .protocol import ModelSpec, Prepared, TaskBase
 
 log = logging.getLogger(__name__)
 
-_SEQ = frozenset({"numeric_inputs"})
+_SEQ = frozenset({"numeric_inputs", "vocab_vectors"})  # vocab_vectors: model.vectors starts the embedding table
 MODELS = {
     "rnn": ModelSpec(RNNClassifierConfig, RecurrentClassifier, capabilities=_SEQ, description="the plain (Elman) RNN"),
     "lstm": ModelSpec(LSTMClassifierConfig, RecurrentClassifier, capabilities=_SEQ, description="LSTM"),
     "gru": ModelSpec(GRUClassifierConfig, RecurrentClassifier, capabilities=_SEQ, description="GRU"),
-    "textcnn": ModelSpec(TextCNNClassifierConfig, TextCNNClassifier, capabilities=_SEQ | {"vocab_vectors"},
+    "textcnn": ModelSpec(TextCNNClassifierConfig, TextCNNClassifier, capabilities=_SEQ,
                          description="Kim's CNN"),
     "transformer": ModelSpec(TransformerClassifierConfig, TransformerClassifier, capabilities=_SEQ,
                              description="a Transformer encoder"),
@@ -62,6 +66,9 @@ class ClassifyData:
     valid_fraction: float = 0.1  # held out, stratified, when no --valid is given
     valid_split: str = "random"  # how it is held out: random | whole (whole texts, none of their parts left in training:
                                  # for phrase-level data such as SST-2; see seqlab.data.holdout)
+    teacher: str = ""  # a classify run to distil from (--teacher RUN): its soft targets join the labels (train/distill.py)
+    distill_alpha: float = 0.5  # weight of the teacher's soft targets; 1 - alpha weighs the labels' cross-entropy
+    distill_temperature: float = 2.0  # T softening both distributions (the soft term is scaled by T²)
 
     def __post_init__(self):
         if self.tokenizer != "auto" and self.tokenizer not in KINDS:
@@ -72,6 +79,7 @@ class ClassifyData:
             raise ValueError(f"valid_fraction must be in (0, 0.9); found {self.valid_fraction}")
         if self.valid_split not in SPLITS:
             raise ValueError(f"valid_split must be one of {', '.join(SPLITS)}; found {self.valid_split!r}")
+        DistillConfig(self.distill_alpha, self.distill_temperature)  # raises ValueError for values out of range
 
     def columns(self, **override) -> Columns:
         return Columns(**{"text_col": self.text_col, "label_col": self.label_col, "seq_col": self.seq_col, **override})
@@ -101,6 +109,10 @@ class ClassifyTask(TaskBase):
         if len(set(train_ex.labels)) < 2:
             raise UserError(f"{train_ex.origin}: the training data has a single class ({train_ex.labels[0]!r}); "
                             "classification needs at least two")
+        if suggests_regression(train_ex.labels):
+            log.warning("%s: every label is a number and there are %d distinct values: a score rather than classes? "
+                        "`seqlab train regress` predicts it as a number (MSE/Huber, MAE/RMSE/R²)", train_ex.origin,
+                        len(set(train_ex.labels)))
         if req.valid:
             valid_ex = read_examples(parse_source(req.valid, "--valid"), cols, "valid", seed)
         elif train_src.kind == "builtin":
@@ -155,12 +167,24 @@ class ClassifyTask(TaskBase):
                 found = model.init_from_vocab(tok.itos)  # pretrained word vectors (model.vectors), if set
                 if found:
                     log.info("pretrained word vectors for %d of %d vocabulary entries", found, tok.vocab_size)
+                    meta["vectors_coverage"] = {"found": found, "vocab": tok.vocab_size}  # written after build()
             if init is not None:
                 model.load_encoder(init.state)
             return model
 
         def train_batches(epoch):
-            return [train_enc.batch(b, pad_id, shortest) for b in bucket_batches(train_enc.lengths, bs, seed, epoch)]
+            out = []
+            for b in bucket_batches(train_enc.lengths, bs, seed, epoch):
+                out.append(train_enc.batch(b, pad_id, shortest))
+                out[-1]["index"] = torch.tensor(b)  # (B,) training-example indices: the teacher-logit cache's keys
+            return out
+
+        loss_fn = classify_loss
+        if data.teacher:  # knowledge distillation from a trained classify run (tasks/classify_distill.py)
+            from .classify_distill import distill_loss_fn
+
+            loss_fn = distill_loss_fn(data, labels, train_ex.inputs, comp.train.device)
+            meta["teacher"] = data.teacher
 
         valid_batches = [valid_enc.batch(b, pad_id, shortest) for b in bucket_batches(valid_enc.lengths, 256, shuffle=False)]
         device = pick_device(comp.train.device)
@@ -168,7 +192,7 @@ class ClassifyTask(TaskBase):
         def eval_fn(m):
             return evaluate_batches(m, valid_batches, labels, device)["summary"]
 
-        return Prepared(build, classify_loss, eval_fn, EpochCache(train_batches), meta, tokenizers,
+        return Prepared(build, loss_fn, eval_fn, EpochCache(train_batches), meta, tokenizers,
                         test_source=req.test or (req.data if has_test else None),
                         summary_extra={k: meta[k] for k in ("truncated_train", "empty_train") if k in meta})
 

@@ -71,6 +71,18 @@ class LoadedClassifier(LoadedRun):
         return ex.inputs, ex.ids
 
     @torch.inference_mode()
+    def logits(self, inputs, batch_size: int = 256) -> torch.Tensor:
+        """Class logits (N, n_classes) float32 on the CPU, in input order (a teacher's soft targets, for distillation)."""
+        inputs = self._check_inputs([inputs] if isinstance(inputs, str) else inputs)
+        enc = self._encode(inputs)
+        pad_id = self.tokenizer.pad_id if self.tokenizer else 0
+        out = torch.zeros(len(inputs), len(self.labels))
+        for idx in bucket_batches(enc.lengths, batch_size, shuffle=False):
+            b = enc.batch(idx, pad_id, self._min_len)
+            out[idx] = self.module(b["ids"].to(self.device), b["mask"].to(self.device)).float().cpu()
+        return out
+
+    @torch.inference_mode()
     def predict(self, texts, batch_size: int = 256) -> list[dict]:
         """``[{"label": str, "prob": float, "probs": {label: prob}}]`` in input order."""
         texts = self._check_inputs([texts] if isinstance(texts, str) else texts)

@@ -35,11 +35,24 @@ def _inference_precision(run, device) -> str:
     return "bf16"
 
 
+def summary_scores(outputs: list[str], sources: list[str], refs: list[str]) -> dict:
+    """ROUGE-1/2/L/Lsum F1 of the outputs, and of the LEAD-3 / LONGEST-3 extractive baselines on the same sources."""
+    from ..metrics_rouge import rouge as rouge_scores
+    from ..models.extractive import BASELINES
+
+    r = rouge_scores(outputs, refs)
+    out = {k: r[k] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum")}
+    out["baselines"] = {name: {k: v for k, v in rouge_scores([f(s) for s in sources], refs).items() if k != "n"}
+                        for name, f in BASELINES.items()}
+    return out
+
+
 class LoadedSeq2Seq(LoadedRun):
     task = "seq2seq"
     predict_options = {"beam": "beam width (1 = greedy)", "n_best": "also list the N best hypotheses",
                        "attention": "PNG path for the first input's attention heatmap"}
-    evaluate_options = {"beam": "beam width (1 = greedy)", "plot": "PNG path for BLEU by source length"}
+    evaluate_options = {"beam": "beam width (1 = greedy)", "plot": "PNG path for BLEU by source length",
+                        "rouge": "ROUGE-1/2/L and the LEAD-3/LONGEST-3 baselines (default: on for samsum)"}
     column_options = ("src_col", "tgt_col")
 
     def __init__(self, run, module, config, meta, comp, src_tok, tgt_tok, device="auto", attention: bool = True):
@@ -117,7 +130,8 @@ class LoadedSeq2Seq(LoadedRun):
         a = self.attention_matrix(src_ids, hyp)
         heatmap(np.asarray(a["weights"]), a["source"], a["target"], path, title=f"attention ({self.config['model_name']})")
 
-    def evaluate(self, src: str, write: bool = False, beam: int | None = None, plot=None, **columns) -> dict:
+    def evaluate(self, src: str, write: bool = False, beam: int | None = None, plot=None, rouge: bool | None = None,
+                 **columns) -> dict:
         """Metrics on pairs ``src`` (a path, two aligned files, builtin:NAME, or a dataset's test split).
 
         ``write``: also save test_metrics.json and bleu_by_length.png in the run; ``plot``: a PNG path
@@ -140,6 +154,10 @@ class LoadedSeq2Seq(LoadedRun):
         metrics["sentences_per_s"] = round(len(enc) / max(dt, 1e-9), 2)
         metrics["by_length"] = by_length(texts, pairs.tgt, [len(s) for s in enc.src])
         metrics.update({k: v for k, v in stats.items() if k != "pairs"})
+        if rouge is None:  # summarisation: scored with ROUGE beside BLEU, and its extractive baselines
+            rouge = any(str(x).startswith("samsum") for x in (src, (self.config.get("sources") or {}).get("data")))
+        if rouge:
+            metrics.update(summary_scores(texts, pairs.src, pairs.tgt))
         metrics["examples"] = [{"source": s, "reference": r, "output": h} for s, r, h in list(zip(pairs.src, pairs.tgt, texts))[:5]]
         if write:
             self.run.write_json("test_metrics.json", metrics)

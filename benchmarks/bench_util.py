@@ -1,0 +1,76 @@
+"""Shared by the issue-17 benchmarks: train through the real CLI in a subprocess, record what ran, write results.
+
+Every script takes ``--smoke`` (seconds, tiny settings: shows the script works; its numbers mean nothing) and
+writes ``OUT/results.json`` + ``OUT/results.md`` with the exact commands, git commit, machine and date.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def out_dir(out: str, smoke: bool) -> Path:
+    """The results folder; smoke runs go to the git-ignored benchmarks/out/NAME_smoke instead."""
+    p = Path("benchmarks/out") / (Path(out).name + "_smoke") if smoke else Path(out)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}"
+
+
+def run_seqlab(args: list[str], log: Path) -> tuple[dict | None, float, str]:
+    """Run ``seqlab ARGS --json`` (a train command); returns (summary or None on failure, seconds, command line)."""
+    cmd = ["seqlab", *args, "--json"]
+    line = shlex.join(cmd)
+    print(f"[{now()}] {line}", file=sys.stderr, flush=True)
+    t0 = time.time()
+    with open(log, "w") as f:
+        f.write(f"$ {line}\n\n")
+        f.flush()
+        p = subprocess.run([sys.executable, "-m", "seqlab.cli.main", *cmd[1:]], stdout=subprocess.PIPE, stderr=f, text=True)
+        f.write(p.stdout)
+    secs = time.time() - t0
+    if p.returncode != 0:
+        print(f"  failed ({p.returncode}); see {log}", file=sys.stderr)
+        return None, secs, line
+    return json.loads(p.stdout.strip().splitlines()[-1]), secs, line
+
+
+def write_results(out: Path, title: str, info: dict, rows: list[dict], columns: list[str], smoke: bool) -> None:
+    """results.json (everything) and results.md (a table of ``columns`` per row, then the commands)."""
+    info = {"title": title, "git_commit": git_commit(), "machine": machine(), "python": platform.python_version(),
+            "date": now(), "smoke": smoke, **info, "rows": rows}
+    (out / "results.json").write_text(json.dumps(info, indent=2, ensure_ascii=False))
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = [f"# {title}", "", f"git {info['git_commit']}, {info['machine']}, {info['date']}"
+             + (" — SMOKE RUN: tiny settings, the numbers mean nothing" if smoke else ""), "",
+             "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(fmt(r.get(c, "")) for c in columns) + " |")
+    cmds = [r["command"] for r in rows if r.get("command")]
+    if cmds:
+        lines += ["", "Commands:", ""] + [f"    {c}" for c in cmds]
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))

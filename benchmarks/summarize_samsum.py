@@ -1,0 +1,83 @@
+"""SAMSum dialogue summarisation: from-scratch seq2seq models vs the LEAD-3 / LONGEST-3 extractive baselines,
+ROUGE-1/2/L on the full 819-dialogue test set (rouge-score, Porter stemming, F1; ROUGE-L reported both as
+sentence-level ``rougeL`` and summary-level ``rougeLsum``, the one HF's ``rouge`` and most SAMSum papers quote).
+
+    python benchmarks/summarize_samsum.py --baselines-only    # LEAD-3 / LONGEST-3 only (seconds, no training)
+    python benchmarks/summarize_samsum.py                     # + transformer and bahdanau, 45 min each
+    python benchmarks/summarize_samsum.py --smoke             # seconds
+
+Each model: ``seqlab train seq2seq --data samsum --model M --time-budget 45 --max-src-len 400 --max-tgt-len 80
+--tokenizer bpe`` (validation = the official 818-dialogue split, greedy BLEU picks the checkpoint), then the run's
+own test evaluation (beam 5), which reports ROUGE beside BLEU for samsum runs. Target (issue 17): beat LEAD-3 on
+all three ROUGE scores. SAMSum is CC BY-NC-ND 4.0 (non-commercial); it is read from SEQLAB_DATA_MIRROR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_util import out_dir, run_seqlab, write_results  # noqa: E402
+
+COLUMNS = ["system", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "train_min", "epochs_done", "stop_reason"]
+
+
+def baselines(n: int | None = None) -> list[dict]:
+    from seqlab.data import datasets
+    from seqlab.data.summaries import read_dialogue_pairs
+    from seqlab.metrics_rouge import rouge
+    from seqlab.models.extractive import BASELINES
+
+    src, tgt, _ = read_dialogue_pairs(datasets.fetch("samsum", "test"))
+    src, tgt = src[:n], tgt[:n]
+    rows = []
+    for name, f in BASELINES.items():
+        r = rouge([f(s) for s in src], tgt)
+        rows.append({"system": name.upper().replace("3", "-3"), **{k: round(r[k], 2) for k in COLUMNS[1:5]},
+                     "command": f"python benchmarks/summarize_samsum.py --baselines-only" if not n else ""})
+    return rows
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default="transformer,bahdanau")
+    ap.add_argument("--time-budget", type=float, default=45.0, help="minutes per model")
+    ap.add_argument("--baselines-only", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/summarize_samsum")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--smoke", action="store_true")
+    args = ap.parse_args(argv)
+    os.environ.setdefault("SEQLAB_DATA_MIRROR", "/work/shared/data")
+    out = out_dir(args.out + ("_baselines" if args.baselines_only else ""), args.smoke)
+    rows = baselines(50 if args.smoke else None)
+    if not args.baselines_only:
+        extra = ["--time-budget", str(args.time_budget)]
+        if args.smoke:
+            extra = ["--set", "train.max_steps=3", "--set", "data.valid_bleu_max=5", "--set", "model.d_model=32",
+                     "--set", "model.d_ff=64", "--test", "samsum?split=valid"]
+        for model in args.models.split(","):
+            sets = [x for s in args.sets for x in ("--set", s)]
+            if args.smoke and model != "transformer":
+                extra = [e.replace("model.d_model=32", "model.hidden=32").replace("model.d_ff=64", "model.emb_dim=32")
+                         for e in extra]
+            summary, secs, cmd = run_seqlab(["train", "seq2seq", "--data", "samsum", "--model", model, "--out", str(out / model),
+                                             "--max-src-len", "400", "--max-tgt-len", "80", "--tokenizer", "bpe",
+                                             "--seed", str(args.seed), "--overwrite", *extra, *sets], out / f"{model}.train.log")
+            if summary is None:
+                continue
+            t = summary["test"]
+            rows.append({"system": model, **{k: round(t[k], 2) for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu")},
+                         "train_min": round(secs / 60, 1), "epochs_done": summary.get("epochs_done"),
+                         "stop_reason": summary.get("stop_reason"), "command": cmd})
+    write_results(out, "SAMSum test (819 dialogues): ROUGE F1 x100, rouge-score with stemming",
+                  {"time_budget_min": args.time_budget}, rows, COLUMNS, args.smoke)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main())

@@ -1,0 +1,243 @@
+"""Sequence regression (task ``regress``): a sequence in, a number out: the notes' "동작 점수" (a score for a
+video from its frames) or a sentiment score for a text.
+
+Input: what classify reads (a text column, or numeric feature sequences with a sequence-id column; see
+:mod:`seqlab.data.labelled`) with a numeric target column (``label``, ``target``, ``score``, ...), or
+``builtin:frames`` (per-frame features -> a score). Models: every classifier (rnn, lstm, gru, textcnn,
+transformer, bert) with its output layer of width 1 (:mod:`seqlab.models.regression`): the same registry as
+classify. Targets are standardised on the training set, the loss is MSE or Huber on the z-scores
+(``data.loss``), predictions are mapped back to the original units. Validation keeps the lowest RMSE.
+``evaluate``: MAE, RMSE, R², Spearman and a predicted-vs-true scatter plot (:mod:`seqlab.tasks.regress_run`).
+
+Several targets at once: ``--label-col a,b`` (a text table): one output per column, each standardised on its own;
+metrics per output and averaged.
+
+Model registry sizes: ``build(cfg, vocab_size=, n_classes=K, pad_id=)`` (classify's registry; K targets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from ..data import builtin
+from ..data.batching import EpochCache, bucket_batches
+from ..data.holdout import random_split
+from ..data.labelled import ROLE_SEED, Columns, Examples, is_korean, read_examples
+from ..data.scaling import Scaler
+from ..data.sources import parse_source
+from ..data.tokenizers import KINDS, load_tokenizer, make_tokenizer
+from ..device import pick_device
+from ..errors import UserError
+from ..models.regression import LOSSES, Standardizer, regression_loss
+from ..train.engine import TrainConfig
+from .classify import MODELS as CLASSIFY_MODELS
+from .classify_io import Encoded, encode_texts, min_len
+from .pretrained import init_from_mlm
+from .protocol import Prepared, TaskBase
+
+log = logging.getLogger(__name__)
+
+MODELS = dict(CLASSIFY_MODELS)
+TARGET_COLS = ("target", "score", "label", "value", "y", "rating", "labels")
+
+
+@dataclass
+class RegressData:
+    text_col: str | None = None  # column holding the text (auto: text, sentence, document, review, message)
+    label_col: str | None = None  # the numeric target column(s), comma-separated (auto: target, score, label, value, y, rating)
+    seq_col: str | None = None  # numeric sequences: the sequence-id column (auto: sequence_id, seq_id)
+    tokenizer: str = "auto"  # auto (morpheme for Korean text, word otherwise) | char | word | bpe | wordpiece | morpheme
+    vocab_size: int = 30000  # largest vocabulary (bpe/wordpiece: the merges' target size)
+    min_freq: int = 1  # drop rarer tokens from char/word/morpheme vocabularies
+    lowercase: bool = True  # fold case before word tokenization
+    max_len: int = 256  # longest token sequence fed to the model; longer ones are truncated and counted
+    valid_fraction: float = 0.1  # held out at random when no --valid is given
+    loss: str = "mse"  # mse | huber (on standardised targets)
+    huber_delta: float = 1.0  # Huber: quadratic within delta standard deviations, linear beyond
+    standardize: bool = True  # train on z-scores of the target (mean/std of the training set), report in its units
+
+    def __post_init__(self):
+        if self.tokenizer != "auto" and self.tokenizer not in KINDS:
+            raise ValueError(f"tokenizer must be auto or one of {', '.join(KINDS)}; found {self.tokenizer!r}")
+        if self.max_len < 1 or self.vocab_size < 8:
+            raise ValueError("max_len must be ≥ 1 and vocab_size ≥ 8")
+        if not 0 < self.valid_fraction < 0.9:
+            raise ValueError(f"valid_fraction must be in (0, 0.9); found {self.valid_fraction}")
+        if self.loss not in LOSSES or not self.huber_delta > 0:
+            raise ValueError(f"loss must be one of {LOSSES} and huber_delta > 0; found {self.loss!r}, {self.huber_delta}")
+
+
+def read_scored(src, data: RegressData, role: str, seed: int, need_targets: bool = True):
+    """(examples, targets (N, K) as lists, target names) from ``builtin:frames`` or classify's sources with
+    numeric target column(s)."""
+    if src.kind == "builtin":
+        d = builtin.generate(src.name, src.params, seed=seed + ROLE_SEED[role])
+        if "targets" not in d:
+            raise UserError(f"builtin:{src.name} is data for task {builtin.BUILTINS[src.name].task}, not regress "
+                            "(builtin:frames is a regression set)")
+        ex = Examples(d["sequences"], [str(t) for t in d["targets"]], src.text, True, d["features"])
+        return ex, [[t] for t in d["targets"]] if need_targets else [], ["score"]
+    label_col = data.label_col
+    names = [c.strip() for c in label_col.split(",")] if label_col else []
+    if len(names) > 1:
+        return _multi_target(src, data, names, role, seed, need_targets)
+    if label_col is None and src.kind == "file":
+        from ..data.readers import read_table
+
+        table = read_table(src.paths[0], wanted=TARGET_COLS)
+        low = [c.lower() for c in table.columns]
+        label_col = next((table.columns[low.index(c)] for c in TARGET_COLS if c in low), None)
+    cols = Columns(data.text_col, label_col, data.seq_col)
+    ex = read_examples(src, cols, role, seed, need_labels=need_targets)
+    if not need_targets:
+        return ex, [], [label_col or "value"]
+    return ex, [[v] for v in _floats(ex.labels, ex.origin, label_col or "target")], [label_col or "value"]
+
+
+def _floats(values: list[str], origin: str, col: str) -> list[float]:
+    out = []
+    for i, v in enumerate(values):
+        try:
+            out.append(float(v))
+        except ValueError:
+            raise UserError(f"{origin}: example {i + 1} has target {v!r} in column {col}; regression needs a number "
+                            "in the target column (use --label-col, or `seqlab train classify` for categories)") from None
+    return out
+
+
+def _multi_target(src, data: RegressData, names: list[str], role: str, seed: int, need_targets: bool):
+    """Text tables with several target columns (``--label-col a,b``): one row per example."""
+    from ..data.readers import read_table
+
+    if src.kind != "file" or len(src.paths) != 1:
+        raise UserError(f"--label-col {','.join(names)}: several targets are read from one table file; found {src.text}")
+    table = read_table(src.paths[0], wanted=tuple(names) + ((data.text_col,) if data.text_col else ()))
+    missing = [c for c in names if c not in table.columns]
+    if missing and need_targets:
+        raise UserError(f"{src.paths[0]}: no target column {missing[0]!r}; found: {', '.join(table.columns)}")
+    ex = read_examples(src, Columns(data.text_col, names[0], data.seq_col), role, seed, need_labels=need_targets)
+    if ex.numeric:
+        raise UserError("several target columns are supported for text tables; numeric sequences take one target")
+    if not need_targets:
+        return ex, [], names
+    cols = [_floats(table.column(c), ex.origin, c) for c in names]
+    return ex, [list(r) for r in zip(*cols)], names
+
+
+class RegressTask(TaskBase):
+    name = "regress"
+    data_config = RegressData
+    models = MODELS
+
+    def default_train(self, model_name: str) -> TrainConfig:
+        return TrainConfig(epochs=20, batch_size=64, lr=2e-3, patience=4, metric="rmse", mode="min")
+
+    def prepare(self, comp, req, run) -> Prepared:
+        spec = self.models[comp.model_name]
+        init = init_from_mlm(req.init, comp.model) if req.init and not req.resume else None
+        if init is not None:
+            comp.model = init.model_cfg
+        data, seed = comp.data, comp.train.seed
+        train_src = parse_source(req.data, "--data")
+        train_ex, train_y, names = read_scored(train_src, data, "train", seed)
+        if req.valid:
+            valid_ex, valid_y, _ = read_scored(parse_source(req.valid, "--valid"), data, "valid", seed)
+        elif train_src.kind == "builtin":
+            valid_ex, valid_y, _ = read_scored(train_src, data, "valid", seed)
+        else:
+            tr, va = random_split(len(train_y), data.valid_fraction, seed)
+            valid_ex, valid_y = train_ex.subset(va, train_ex.origin + " (held out)"), [train_y[i] for i in va]
+            train_ex, train_y = train_ex.subset(tr), [train_y[i] for i in tr]
+            log.info("no --valid given: held out %d of %d examples at random", len(va), len(tr) + len(va))
+        Y = torch.tensor(train_y, dtype=torch.float64)  # (N, K)
+        flat = [k for k in range(Y.shape[1]) if float(Y[:, k].max() - Y[:, k].min()) == 0.0]
+        if flat:
+            raise UserError(f"{train_ex.origin}: every training value of target {names[flat[0]]} is {float(Y[0, flat[0]])}; "
+                            "regression needs varying targets")
+        std = Standardizer.fit(Y, enabled=data.standardize)
+        meta = {"numeric": train_ex.numeric, "features": train_ex.features, "target": std.state(), "targets": names,
+                "target_range": [[float(Y[:, k].min()), float(Y[:, k].max())] for k in range(Y.shape[1])]}
+        tokenizers, tok = {}, None
+        if train_ex.numeric:
+            if not spec.has("numeric_inputs"):
+                raise UserError(f"--model {comp.model_name} reads token ids only; numeric feature sequences need one of "
+                                + ", ".join(n for n, s in self.models.items() if s.has("numeric_inputs")))
+            scaler = Scaler.fit_sequences(train_ex.inputs)
+            meta["scaler"] = scaler.to_dict()
+            train_in, valid_in = scaler.transform_sequences(train_ex.inputs), scaler.transform_sequences(valid_ex.inputs)
+            vocab, pad_id = 1, 0
+            comp.model = dataclasses.replace(comp.model, input_dim=len(train_ex.features))
+        else:
+            kind = data.tokenizer if data.tokenizer != "auto" else ("morpheme" if is_korean(train_ex.inputs) else "word")
+            meta["tokenizer"] = kind
+            if run is not None and run.file("tokenizer.json").is_file():
+                tok = load_tokenizer(run.file("tokenizer.json"))
+            elif init is not None:
+                tok = init.tokenizer
+            else:
+                options = {"lowercase": data.lowercase} if kind == "word" else {}
+                tok = make_tokenizer(kind, **options).fit(train_ex.inputs, vocab_size=data.vocab_size, min_freq=data.min_freq)
+            tokenizers["tokenizer.json"] = tok
+            train_in, trunc, _ = encode_texts(tok, train_ex.inputs, data.max_len)
+            valid_in, _, _ = encode_texts(tok, valid_ex.inputs, data.max_len)
+            meta["truncated_train"] = trunc
+            vocab, pad_id = tok.vocab_size, tok.pad_id
+        train_enc = Encoded(train_in, [0] * len(train_in), train_ex.numeric)
+        valid_enc = Encoded(valid_in, [0] * len(valid_in), train_ex.numeric)
+        z_train = std.transform(torch.tensor(train_y))  # (N, K)
+        z_valid = std.transform(torch.tensor(valid_y))
+        meta.update(n_train=len(train_enc), n_valid=len(valid_enc))
+        model_cfg, shortest, bs = comp.model, min_len(comp.model), comp.train.batch_size
+
+        def build():
+            model = spec.build(model_cfg, vocab_size=vocab, n_classes=len(names), pad_id=pad_id)
+            if tok is not None and spec.has("vocab_vectors") and not req.resume:
+                model.init_from_vocab(tok.itos)
+            if init is not None:
+                model.load_encoder(init.state)
+            return model
+
+        def batch(enc, idx, z):
+            b = enc.batch(idx, pad_id, shortest)
+            b["y"] = z[idx]  # (B, K) float z-scores
+            return b
+
+        def train_batches(epoch):
+            return [batch(train_enc, i, z_train) for i in bucket_batches(train_enc.lengths, bs, seed, epoch)]
+
+        def loss_fn(m, b):
+            return regression_loss(m(b["ids"], b["mask"]), b["y"], data.loss, data.huber_delta), len(b["y"])
+
+        valid_batches = [batch(valid_enc, i, z_valid) for i in bucket_batches(valid_enc.lengths, 256, shuffle=False)]
+        device = pick_device(comp.train.device)
+
+        def eval_fn(m):
+            from .regress_run import score_batches
+
+            return score_batches(m, valid_batches, std, device, data, names if len(names) > 1 else None)
+
+        has_test = train_src.kind == "builtin"
+        return Prepared(build, loss_fn, eval_fn, EpochCache(train_batches), meta, tokenizers,
+                        test_source=req.test or (req.data if has_test else None))
+
+    def load_run(self, run, device: str = "auto"):
+        from .base import restore_composed
+        from .loader import build_and_load, model_spec
+        from .regress_run import LoadedRegressor
+
+        cfg = run.read_json("config.json")
+        meta = run.read_json("meta.json")
+        spec = model_spec(self, run, cfg)
+        comp = restore_composed(run, spec.config_cls, RegressData)
+        tok = None if meta["numeric"] else load_tokenizer(run.file("tokenizer.json"))
+        module = build_and_load(run, spec, comp.model, vocab_size=tok.vocab_size if tok else 1,
+                                n_classes=len(meta.get("targets", [0])),
+                                pad_id=tok.pad_id if tok else 0)
+        return LoadedRegressor(run, module, cfg, meta, comp, tok, device)
+
+
+TASK = RegressTask()
