@@ -28,7 +28,7 @@ COLUMNS = ["system", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "train_m
 def baselines(n: int | None = None) -> list[dict]:
     from seqlab.data import datasets
     from seqlab.data.summaries import read_dialogue_pairs
-    from seqlab.metrics_rouge import rouge
+    from seqlab.metrics.rouge import rouge
     from seqlab.models.extractive import BASELINES
 
     src, tgt, _ = read_dialogue_pairs(datasets.fetch("samsum", "test"))

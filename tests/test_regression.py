@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqlab.data.builtin import generate
-from seqlab.metrics_regression import rankdata, regression_report, spearman
+from seqlab.metrics.regression import rankdata, regression_report, spearman
 from seqlab.models.classifier import CLASSIFIERS
 from seqlab.models.regression import (RegressionConfig, Standardizer, build_regressor, regression_loss,
                                       suggests_regression)

@@ -10,7 +10,7 @@ from seqlab.data import datasets
 from seqlab.data.sources import parse_source
 from seqlab.data.summaries import TURN_SEP, join_turns, read_dialogue_pairs, turns
 from seqlab.errors import UserError
-from seqlab.metrics_rouge import rouge
+from seqlab.metrics.rouge import rouge
 from seqlab.models.extractive import lead_k, longest_k
 
 DIALOGUE = "Amy: hi there\r\nBob: hello\r\nAmy: are you coming to the party tonight at eight?\nBob: yes I am  coming\nAmy: ok"

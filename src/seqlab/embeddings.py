@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from .errors import UserError
-from .metrics_regression import spearman
+from .metrics.regression import spearman
 from .models.textcnn import load_word_vectors
 
 log = logging.getLogger(__name__)

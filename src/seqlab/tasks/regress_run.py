@@ -15,7 +15,7 @@ from ..data.batching import bucket_batches
 from ..data.scaling import Scaler
 from ..data.sources import parse_source
 from ..errors import UserError
-from ..metrics_regression import regression_report
+from ..metrics.regression import regression_report
 from ..models.regression import Standardizer, regression_loss
 from .classify_io import Encoded, encode_texts, min_len
 from .classify_run import LoadedClassifier

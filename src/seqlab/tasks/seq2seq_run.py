@@ -37,7 +37,7 @@ def _inference_precision(run, device) -> str:
 
 def summary_scores(outputs: list[str], sources: list[str], refs: list[str]) -> dict:
     """ROUGE-1/2/L/Lsum F1 of the outputs, and of the LEAD-3 / LONGEST-3 extractive baselines on the same sources."""
-    from ..metrics_rouge import rouge as rouge_scores
+    from ..metrics.rouge import rouge as rouge_scores
     from ..models.extractive import BASELINES
 
     r = rouge_scores(outputs, refs)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import UserError
+from ..errors import UserError
 
 _SENT = re.compile(r"(?<=[.!?])\s+|\s*\n\s*")
 
