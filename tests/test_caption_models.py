@@ -11,13 +11,7 @@ from seqlab.models.caption import CaptionConfig, Captioner, PRESETS
 from seqlab.models.decoding import beam_search, greedy
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Convolutions on 2 threads of a loaded 2-core machine ran 18x slower than on one (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+ONE_THREAD = True  # small models: one thread beats two contended ones (conftest.one_thread)
 
 
 def test_scenes_deterministic_and_consistent():

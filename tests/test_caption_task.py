@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from conftest import run_cli
@@ -16,14 +15,7 @@ TINY = ["--set", "data.image_size=16", "--set", "model.channels=8", "--set", "mo
         "--batch-size", "32", "--lr", "5e-3", "--seed", "0"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Module scope, so the module's trained-run fixtures run on one thread too: small models on 2 threads of a
-    loaded 2-core machine ran many times slower than on one (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+ONE_THREAD = True  # small models: one thread beats two contended ones (conftest.one_thread)
 
 
 @pytest.fixture(scope="module")

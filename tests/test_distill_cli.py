@@ -12,12 +12,7 @@ DATA = "builtin:longrange?distance=5&n=400"
 TINY = ["--set", "model.embed_dim=16", "--seed", "0"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+ONE_THREAD = True  # small models: one thread beats two contended ones (conftest.one_thread)
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,11 @@ import json
 import random
 
 import pytest
-import torch
 
 from conftest import run_cli
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Module scope, so trained-run fixtures run on one thread too (2 threads of a loaded 2-core machine were
-    many times slower for these small models, measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+ONE_THREAD = True  # small models: one thread beats two contended ones (conftest.one_thread)
 
 
 SMALL = ["--set", "model.embed_dim=16", "--seed", "0"]

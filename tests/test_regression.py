@@ -14,13 +14,7 @@ from seqlab.models.regression import (RegressionConfig, Standardizer, build_regr
                                       suggests_regression)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models on 2 threads of a loaded 2-core machine ran many times slower than on one (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+ONE_THREAD = True  # small models: one thread beats two contended ones (conftest.one_thread)
 
 
 def test_metrics_by_hand():

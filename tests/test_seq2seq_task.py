@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from seqlab.cli.main import main
 
@@ -13,13 +12,7 @@ TINY_RNN = ["--batch-size", "32", "--lr", "3e-3", "--precision", "fp32", "--set"
             "--set", "model.emb_dim=32", "--set", "model.attn_dim=32", "--set", "model.dropout=0"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """These models are tiny: one thread is faster than two contended ones, and "< 60 s on one core" is the promise."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+ONE_THREAD = True  # small models: one thread beats two contended ones (conftest.one_thread)
 
 
 @pytest.fixture(scope="module")

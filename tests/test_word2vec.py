@@ -13,13 +13,7 @@ from seqlab.models.word2vec import (Vocab, Word2Vec, Word2VecConfig, build_vocab
                                     keep_probability, noise_table, save_word2vec, skipgram_pairs)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Batched scatter-adds on 2 threads of a loaded 2-core machine ran many times slower than on one (measured)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+ONE_THREAD = True  # small models: one thread beats two contended ones (conftest.one_thread)
 
 
 @pytest.fixture(scope="module")
