@@ -10,7 +10,6 @@ Model registry sizes: ``build(cfg, vocab_size=, n_classes=, pad_id=)``.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -20,10 +19,9 @@ import torch
 from ..data import datasets
 from ..data.batching import EpochCache, bucket_batches
 from ..data.holdout import SPLITS, hold_out_examples
-from ..data.labelled import Columns, check_known_labels, is_korean, label_order, read_examples
-from ..data.scaling import Scaler
+from ..data.labelled import Columns, check_known_labels, label_order, read_examples
 from ..data.sources import parse_source
-from ..data.tokenizers import KINDS, load_tokenizer, make_tokenizer
+from ..data.tokenizers import KINDS, load_tokenizer
 from ..device import pick_device
 from ..errors import UserError
 from ..models.bert_classify import BertClassifyConfig, build_bert_classifier
@@ -33,7 +31,7 @@ from ..models.classifier import (GRUClassifierConfig, LSTMClassifierConfig, Recu
                                  TransformerClassifierConfig)
 from ..train.distill import DistillConfig
 from ..train.engine import TrainConfig
-from .classify_io import Encoded, classify_loss, encode_texts, evaluate_batches, min_len
+from .classify_io import Encoded, ModelInputs, classify_loss, evaluate_batches, min_len
 from .pretrained import init_from_mlm
 from .protocol import ModelSpec, Prepared, TaskBase
 
@@ -85,10 +83,6 @@ class ClassifyData:
         return Columns(**{"text_col": self.text_col, "label_col": self.label_col, "seq_col": self.seq_col, **override})
 
 
-def _with_input_dim(model_cfg, dim: int):
-    return dataclasses.replace(model_cfg, input_dim=dim)
-
-
 class ClassifyTask(TaskBase):
     name = "classify"
     data_config = ClassifyData
@@ -124,36 +118,10 @@ class ClassifyTask(TaskBase):
         check_known_labels(valid_ex, labels)
 
         meta = {"labels": labels, "numeric": train_ex.numeric, "features": train_ex.features}
-        tokenizers, tok = {}, None
-        if train_ex.numeric:
-            if not spec.has("numeric_inputs"):
-                raise UserError(f"--model {comp.model_name} reads token ids only; numeric feature sequences need one of "
-                                + ", ".join(n for n, s in self.models.items() if s.has("numeric_inputs")))
-            scaler = Scaler.fit_sequences(train_ex.inputs)
-            meta["scaler"] = scaler.to_dict()
-            train_in, valid_in = scaler.transform_sequences(train_ex.inputs), scaler.transform_sequences(valid_ex.inputs)
-            vocab, pad_id = 1, 0
-            comp.model = _with_input_dim(comp.model, len(train_ex.features))
-        else:
-            kind = data.tokenizer if data.tokenizer != "auto" else ("morpheme" if is_korean(train_ex.inputs) else "word")
-            meta["tokenizer"] = kind
-            if run is not None and run.file("tokenizer.json").is_file():  # resuming: the run's own tokenizer
-                tok = load_tokenizer(run.file("tokenizer.json"))
-            elif init is not None:
-                tok = init.tokenizer
-                meta.update(tokenizer=tok.kind, init=str(req.init))
-            else:
-                options = {"lowercase": data.lowercase} if kind == "word" else {}
-                tok = make_tokenizer(kind, **options).fit(train_ex.inputs, vocab_size=data.vocab_size,
-                                                          min_freq=data.min_freq)
-            tokenizers["tokenizer.json"] = tok
-            train_in, trunc, empty = encode_texts(tok, train_ex.inputs, data.max_len)
-            valid_in, vtrunc, _ = encode_texts(tok, valid_ex.inputs, data.max_len)
-            meta.update(truncated_train=trunc, truncated_valid=vtrunc, empty_train=empty)
-            if trunc:
-                log.warning("truncated %d of %d training texts to max_len=%d tokens (raise it with --set data.max_len=N)",
-                            trunc, len(train_in), data.max_len)
-            vocab, pad_id = tok.vocab_size, tok.pad_id
+        inp = ModelInputs.make(self.models, comp, data, train_ex, valid_ex, run, init, req.init)
+        meta.update(inp.meta)
+        train_in, valid_in, tok, pad_id = inp.train, inp.valid, inp.tok, inp.pad_id
+        tokenizers = {"tokenizer.json": tok} if tok is not None else {}
         lab_index = {y: i for i, y in enumerate(labels)}
         train_enc = Encoded(train_in, [lab_index[y] for y in train_ex.labels], train_ex.numeric)
         valid_enc = Encoded(valid_in, [lab_index[y] for y in valid_ex.labels], train_ex.numeric)
@@ -162,15 +130,7 @@ class ClassifyTask(TaskBase):
         model_cfg, shortest, bs = comp.model, min_len(comp.model), comp.train.batch_size
 
         def build():
-            model = spec.build(model_cfg, vocab_size=vocab, n_classes=len(labels), pad_id=pad_id)
-            if tok is not None and spec.has("vocab_vectors") and not req.resume:
-                found = model.init_from_vocab(tok.itos)  # pretrained word vectors (model.vectors), if set
-                if found:
-                    log.info("pretrained word vectors for %d of %d vocabulary entries", found, tok.vocab_size)
-                    meta["vectors_coverage"] = {"found": found, "vocab": tok.vocab_size}  # written after build()
-            if init is not None:
-                model.load_encoder(init.state)
-            return model
+            return inp.build(spec, model_cfg, init, req.resume, meta, len(labels))
 
         def train_batches(epoch):
             out = []

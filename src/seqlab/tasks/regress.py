@@ -17,7 +17,6 @@ Model registry sizes: ``build(cfg, vocab_size=, n_classes=K, pad_id=)`` (classif
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -26,16 +25,15 @@ import torch
 from ..data import builtin
 from ..data.batching import EpochCache, bucket_batches
 from ..data.holdout import random_split
-from ..data.labelled import ROLE_SEED, Columns, Examples, is_korean, read_examples
-from ..data.scaling import Scaler
+from ..data.labelled import ROLE_SEED, Columns, Examples, read_examples
 from ..data.sources import parse_source
-from ..data.tokenizers import KINDS, load_tokenizer, make_tokenizer
+from ..data.tokenizers import KINDS, load_tokenizer
 from ..device import pick_device
 from ..errors import UserError
 from ..models.regression import LOSSES, Standardizer, regression_loss
 from ..train.engine import TrainConfig
 from .classify import MODELS as CLASSIFY_MODELS
-from .classify_io import Encoded, encode_texts, min_len
+from .classify_io import Encoded, ModelInputs, min_len
 from .pretrained import init_from_mlm
 from .protocol import Prepared, TaskBase
 
@@ -161,31 +159,10 @@ class RegressTask(TaskBase):
         std = Standardizer.fit(Y, enabled=data.standardize)
         meta = {"numeric": train_ex.numeric, "features": train_ex.features, "target": std.state(), "targets": names,
                 "target_range": [[float(Y[:, k].min()), float(Y[:, k].max())] for k in range(Y.shape[1])]}
-        tokenizers, tok = {}, None
-        if train_ex.numeric:
-            if not spec.has("numeric_inputs"):
-                raise UserError(f"--model {comp.model_name} reads token ids only; numeric feature sequences need one of "
-                                + ", ".join(n for n, s in self.models.items() if s.has("numeric_inputs")))
-            scaler = Scaler.fit_sequences(train_ex.inputs)
-            meta["scaler"] = scaler.to_dict()
-            train_in, valid_in = scaler.transform_sequences(train_ex.inputs), scaler.transform_sequences(valid_ex.inputs)
-            vocab, pad_id = 1, 0
-            comp.model = dataclasses.replace(comp.model, input_dim=len(train_ex.features))
-        else:
-            kind = data.tokenizer if data.tokenizer != "auto" else ("morpheme" if is_korean(train_ex.inputs) else "word")
-            meta["tokenizer"] = kind
-            if run is not None and run.file("tokenizer.json").is_file():
-                tok = load_tokenizer(run.file("tokenizer.json"))
-            elif init is not None:
-                tok = init.tokenizer
-            else:
-                options = {"lowercase": data.lowercase} if kind == "word" else {}
-                tok = make_tokenizer(kind, **options).fit(train_ex.inputs, vocab_size=data.vocab_size, min_freq=data.min_freq)
-            tokenizers["tokenizer.json"] = tok
-            train_in, trunc, _ = encode_texts(tok, train_ex.inputs, data.max_len)
-            valid_in, _, _ = encode_texts(tok, valid_ex.inputs, data.max_len)
-            meta["truncated_train"] = trunc
-            vocab, pad_id = tok.vocab_size, tok.pad_id
+        inp = ModelInputs.make(self.models, comp, data, train_ex, valid_ex, run, init, req.init)
+        meta.update(inp.meta)
+        train_in, valid_in, tok, pad_id = inp.train, inp.valid, inp.tok, inp.pad_id
+        tokenizers = {"tokenizer.json": tok} if tok is not None else {}
         train_enc = Encoded(train_in, [0] * len(train_in), train_ex.numeric)
         valid_enc = Encoded(valid_in, [0] * len(valid_in), train_ex.numeric)
         z_train = std.transform(torch.tensor(train_y))  # (N, K)
@@ -194,12 +171,7 @@ class RegressTask(TaskBase):
         model_cfg, shortest, bs = comp.model, min_len(comp.model), comp.train.batch_size
 
         def build():
-            model = spec.build(model_cfg, vocab_size=vocab, n_classes=len(names), pad_id=pad_id)
-            if tok is not None and spec.has("vocab_vectors") and not req.resume:
-                model.init_from_vocab(tok.itos)
-            if init is not None:
-                model.load_encoder(init.state)
-            return model
+            return inp.build(spec, model_cfg, init, req.resume, meta, len(names))
 
         def batch(enc, idx, z):
             b = enc.batch(idx, pad_id, shortest)
