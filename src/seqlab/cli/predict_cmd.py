@@ -30,8 +30,8 @@ def read_inputs(loaded, texts, data, id_col, columns) -> tuple[list, list | None
     return list(texts), None
 
 
-def run_predict(run_dir, texts, data, as_json, device, out, id_col, options, columns) -> None:
-    loaded = load(run_dir, device=device)
+def run_predict(loaded, texts, data, as_json, out, id_col, options, columns) -> None:
+    """Predict with an already loaded run and print or write the results."""
     options = loaded.check_options("predict", options)
     loaded.check_options("predict", columns)
     inputs, ids = read_inputs(loaded, texts, data, id_col, columns)
@@ -73,7 +73,22 @@ def predict(run_dir, texts, data, id_col, out, as_json, device, **kwargs):
       seqlab predict runs/de-en "Ein Hund rennt." --beam 5 --n-best 3
     """
     columns = pop_columns(kwargs)
-    run_predict(run_dir, texts, data, as_json, device, out, id_col, kwargs, columns)
+    run_predict(load(run_dir, device=device), texts, data, as_json, out, id_col, kwargs, columns)
+
+
+def task_verb(name: str, task: str, does: str, help_: str) -> click.Command:
+    """``seqlab predict`` under the verb people look for (translate, caption): the same options, for runs of
+    ``task`` only; the run is loaded once."""
+
+    def callback(run_dir, texts, data, id_col, out, as_json, device, **kwargs):
+        loaded = load(run_dir, device=device)
+        if loaded.task != task:
+            raise UserError(f"{run_dir}: a {loaded.task} run does not {does}; use `seqlab predict` ({name} needs a "
+                            f"{task} run)")
+        columns = pop_columns(kwargs)
+        run_predict(loaded, texts, data, as_json, out, id_col, kwargs, columns)
+
+    return click.Command(name, params=predict.params, callback=callback, help=help_)
 
 
 COMMANDS = [predict]

@@ -2,25 +2,9 @@
 
 from __future__ import annotations
 
-import click
+from .predict_cmd import task_verb
 
-from ..errors import UserError
-from ..tasks import load
-from .options import pop_columns
-from .predict_cmd import predict, run_predict
-
-
-def _translate(run_dir, texts, data, id_col, out, as_json, device, **kwargs):
-    task = load(run_dir, device=device).task
-    if task != "seq2seq":
-        raise UserError(f"{run_dir}: a {task} run does not translate; use `seqlab predict` (translate needs a seq2seq run)")
-    columns = pop_columns(kwargs)
-    return run_predict(run_dir, texts, data, as_json, device, out, id_col, kwargs, columns)
-
-
-translate = click.Command(
-    "translate", params=predict.params, callback=_translate,
-    help="""Translate each TEXT (or each line of --data / stdin) with the seq2seq run in RUN.
+translate = task_verb("translate", "seq2seq", "translate", """Translate each TEXT (or each line of --data / stdin) with the seq2seq run in RUN.
 
     \b
     Examples:
