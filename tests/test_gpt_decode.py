@@ -38,9 +38,10 @@ def test_fp32_decoder_greedy_equals_no_cache_recompute():
     assert out == greedy_no_cache(m, prompt, 40)
 
 
-@pytest.mark.parametrize("precision,native,atol", [("bf16", False, 0.05), ("bf16", True, 0.05), ("int8", False, 0.1)])
+@pytest.mark.parametrize("precision,native,atol", [("bf16", False, 0.05), ("bf16", True, 0.05), ("int8", False, 0.1),
+                                                   ("int8", True, 0.1)])
 def test_low_precision_steps_track_fp32(precision, native, atol):
-    if precision == "int8" and not has_int8_kernel():
+    if precision == "int8" and not native and not has_int8_kernel():
         pytest.skip("no int8 kernel in this PyTorch")
     m = tiny_gpt(n_embd=64)
     d = GPTDecoder(copy.deepcopy(m).to(torch.bfloat16), precision, native=native)

@@ -14,7 +14,7 @@ from seqlab.models.gpt import KVCache
 from seqlab.models.gpt_decode import GPTDecoder
 from seqlab.models.sampling import GenerationConfig, generate
 from seqlab.native import build
-from seqlab.native.gpt_step import native_gpt_step, pack_bf16, pack_f32
+from seqlab.native.gpt_step import native_gpt_step, pack_bf16, pack_f32, pack_int8
 
 
 def _step_or_skip(model, weights="bf16", portable=False):
@@ -34,6 +34,26 @@ def bf16_emulated(model):
     return m
 
 
+def int8_emulated(model):
+    """What the int8 kernel computes, in PyTorch: each Linear's weight as scale[o] * W_q[o] (W_q int8, one
+    symmetric scale per row) and its input rounded per row to int8 steps of max|x| / 127; fp32 arithmetic."""
+    m = copy.deepcopy(model)
+
+    def fake_quant_rows(_, args):
+        x = args[0]
+        s = x.abs().amax(-1, keepdim=True) / 127.0
+        s = torch.where(s > 0, s, torch.ones_like(s))
+        return ((x * (1.0 / s)).round().clamp(-127, 127) * s,)
+
+    for mod in m.modules():
+        if isinstance(mod, nn.Linear):
+            w = mod.weight.detach()
+            scale = w.abs().amax(1).clamp(min=1e-8) / 127.0
+            mod.weight = nn.Parameter((w / scale[:, None]).round().clamp(-127, 127) * scale[:, None])
+            mod.register_forward_pre_hook(fake_quant_rows)
+    return m
+
+
 SHAPES = [
     dict(),  # C 32, 2 heads of 16, vocab 50 (one partial block of 64 outputs)
     dict(n_embd=40, n_head=4, vocab_size=70, bias=False, activation="gelu"),  # head size 10, no biases, erf GELU
@@ -41,16 +61,20 @@ SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("weights,portable", [("bf16", False), ("bf16", True), ("fp32", False)],
-                         ids=["bf16", "bf16-portable", "fp32"])
+@pytest.mark.parametrize("weights,portable", [("bf16", False), ("bf16", True), ("fp32", False), ("int8", False),
+                                              ("int8", True)],
+                         ids=["bf16", "bf16-portable", "fp32", "int8", "int8-portable"])
 @pytest.mark.parametrize("shape", SHAPES, ids=["small", "odd", "wide"])
 def test_step_equals_the_same_arithmetic_in_pytorch(shape, weights, portable):
     """Each step from the same cache as the PyTorch module's step. With bf16 weights, fp32 sums in another
     order can round an activation to the neighbouring bf16 value now and then (a ~1e-3 change downstream),
-    so: nearly every step agrees to fp32 rounding and none is off by more than such a flip. fp32: every step."""
+    so: nearly every step agrees to fp32 rounding and none is off by more than such a flip. int8 likewise
+    (an input on a rounding boundary may go to the neighbouring int8 step). fp32: every step."""
     m = tiny_gpt(**shape)
     if weights == "bf16":
         step, ref = _step_or_skip(copy.deepcopy(m).to(torch.bfloat16), "bf16", portable), bf16_emulated(m)
+    elif weights == "int8":
+        step, ref = _step_or_skip(m, "int8", portable), int8_emulated(m)
     else:
         step, ref = _step_or_skip(m, "fp32"), m
     cfg = m.config
@@ -70,7 +94,7 @@ def test_step_equals_the_same_arithmetic_in_pytorch(shape, weights, portable):
             errs.append(max((got - want).abs().max().item() / scale,
                             (cache.k[:, :, :, slot] - before.k[:, :, :, slot]).abs().max().item(),
                             (cache.v[:, :, :, slot] - before.v[:, :, :, slot]).abs().max().item()))
-    assert max(errs) <= (5e-3 if weights == "bf16" else 1e-5)
+    assert max(errs) <= (5e-3 if weights in ("bf16", "int8") else 1e-5)
     assert sum(e <= 1e-5 for e in errs) >= 0.75 * len(errs), errs
 
 
@@ -83,6 +107,31 @@ def test_pack_layout():
     assert p[1, :, 6:].abs().sum() == 0 and p[:, 2, :, 1].abs().sum() == 0  # padding is zero
 
 
+def test_pack_int8_layout():
+    w = torch.randn(70, 6, generator=torch.Generator().manual_seed(0))  # 2 blocks of outputs, 2 groups of inputs
+    p, scale, wsum = pack_int8(w)
+    assert p.shape == (2, 2, 64, 4) and p.dtype == torch.int8 and scale.shape == wsum.shape == (70,)
+    w_q = (w / scale[:, None]).round()
+    assert w_q.abs().max() == 127 and ((w_q * scale[:, None]) - w).abs().max() <= scale.max() / 2 + 1e-6
+    for out, inp in [(0, 0), (3, 5), (63, 1), (64, 2), (69, 3)]:
+        assert p[out // 64, inp // 4, out % 64, inp % 4] == w_q[out, inp]
+    assert p[1, :, 6:].abs().sum() == 0 and p[:, 1, :, 2:].abs().sum() == 0  # padding is zero
+    assert torch.equal(wsum, w_q.sum(1).to(torch.int32))
+
+
+def test_int8_vnni_and_portable_loops_give_the_same_bits():
+    """Integer sums are exact: the AVX512-VNNI kernel and the plain-C loop agree bit for bit."""
+    m = tiny_gpt(n_embd=128, n_head=4, vocab_size=65)
+    fast, plain = _step_or_skip(m, "int8"), _step_or_skip(m, "int8", portable=True)
+    cfg = m.config
+    g = torch.Generator().manual_seed(2)
+    k = torch.randn(cfg.n_layer, 3, cfg.n_head, cfg.block_size, 32, generator=g)
+    v = torch.randn(cfg.n_layer, 3, cfg.n_head, cfg.block_size, 32, generator=g)
+    a = fast(torch.tensor([1, 7, 30]), 5, k.clone(), v.clone())
+    b = plain(torch.tensor([1, 7, 30]), 5, k.clone(), v.clone())
+    assert not plain.uses_vnni and torch.equal(a, b)
+
+
 def test_pack_f32_layout():
     w = torch.randn(70, 5)
     p = pack_f32(w)
@@ -90,7 +139,7 @@ def test_pack_f32_layout():
     assert torch.equal(p[0].t(), w[:64]) and torch.equal(p[1, :, :6].t(), w[64:]) and p[1, :, 6:].abs().sum() == 0
 
 
-@pytest.mark.parametrize("weights", ["bf16", "fp32"])
+@pytest.mark.parametrize("weights", ["bf16", "fp32", "int8"])
 def test_rows_of_a_batch_get_the_same_bits_as_each_row_alone(weights):
     """Six rows (a group of four sharing each weight read, then two), each with its own left padding:
     every row's logits and new keys/values equal that row stepped alone."""

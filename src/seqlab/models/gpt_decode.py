@@ -12,8 +12,10 @@ token for a 6-layer model. :class:`GPTDecoder` attacks both:
 - each precision multiplies with the CPU kernel that is fastest for a few rows of activations:
   ``fp32`` uses ``addmm`` on input-major (in, out) weights; ``bf16`` uses oneDNN with weights reordered
   once into its blocked layout, with GELU and the residual add fused into the matmul; ``int8`` uses
-  ``torch._weight_int8pack_mm`` (weight-only int8, one scale per output row);
-- in ``fp32`` and ``bf16`` the step goes through :mod:`seqlab.native.gpt_step` instead where that C
+  ``torch._weight_int8pack_mm`` (weight-only int8, one scale per output row; the C step instead quantizes
+  each product's inputs per row too and multiplies in int8 with exact int32 sums, as ONNX Runtime's and
+  CTranslate2's int8 do);
+- in every precision the step goes through :mod:`seqlab.native.gpt_step` instead where that C
   kernel can be compiled (and the PyTorch step's weights are then not bound at all): the whole step in
   one call, fp32 activations, the weights streamed once (rows of a batch share each read) on all
   ``threads`` threads, and none of the ~80 PyTorch calls' fixed costs (run A of benchmarks/RESULTS.md:
@@ -181,13 +183,14 @@ class GPTDecoder(nn.Module):
         self.precision = precision
         self.threads = threads
         self.dtype = torch.float32 if precision == "fp32" else torch.bfloat16
-        if precision == "int8" and not has_int8_kernel():
-            raise ValueError("int8 decoding needs PyTorch's CPU kernel torch._weight_int8pack_mm")
+        self.native = native_gpt_step(model, precision, threads) if native else None
+        if precision == "int8" and self.native is None and not has_int8_kernel():
+            raise ValueError("int8 decoding needs seqlab's C step or PyTorch's CPU kernel torch._weight_int8pack_mm")
         make = _linear_kind(precision)
-        self.native = native_gpt_step(model, precision, threads) if precision != "int8" and native else None
         self.kernel = {_AddmmLinear: "addmm", _OneDNNLinear: "onednn", _BF16Linear: "torch", _Int8Linear: "int8pack"}[make]
         if self.native is not None:
-            self.kernel = "native-avx512bf16" if self.native.uses_dpbf16 else f"native-{precision}"
+            self.kernel = ("native-avx512bf16" if self.native.uses_dpbf16 else
+                           "native-avx512vnni" if self.native.uses_vnni else f"native-{precision}")
         self.eps = cfg.layer_norm_eps
         self.C, self.nh = cfg.n_embd, cfg.n_head
         self.exact_gelu = cfg.activation == "gelu"

@@ -10,7 +10,11 @@
  * slab read front to back. bf16: [out/64][in/2][64][2] (inputs padded to an even count), so each 64-byte
  * load holds two inputs for 16 outputs, the operand layout of AVX512-BF16's VDPBF16PS (acc[j] += w[2j] x0 +
  * w[2j+1] x1); the inputs are rounded to bf16 for it. Without AVX512-BF16 a portable loop computes the same
- * sums. fp32: [out/64][in][64], one broadcast input times 64 rows at a time.
+ * sums. fp32: [out/64][in][64], one broadcast input times 64 rows at a time. int8: [out/64][in/4][64][4]
+ * (inputs padded to a multiple of 4), one scale per output row (W ~ scale[o] W_q[o]) and each row's sum of
+ * W_q; the inputs are quantized per row, symmetric, to int8 and offset by 128 to uint8, the operand layout
+ * of AVX512-VNNI's VPDPBUSD (acc[j] += sum_k x[4q+k] w[4j+k] in int32, exact), then y = s_x scale[o]
+ * (acc[o] - 128 wsum[o]). Integer sums are exact, so the portable loop gives the same bits.
  *
  * Shapes: C n_embd, nh heads, hs = C / nh, L cache slots, V vocabulary.
  */
@@ -26,13 +30,21 @@
 #include <immintrin.h>
 #define SEQLAB_DPBF16 1
 #endif
+#if defined(__AVX512F__) && defined(__AVX512VNNI__) && !defined(SEQLAB_PORTABLE)
+#include <immintrin.h>
+#define SEQLAB_VNNI 1
+#endif
 
 typedef uint16_t bf16;
 
+enum { W_BF16 = 0, W_FP32 = 1, W_INT8 = 2 };
+
 typedef struct {
-    const void *w;   /* packed, see above: bf16 [out/64][in/2][64][2], or fp32 [out/64][in][64] if fp32 */
-    const float *b;  /* (out,) or NULL */
-    int32_t out, in, fp32;
+    const void *w;        /* packed, see above: bf16 [out/64][in/2][64][2], fp32 [out/64][in][64], int8 [out/64][in/4][64][4] */
+    const float *b;       /* (out,) or NULL */
+    const float *wscale;  /* int8 only: (out,) per-row scales */
+    const int32_t *wsum;  /* int8 only: (out,) per-row sums of W_q */
+    int32_t out, in, kind; /* kind: W_BF16 | W_FP32 | W_INT8 */
 } sl_linear;
 
 typedef struct {
@@ -53,6 +65,14 @@ enum { OUT_STORE = 0, OUT_ADD = 1, OUT_GELU_TANH = 2, OUT_GELU_ERF = 3 };
 
 int seqlab_has_dpbf16(void) {
 #ifdef SEQLAB_DPBF16
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int seqlab_has_vnni(void) {
+#ifdef SEQLAB_VNNI
     return 1;
 #else
     return 0;
@@ -149,11 +169,74 @@ static inline __attribute__((always_inline)) void block_f32(const float *restric
     for (int r = 0; r < R; r++) memcpy(acc[r], a[r], sizeof a[r]);
 }
 
+/* acc[r] (64 int32) <- one block of 64 output rows of an int8 weight times row r's uint8 inputs xq[r] (Q
+ * groups of 4), exact integer sums. */
+static inline __attribute__((always_inline)) void block_i8(const int8_t *restrict w, const uint8_t *const *xq,
+                                                             int Q, int R, int32_t *const *acc) {
+#ifdef SEQLAB_VNNI
+    __m512i a[SL_ROWS][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_si512();
+    for (int q = 0; q < Q; q++, w += 256) {
+        const __m512i w0 = _mm512_loadu_si512(w), w1 = _mm512_loadu_si512(w + 64), w2 = _mm512_loadu_si512(w + 128),
+                      w3 = _mm512_loadu_si512(w + 192);
+        for (int r = 0; r < R; r++) {
+            int32_t x4;
+            memcpy(&x4, xq[r] + 4 * q, 4);
+            const __m512i xv = _mm512_set1_epi32(x4);
+            a[r][0] = _mm512_dpbusd_epi32(a[r][0], xv, w0);
+            a[r][1] = _mm512_dpbusd_epi32(a[r][1], xv, w1);
+            a[r][2] = _mm512_dpbusd_epi32(a[r][2], xv, w2);
+            a[r][3] = _mm512_dpbusd_epi32(a[r][3], xv, w3);
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 4; c++) _mm512_storeu_si512(acc[r] + 16 * c, a[r][c]);
+#else
+    for (int r = 0; r < R; r++)
+        for (int o = 0; o < 64; o++) acc[r][o] = 0;
+    for (int q = 0; q < Q; q++, w += 256)
+        for (int r = 0; r < R; r++) {
+            const uint8_t *x4 = xq[r] + 4 * q;
+            int32_t *restrict ar = acc[r];
+            for (int o = 0; o < 64; o++)
+                ar[o] += (int32_t)x4[0] * w[4 * o] + (int32_t)x4[1] * w[4 * o + 1] + (int32_t)x4[2] * w[4 * o + 2] +
+                         (int32_t)x4[3] * w[4 * o + 3];
+        }
+#endif
+}
+
 /* One block for R rows, with R a constant after inlining (so the accumulators stay in registers). */
 static void block_rows(const sl_linear *L, size_t ob, const float *const *x, const bf16 *const *xb, int R,
                        float *const *acc) {
     const int P = (L->in + 1) / 2;
-    if (L->fp32) {
+    if (L->kind == W_INT8) { /* xb holds each row's uint8 inputs (Q groups of 4), then its scale (a float) */
+        const int Q = (L->in + 3) / 4;
+        const int8_t *w = (const int8_t *)L->w + ob * Q * 256;
+        const uint8_t *xq[SL_ROWS];
+        int32_t *ai[SL_ROWS];
+        for (int r = 0; r < R; r++) {
+            xq[r] = (const uint8_t *)xb[r];
+            ai[r] = (int32_t *)acc[r];
+        }
+        switch (R) {
+        case 1: block_i8(w, xq, Q, 1, ai); break;
+        case 2: block_i8(w, xq, Q, 2, ai); break;
+        case 3: block_i8(w, xq, Q, 3, ai); break;
+        default: block_i8(w, xq, Q, 4, ai);
+        }
+        const int o0 = (int)ob * 64, rows = L->out - o0 < 64 ? L->out - o0 : 64;
+        for (int r = 0; r < R; r++) {
+            float sx;
+            memcpy(&sx, xq[r] + 4 * Q, sizeof sx);
+            for (int o = 0; o < 64; o++) {
+                const int32_t v = ai[r][o];
+                acc[r][o] = o < rows ? sx * L->wscale[o0 + o] * (float)(v - 128 * L->wsum[o0 + o]) : 0.0f;
+            }
+        }
+        return;
+    }
+    if (L->kind == W_FP32) {
         const float *w = (const float *)L->w + ob * L->in * 64;
         switch (R) {
         case 1: block_f32(w, x, L->in, 1, acc); break;
@@ -176,7 +259,22 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
  * xb scratch of B (in + 2) bf16 (X rounded to bf16, rows padded to an even length). */
 static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 *xb, int B, int id, int n) {
     const int P = (L->in + 1) / 2, nb = (L->out + 63) / 64;
-    if (!L->fp32)
+    if (L->kind == W_INT8)
+        for (int b = 0; b < B; b++) { /* row b: 4 Q uint8 (x / s rounded, + 128; padding 128 = 0), then s */
+            uint8_t *xr = (uint8_t *)(xb + (size_t)b * 2 * P);
+            const float *x_b = x + (size_t)b * L->in;
+            const int Q = (L->in + 3) / 4;
+            float amax = 0.0f;
+            for (int i = 0; i < L->in; i++) amax = fabsf(x_b[i]) > amax ? fabsf(x_b[i]) : amax;
+            const float s = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / s;
+            for (int i = 0; i < L->in; i++) {
+                const float q = nearbyintf(x_b[i] * inv);
+                xr[i] = (uint8_t)((int)(q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q)) + 128);
+            }
+            for (int i = L->in; i < 4 * Q; i++) xr[i] = 128;
+            memcpy(xr + 4 * Q, &s, sizeof s);
+        }
+    else if (L->kind == W_BF16)
         for (int b = 0; b < B; b++) {
             bf16 *xr = xb + (size_t)b * 2 * P;
             const float *x_b = x + (size_t)b * L->in;

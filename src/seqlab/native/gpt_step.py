@@ -1,4 +1,4 @@
-"""The GPT decode step in C (gpt_step.c): bf16 or fp32 weights, fp32 activations and cache, one call a step.
+"""The GPT decode step in C (gpt_step.c): bf16, fp32 or int8 weights, fp32 activations and cache, one call a step.
 
 :class:`NativeGPTStep` packs a :class:`~seqlab.models.gpt.GPT`'s weights once into the kernel's layout and
 runs one token per row through every block (rows share each read of a weight block, four at a time),
@@ -22,8 +22,11 @@ from .build import load
 
 
 class _Linear(ctypes.Structure):
-    _fields_ = [("w", ctypes.c_void_p), ("b", ctypes.c_void_p), ("out", ctypes.c_int32), ("in_", ctypes.c_int32),
-                ("fp32", ctypes.c_int32)]
+    _fields_ = [("w", ctypes.c_void_p), ("b", ctypes.c_void_p), ("wscale", ctypes.c_void_p), ("wsum", ctypes.c_void_p),
+                ("out", ctypes.c_int32), ("in_", ctypes.c_int32), ("kind", ctypes.c_int32)]
+
+
+KINDS = {"bf16": 0, "fp32": 1, "int8": 2}  # gpt_step.c's W_BF16, W_FP32, W_INT8
 
 
 class _Layer(ctypes.Structure):
@@ -57,6 +60,21 @@ def pack_f32(weight: Tensor) -> Tensor:
     return w.view(-1, 64, n_in).transpose(1, 2).contiguous()
 
 
+def pack_int8(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """W (out, in) -> (int8 (ceil(out/64), ceil(in/4), 64, 4), scale fp32 (out,), wsum int32 (out,)): one
+    symmetric scale per output row (W ~ scale[:, None] W_q, W_q in [-127, 127]), for each block of 64 output
+    rows the inputs in groups of four, each group holding those inputs' W_q of all 64 rows (zero padded);
+    wsum[o] = sum_i W_q[o, i] (the kernel's correction for its uint8 inputs' offset of 128)."""
+    out, n_in = weight.shape
+    w = weight.detach().float()
+    scale = w.abs().amax(1).clamp(min=1e-8) / 127.0
+    w_q = (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8)
+    p = torch.zeros(math.ceil(out / 64) * 64, math.ceil(n_in / 4) * 4, dtype=torch.int8)
+    p[:out, :n_in] = w_q
+    packed = p.view(-1, 64, p.shape[1] // 4, 4).permute(0, 2, 1, 3).contiguous()
+    return packed, scale.contiguous(), w_q.sum(1, dtype=torch.int32).contiguous()
+
+
 def _library(portable: bool):
     lib = load("gpt_step", ("SEQLAB_PORTABLE",) if portable else ())
     if lib is not None and not hasattr(lib, "_seqlab_typed"):
@@ -67,6 +85,7 @@ def _library(portable: bool):
         lib.seqlab_gpt_scratch_floats.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
         lib.seqlab_gpt_scratch_floats.restype = ctypes.c_int64
         lib.seqlab_has_dpbf16.restype = ctypes.c_int
+        lib.seqlab_has_vnni.restype = ctypes.c_int
         lib._seqlab_typed = True
     return lib
 
@@ -117,20 +136,22 @@ class ThreadChooser:
 
 class NativeGPTStep:
     """One decode step of ``model`` (a GPT in eval mode) in C, its matrices' weights in ``weights`` (bf16 |
-    fp32; the other parameters are read as fp32), on ``threads`` CPU threads (None: PyTorch's setting, or one
+    fp32 | int8: one scale per output row, the inputs quantized per row to int8 at each product; the other
+    parameters are read as fp32), on ``threads`` CPU threads (None: PyTorch's setting, or one
     thread while that is faster: :class:`ThreadChooser`). The work is split so that each output is summed
     by one thread in a fixed order: the logits are the same bits for any thread count. ``uses_dpbf16`` says whether the bf16 products run on AVX512-BF16
-    instructions or in the portable loop."""
+    instructions or in the portable loop; ``uses_vnni`` the same for the int8 products and AVX512-VNNI."""
 
     def __init__(self, model: nn.Module, lib, weights: str = "bf16", threads: int | None = None):
-        if weights not in ("bf16", "fp32"):
-            raise ValueError(f"weights must be bf16 or fp32; got {weights!r}")
+        if weights not in KINDS:
+            raise ValueError(f"weights must be one of {tuple(KINDS)}; got {weights!r}")
         cfg = model.config
         self.lib = lib
         self.weights = weights
         self.threads = threads
         self._chooser: ThreadChooser | None = None
         self.uses_dpbf16 = bool(lib.seqlab_has_dpbf16()) and weights == "bf16"
+        self.uses_vnni = bool(lib.seqlab_has_vnni()) and weights == "int8"
         self.config = cfg
         self._keep: list[Tensor] = []  # every tensor the C structs point into
 
@@ -142,9 +163,16 @@ class NativeGPTStep:
             return t.data_ptr()
 
         def lin(m: nn.Linear) -> _Linear:
-            w = pack_bf16(m.weight) if weights == "bf16" else pack_f32(m.weight)
+            scale = wsum = None
+            if weights == "int8":
+                w, scale, wsum = pack_int8(m.weight)
+                self._keep += [scale, wsum]
+            else:
+                w = pack_bf16(m.weight) if weights == "bf16" else pack_f32(m.weight)
             self._keep.append(w)
-            return _Linear(w.data_ptr(), f32(m.bias), m.weight.shape[0], m.weight.shape[1], int(weights == "fp32"))
+            return _Linear(w.data_ptr(), f32(m.bias), scale.data_ptr() if scale is not None else None,
+                           wsum.data_ptr() if wsum is not None else None, m.weight.shape[0], m.weight.shape[1],
+                           KINDS[weights])
 
         layers = (_Layer * cfg.n_layer)()
         for l, blk in enumerate(model.h):
@@ -191,8 +219,11 @@ class NativeGPTStep:
 
 def native_gpt_step(model: nn.Module, weights: str = "bf16", threads: int | None = None,
                     portable: bool = False) -> NativeGPTStep | None:
-    """A :class:`NativeGPTStep` for ``model`` with ``weights`` bf16 | fp32 on ``threads`` threads, or None
-    where the kernel cannot be built here. ``portable``: the plain-C loop even where AVX512-BF16 is present
-    (for tests)."""
+    """A :class:`NativeGPTStep` for ``model`` with ``weights`` bf16 | fp32 | int8 on ``threads`` threads, or
+    None where the kernel cannot be built here (or, for int8, the model is narrower than 4: the kernel's
+    per-row int8 inputs must fit its scratch). ``portable``: the plain-C loops even where AVX512-BF16 or
+    AVX512-VNNI is present (for tests)."""
+    if weights == "int8" and model.config.n_embd < 4:
+        return None
     lib = _library(portable)
     return NativeGPTStep(model, lib, weights, threads) if lib is not None else None
