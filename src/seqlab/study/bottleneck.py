@@ -38,12 +38,12 @@ def run(ctx) -> StudyResult:
     lengths = list(range(4, max_len + 1, ctx.pick(4, 8)))
     if lengths[-1] != max_len:
         lengths.append(max_len)
-    data = f"builtin:reverse?n={ctx.n(2000, 12000, 50)}&min_len=3&max_len={max_len}"
+    data = f"builtin:reverse?n={ctx.n(2000, 8000, 50)}&min_len=3&max_len={max_len}"
     scores, rows = {}, []
     for m, (label, sets) in MODELS.items():
         sets = {**sets, "data": {"beam": 1, "valid_bleu_max": 100, "label_smoothing": 0.0},
                 "train": {"patience": 0}}
-        ctx.train("seq2seq", m, data, m, sets, epochs=ctx.pick(8, 25), batch_size=32, lr=3e-3)
+        ctx.train("seq2seq", m, data, m, sets, epochs=ctx.pick(8, 12), batch_size=32, lr=3e-3)
         run_ = load(ctx.run_dir(m))
         for L in lengths:
             test = generate("reverse", {"n": str(ctx.n(40, 200, 5)), "min_len": str(L), "max_len": str(L)},

@@ -66,14 +66,14 @@ def step_time(model, T: int, steps: int, seed: int) -> float:
 
 def run(ctx) -> StudyResult:
     target = ctx.pick(40_000, 200_000)
-    lengths = ctx.pick([16, 64, 192], [16, 64, 256, 1024])
+    lengths = ctx.pick([16, 64, 192], [16, 64, 256, 512])
     cfgs = matched_configs(target)
     times, rows = {}, []
     for m in MODELS:
         model = build(m, VOCAB, 2, ctx.seed, **cfgs[m]["overrides"]).train()
         for T in lengths:
-            times[(m, T)] = step_time(model, T, ctx.n(2, 8, 2), ctx.seed)
-    budget_s = ctx.pick(4, 60)
+            times[(m, T)] = step_time(model, T, ctx.n(2, 3, 2), ctx.seed)
+    budget_s = ctx.pick(4, 45)
     acc = {}
     for m in MODELS:
         ctx.train("classify", m, f"builtin:longrange?distance=30&n={ctx.n(2000, 8000, 40)}", f"budget-{m}",
