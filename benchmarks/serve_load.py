@@ -40,6 +40,19 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).resolve().parent
+SERVER_CPUS: set[int] = set()  # --pin: the server's cores (the clients get the rest); empty = not pinned
+
+
+def pin(mode: str) -> dict:
+    """``auto``/``on``: the last core for this process (the clients), the others for the server, as a
+    client on another machine would leave them; ``off``: both share every core."""
+    global SERVER_CPUS
+    cpus = sorted(os.sched_getaffinity(0))
+    if mode == "off" or len(cpus) < 2:
+        return {"pinned": False, "cpus": len(cpus)}
+    SERVER_CPUS = set(cpus[:-1])
+    os.sched_setaffinity(0, {cpus[-1]})
+    return {"pinned": True, "server_cpus": sorted(SERVER_CPUS), "client_cpus": [cpus[-1]]}
 
 
 def free_port() -> int:
@@ -56,10 +69,15 @@ def train(kind: str, out: Path, smoke: bool) -> Path:
         hidden, n = ("16", "300") if smoke else ("128", "4000")
         args = ["train", "classify", "--data", f"builtin:longrange?distance=20&n={n}", "--model", "gru",
                 "--set", f"model.hidden={hidden}", "--set", "model.bidirectional=true", "--epochs", "1" if smoke else "3"]
-    else:
-        args = ["train", "lm", "--data", "builtin:hello?n=200", "--model", "gpt", "--block-size", "32",
+    else:  # random words, one line after another: a text that never ends, so generation runs its full length
+        rng = random.Random(0)
+        words = ["the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "red", "house", "by", "sea"]
+        text = out.parent / "words.txt"
+        text.write_text("".join(" ".join(rng.choice(words) for _ in range(rng.randint(5, 12))) + "\n"
+                                for _ in range(300 if smoke else 3000)))
+        args = ["train", "lm", "--data", str(text), "--model", "gpt", "--block-size", "32",
                 "--set", "model.n_layer=1" if smoke else "model.n_layer=4", "--set", "model.n_embd=32" if smoke else "model.n_embd=128",
-                "--set", "model.n_head=2", "--epochs", "1" if smoke else "5"]
+                "--set", "model.n_head=2", "--epochs", "1" if smoke else "2"]
     code = main(["-q", *args, "--precision", "fp32", "--seed", "0", "--out", str(out), "--overwrite"])
     if code != 0:
         raise SystemExit(f"training the {kind} run failed")
@@ -73,9 +91,13 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        cpus = SERVER_CPUS
+        if cpus:  # the server on its own cores, its PyTorch threads one per core
+            env["OMP_NUM_THREADS"] = str(len(cpus))
         self.log = tempfile.TemporaryFile()  # the server's stderr (a pipe nobody reads could fill and block it)
         self.proc = subprocess.Popen([sys.executable, "-m", "seqlab", "-q", "serve", *runs, "--port", str(self.port), *flags],
-                                     env=env, stdout=subprocess.DEVNULL, stderr=self.log)
+                                     env=env, stdout=subprocess.DEVNULL, stderr=self.log,
+                                     preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
         deadline = time.monotonic() + 300
         while True:
             if self.proc.poll() is not None:
@@ -108,26 +130,64 @@ class Server:
             return -9
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection on asyncio streams: the load generator's client. A load generator
+    must cost far less than the server it measures (wrk and oha are native code for that reason); httpx
+    spends about a millisecond of CPU per request, which on a shared 2-core machine would be counted against
+    the server. Requests are encoded before the clock starts; a response is read by its Content-Length."""
+
+    def __init__(self, host: str, port: int):
+        self.host, self.port = host, port
+        self.reader = self.writer = None
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        self.writer.write(b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+                          % (path.encode(), self.host.encode(), len(body)) + body)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        data = await self.reader.readexactly(int(headers.get("content-length", 0)))
+        if headers.get("connection", "").lower() == "close":
+            self.writer.close()
+            self.reader = self.writer = None
+        return status, data
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+
+
+def encode(body) -> bytes:
+    return body if isinstance(body, bytes) else body.encode() if isinstance(body, str) else json.dumps(body).encode()
+
+
 async def drive(url: str, bodies: list, clients: int, time_limit: float) -> list[dict]:
-    """Send ``bodies`` from ``clients`` concurrent clients; each result: status, seconds, json."""
+    """Send ``bodies`` ((path, dict | str | bytes) pairs) from ``clients`` concurrent connections; each
+    result: status, seconds, json."""
+    host, port = url.split("//")[1].split(":")
+    encoded = [(path, encode(b)) for path, b in bodies]
     queue: asyncio.Queue = asyncio.Queue()
-    for i, b in enumerate(bodies):
+    for i, b in enumerate(encoded):
         queue.put_nowait((i, b))
-    results: list = [None] * len(bodies)
+    raw: list = [None] * len(bodies)
     deadline = time.perf_counter() + time_limit
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def client(c: httpx.AsyncClient):
-        while not queue.empty() and time.perf_counter() < deadline:
-            i, (path, body) = queue.get_nowait()
-            t0 = time.perf_counter()
-            kw = {"content": body, "headers": {"content-type": "application/json"}} if isinstance(body, (str, bytes)) else {"json": body}
-            r = await c.post(url + path, **kw)
-            results[i] = {"status": r.status_code, "seconds": time.perf_counter() - t0, "json": r.json()}
+    async def client():
+        conn = Connection(host, int(port))
+        try:
+            while not queue.empty() and time.perf_counter() < deadline:
+                i, (path, body) = queue.get_nowait()
+                t0 = time.perf_counter()
+                status, data = await conn.post(path, body)
+                raw[i] = (status, time.perf_counter() - t0, data)
+        finally:
+            conn.close()
 
-    async with httpx.AsyncClient(timeout=120, limits=limits) as c:
-        await asyncio.gather(*(client(c) for _ in range(clients)))
-    return [r for r in results if r is not None]
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return [{"status": r[0], "seconds": r[1], "json": json.loads(r[2])} for r in raw if r is not None]
 
 
 def texts_for(n: int, seed: int = 0) -> list[str]:
@@ -158,7 +218,7 @@ def classify_load(clf: str, n: int, clients: int, max_batch: int, limit: float) 
 
 async def stream_tokens(url: str, clients: int, max_new: int) -> dict:
     async def one(c: httpx.AsyncClient, i: int) -> int:
-        body = {"prompt": "hel", "max_new_tokens": max_new, "greedy": False, "seed": i, "stream": True}
+        body = {"prompt": "the", "max_new_tokens": max_new, "greedy": False, "seed": i, "stream": True}
         tokens = 0
         async with c.stream("POST", url + "/v1/models/lm/generate", json=body) as r:
             async for line in r.aiter_lines():
@@ -239,7 +299,7 @@ def faults(clf: str, n: int, clients: int, limit: float) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clf", help="a bi-GRU classify run (default: train one on builtin:longrange)")
-    ap.add_argument("--lm", help="an lm run (default: train a small GPT on builtin:hello)")
+    ap.add_argument("--lm", help="an lm run (default: train a small GPT on generated lines of words)")
     ap.add_argument("--requests", type=int, default=1200)
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--gen-clients", type=int, default=8)
@@ -247,16 +307,19 @@ def main():
     ap.add_argument("--time-limit", type=float, default=300, help="seconds per load phase at most")
     ap.add_argument("--smoke", action="store_true", help="seconds: tiny runs, 64 requests, 8 clients; prints only")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--pin", choices=["auto", "off"], default="auto",
+                    help="auto: the server on all cores but the last, the clients on the last (default); off: shared")
     a = ap.parse_args()
     if a.smoke:
         a.requests, a.clients, a.gen_clients, a.max_new_tokens, a.time_limit = 64, 8, 2, 16, 60
     with tempfile.TemporaryDirectory() as tmp:
         clf = a.clf or str(train("clf", Path(tmp) / "clf", a.smoke))
         lm = a.lm or str(train("lm", Path(tmp) / "lm", a.smoke))
+        placement = pin(a.pin)  # after training, which uses every core
         out = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": platform.platform(),
                "cpus": os.cpu_count(), "python": platform.python_version(), "smoke": a.smoke,
-               "command": " ".join(sys.argv), "clf_run": clf if a.clf else "trained: bi-GRU on builtin:longrange",
-               "lm_run": lm if a.lm else "trained: GPT on builtin:hello"}
+               "command": " ".join(sys.argv), "placement": placement, "clf_run": clf if a.clf else "trained: bi-GRU on builtin:longrange",
+               "lm_run": lm if a.lm else "trained: GPT on 3,000 lines of random words"}
         batched = classify_load(clf, a.requests, a.clients, 32, a.time_limit)
         single = classify_load(clf, a.requests, a.clients, 1, a.time_limit)
         out["classify"] = {"batched": batched, "max_batch_1": single,
