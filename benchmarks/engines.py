@@ -20,7 +20,8 @@ engine sometimes runs right after another one's PyTorch or ONNX Runtime work), e
   PyTorch eager vs ONNX Runtime on the same run.
 
 Peak RSS per engine needs one process per engine: ``--rss`` re-runs this script once per GPT engine
-(``--only ENGINE``) and reports each child's peak resident memory.
+(``--only ENGINE``, batch 1, the first of ``--sizes``) and reports each child's peak resident memory;
+``--sections --rss --sizes gpt2`` measures only that.
 
     OMP_NUM_THREADS=2 python benchmarks/engines.py --threads 2 --out benchmarks/results/engines.json
     python benchmarks/engines.py --smoke          # seconds: tiny sizes, checks that every path runs
@@ -393,7 +394,7 @@ def bench_classify(rounds: int, threads: int, smoke: bool, length: int = 64) -> 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sections", nargs="+", default=["gpt", "seq2seq", "classify"])
+    ap.add_argument("--sections", nargs="*", default=["gpt", "seq2seq", "classify"])
     ap.add_argument("--sizes", nargs="+", default=["small", "gpt2"], choices=list(SIZES))
     ap.add_argument("--batches", nargs="+", type=int, default=[1, 8])
     ap.add_argument("--new-tokens", type=int, default=128)
@@ -434,8 +435,8 @@ def main():
     if "gpt" in args.sections:
         res["gpt"] = {size: bench_gpt(size, args.batches, args.new_tokens, args.rounds, args.threads, args.hf_compile)
                       for size in args.sizes}
-        if args.rss:
-            res["gpt_peak_rss_mib"] = rss_per_engine(args)
+    if args.rss:  # also alone: --sections --rss --sizes gpt2
+        res["gpt_peak_rss_mib"] = {"size": args.sizes[0], "batch": 1, **rss_per_engine(args)}
     if "seq2seq" in args.sections:
         res["seq2seq"] = bench_seq2seq(args.seq2seq_run, args.seq2seq_batches, args.rounds, args.threads, args.smoke)
     if "classify" in args.sections:

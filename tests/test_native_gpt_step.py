@@ -290,3 +290,21 @@ def test_thread_chooser_follows_the_faster_count_and_keeps_checking():
     picks = run(c, {2: 1.0, 1: 3.0}, 600)  # idle again: back to two at the next probe
     assert picks[-300:].count(2) >= 297  # (a probe of one thread now and then)
     assert ThreadChooser(1).pick() == 1
+
+
+def test_thread_chooser_ignores_differences_within_its_margin():
+    """Timer noise of a few percent must not flip the count: two threads 5% slower than one now and then
+    is not a reason to switch (the probe must win by the margin, 15%)."""
+    from seqlab.native.gpt_step import ThreadChooser
+
+    c = ThreadChooser(2, explore=8, probe=3)
+    picks = []
+    for i in range(400):
+        n = c.pick()
+        picks.append(n)
+        c.record(n, {2: 1.0, 1: 0.95}[n])  # one thread 5% faster: within the margin
+    assert picks[-200:].count(2) >= 197 and c.best == 2
+    for i in range(400):
+        n = c.pick()
+        c.record(n, {2: 1.0, 1: 0.5}[n])  # one thread twice as fast: beyond it
+    assert c.best == 1

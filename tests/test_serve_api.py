@@ -354,3 +354,39 @@ def test_the_page_needs_no_network():
     for name in names:
         text = (static / name).read_text(encoding="utf-8")
         assert "http://" not in text.replace("http://www.w3.org/2000/svg", "") and "https://" not in text, name
+
+
+# ---- which engine runs a classifier (serve/engine.py)
+@pytest.mark.parametrize("mode", ["onnx", "auto"])
+def test_classify_on_onnx_runtime_answers_as_pytorch_and_cleans_up(runs, mode):
+    pytest.importorskip("onnxruntime")
+    app = create_app({"clf": runs["clf"]}, Limits(max_batch=4), engine=mode)
+    texts = ["classa x y z", "t1 t2 t3", "정말 강추 합니다"]
+    with TestClient(app) as c:
+        info = c.get("/v1/models/clf").json()["engine"]
+        assert info["engine"] in ("torch", "onnx") and info["reason"]
+        if mode == "onnx":
+            assert info["engine"] == "onnx"
+        else:  # auto: the choice follows the timings it reports, against the stated margin
+            from seqlab.serve.engine import MARGIN
+
+            t = info["ms_per_batch"]
+            gain = (t["torch"]["1"] / t["onnx"]["1"] * t["torch"]["4"] / t["onnx"]["4"]) ** 0.5
+            assert (info["engine"] == "onnx") == (gain >= MARGIN)
+        export_dir = app.state.served["clf"].engine._dir
+        assert (export_dir is not None) == (info["engine"] == "onnx")
+        status, body = post(c, "/v1/models/clf/predict", {"texts": texts})
+        assert status == 200
+        for got, want in zip(body["results"], runs["clf"].predict(texts)):
+            assert got["label"] == want["label"] and got["probs"] == pytest.approx(want["probs"], abs=1e-4)
+    if export_dir is not None:  # the server removes the export it made when it stops
+        assert not export_dir.exists()
+
+
+def test_engine_torch_never_exports(runs, monkeypatch):
+    import seqlab.export
+
+    monkeypatch.setattr(seqlab.export, "export_run", lambda *a, **k: pytest.fail("exported with --engine torch"))
+    app = create_app({"clf": runs["clf"]}, Limits(), engine="torch")
+    with TestClient(app) as c:
+        assert c.get("/v1/models/clf").json()["engine"] == {"engine": "torch", "reason": "--engine torch"}

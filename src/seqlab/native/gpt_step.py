@@ -96,13 +96,14 @@ class ThreadChooser:
     Threads meet about 30 times a step; on a machine busier than its cores a peer is often descheduled
     and every meeting waits for it, so one thread can then be several times faster than two. The chooser
     runs the current count, and every so often probes the other for ``probe`` steps; it switches when the
-    other's fastest probe step beats the current count's fastest of its last ``probe`` steps (fastest,
-    not mean: a step that lost the CPU says little). After a probe that lost, the next comes twice as late
-    (up to 32 x ``explore`` steps), since probing a bad count costs time. The thread count never changes
-    the results (see gpt_step.c), only the speed."""
+    other's fastest probe step beats the current count's fastest of its last ``probe`` steps by ``margin``
+    (fastest, not mean: a step that lost the CPU says little; the margin keeps a few percent of timer noise
+    from flipping the count back and forth, which cost 5-10% on an idle machine: RESULTS.md #14). After a
+    probe that lost, the next comes twice as late (up to 32 x ``explore`` steps), since probing a bad
+    count costs time. The thread count never changes the results (see gpt_step.c), only the speed."""
 
-    def __init__(self, n: int, explore: int = 32, probe: int = 3):
-        self.n, self.explore, self.probe = n, explore, probe
+    def __init__(self, n: int, explore: int = 32, probe: int = 3, margin: float = 0.85):
+        self.n, self.explore, self.probe, self.margin = n, explore, probe, margin
         self.best, self.other = n, 1
         self.recent: deque[float] = deque(maxlen=probe)  # the current count's latest step times
         self.probed: list[float] = []
@@ -120,7 +121,7 @@ class ThreadChooser:
             self.probed.append(seconds)
             self.probing -= 1
             if self.probing == 0:
-                if min(self.probed) < min(self.recent):
+                if min(self.probed) < self.margin * min(self.recent):
                     self.best, self.other = self.other, self.best
                     self.recent = deque(self.probed, maxlen=self.probe)
                     self.interval = self.explore

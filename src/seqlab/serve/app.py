@@ -76,18 +76,19 @@ class CountRequests:
                                  time.perf_counter() - t0)
 
 
-def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True) -> FastAPI:
+def create_app(runs: dict, limits: Limits | None = None, warmup: bool = True, engine: str = "torch") -> FastAPI:
     """An app serving ``runs`` (``{name: seqlab.load(...) result}``).
 
     For each lm run, ``limits.gen_streams - 1`` more copies are loaded from its folder (one per
     concurrent generation). ``warmup``: run each model once now, so the first request is not slow.
+    ``engine``: what runs classify runs (torch | onnx | auto: the faster, measured at warm-up; engine.py).
     """
     limits = limits or Limits()
     metrics = Metrics()
     served: dict[str, ServedModel] = {}
     pools: dict[str, GenerationPool] = {}
     for name, run in runs.items():
-        served[name] = ServedModel(name, run, limits, metrics)
+        served[name] = ServedModel(name, run, limits, metrics, engine)
         if run.task == "lm":
             from .. import load
 

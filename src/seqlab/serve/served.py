@@ -54,9 +54,10 @@ def check_texts(texts: list[str], limits: Limits, what: str = "texts", allow_emp
 class ServedModel:
     """A run loaded once, named, described, warmed up and (for batched tasks) fed by a micro-batcher."""
 
-    def __init__(self, name: str, run, limits: Limits, metrics: Metrics):
+    def __init__(self, name: str, run, limits: Limits, metrics: Metrics, engine: str = "torch"):
         self.name, self.run, self.limits, self.metrics = name, run, limits, metrics
         self.task: str = run.task
+        self.engine_mode, self.engine = engine, None  # classify: a ClassifyEngine, made at warm-up
         self.batcher = None
         if self.task in BATCHED_TASKS:
             self.batcher = MicroBatcher(self._run_batch, limits.max_batch, limits.max_wait_ms, name=f"batch-{name}",
@@ -72,7 +73,8 @@ class ServedModel:
                "parameters": sum(p.numel() for p in self.run.module.parameters()),
                "metrics": _summary_metrics(Path(self.run.path))}
         if self.task == "classify":
-            out.update(labels=list(self.run.labels), tokenizer=_tok_kind(self.run.tokenizer), max_length=data.get("max_len"))
+            out.update(labels=list(self.run.labels), tokenizer=_tok_kind(self.run.tokenizer), max_length=data.get("max_len"),
+                       engine=self.engine.info if self.engine is not None else {"engine": "torch", "reason": "not warmed up"})
         elif self.task == "seq2seq":
             out.update(tokenizer={"source": _tok_kind(self.run.src_tok), "target": _tok_kind(self.run.tgt_tok)},
                        max_length=data.get("max_src_len"), beam=data.get("beam"),
@@ -93,7 +95,10 @@ class ServedModel:
     def warmup(self) -> None:
         """One tiny call through the real path, so the first request pays no lazy setup."""
         if self.task == "classify":
-            self.run.predict(["warm up"])
+            from .engine import ClassifyEngine
+
+            self.engine = ClassifyEngine(self.run, self.engine_mode, self.limits.max_batch)
+            self.engine.predict(["warm up"])
         elif self.task == "seq2seq":
             self.run.predict(["warm up"], beam=1)
         elif self.task == "mlm":
@@ -103,6 +108,8 @@ class ServedModel:
     def close(self):
         if self.batcher is not None:
             self.batcher.close()
+        if self.engine is not None:
+            self.engine.close()
 
     # ---- a request -> (batch key, inputs); the batcher calls _run_batch(key, inputs)
     def plan(self, req: PredictRequest) -> tuple[tuple, list]:
@@ -140,7 +147,7 @@ class ServedModel:
     def _run_batch(self, key: tuple, items: list) -> list:
         kind = key[0]
         if kind == "classify":
-            res = self.run.predict(items)
+            res = (self.engine.predict if self.engine is not None else self.run.predict)(items)
             max_len = self.run.config.get("data", {}).get("max_len")
             if max_len:  # the model reads at most max_len tokens: say when a text was cut
                 for r, t in zip(res, items):
