@@ -4,7 +4,8 @@ Three parts, each against a real ``seqlab serve`` subprocess on 127.0.0.1 (so th
 on its own process and the clients never share its interpreter):
 
 1. **Micro-batching**: ``--requests`` classify requests (one text each) from ``--clients`` concurrent clients
-   against a bi-GRU run; throughput and p50/p99 latency with ``--max-batch 32`` and with ``--max-batch 1``.
+   against a bi-GRU run; throughput and p50/p99 latency with ``--max-batch 32`` and with ``--max-batch 1``,
+   for each server ``--engine`` in ``--engines`` (auto: ONNX Runtime where measured faster; torch).
    Target (issue 13): >= 3x the throughput of ``--max-batch 1`` at <= its p99.
 2. **Streaming generation**: ``--gen-clients`` concurrent streaming clients vs one client against an lm
    run (the server started with ``--gen-streams`` = clients); generated tokens/s in total.
@@ -215,15 +216,16 @@ def percentile(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
 
 
-def classify_load(clf: str, n: int, clients: int, max_batch: int, limit: float) -> dict:
-    server = Server([f"clf={clf}"], "--max-batch", str(max_batch), "--max-wait-ms", "5")
+def classify_load(clf: str, n: int, clients: int, max_batch: int, limit: float, engine: str = "auto") -> dict:
+    server = Server([f"clf={clf}"], "--max-batch", str(max_batch), "--max-wait-ms", "5", "--engine", engine)
     try:
+        chosen = httpx.get(server.url + "/v1/models/clf", timeout=10).json()["engine"]
         bodies = [("/v1/models/clf/predict", {"text": t}) for t in texts_for(n)]
         res, wall = asyncio.run(drive(server.url, bodies, clients, limit, warm=bodies[: clients * 4]))
     finally:
         code = server.stop()
     lat = [r["seconds"] for r in res]
-    return {"max_batch": max_batch, "requests": len(res), "ok": sum(r["status"] == 200 for r in res),
+    return {"max_batch": max_batch, "engine": chosen, "requests": len(res), "ok": sum(r["status"] == 200 for r in res),
             "seconds": round(wall, 3), "requests_per_s": round(len(res) / wall, 1),
             "p50_ms": round(1000 * percentile(lat, 50), 2), "p99_ms": round(1000 * percentile(lat, 99), 2), "exit_code": code}
 
@@ -319,6 +321,8 @@ def main():
     ap.add_argument("--time-limit", type=float, default=300, help="seconds per load phase at most")
     ap.add_argument("--smoke", action="store_true", help="seconds: tiny runs, 64 requests, 8 clients; prints only")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--engines", nargs="+", default=["auto", "torch"], choices=["auto", "torch", "onnx"],
+                    help="the server's --engine for the classify load, each measured (default: auto and torch)")
     ap.add_argument("--pin", choices=["auto", "off"], default="auto",
                     help="auto: the server on all cores but the last, the clients on the last (default); off: shared")
     a = ap.parse_args()
@@ -332,16 +336,19 @@ def main():
                "cpus": os.cpu_count(), "python": platform.python_version(), "smoke": a.smoke,
                "command": " ".join(sys.argv), "placement": placement, "clf_run": clf if a.clf else "trained: bi-GRU on builtin:longrange",
                "lm_run": lm if a.lm else "trained: GPT on 3,000 lines of random words"}
-        batched = classify_load(clf, a.requests, a.clients, 32, a.time_limit)
-        single = classify_load(clf, a.requests, a.clients, 1, a.time_limit)
-        out["classify"] = {"batched": batched, "max_batch_1": single,
-                           "throughput_ratio": round(batched["requests_per_s"] / single["requests_per_s"], 2),
-                           "p99_ratio": round(batched["p99_ms"] / single["p99_ms"], 2)}
+        for engine in a.engines:  # the server's --engine: auto (its default) and torch (PyTorch only)
+            batched = classify_load(clf, a.requests, a.clients, 32, a.time_limit, engine)
+            single = classify_load(clf, a.requests, a.clients, 1, a.time_limit, engine)
+            out.setdefault("classify", {})[engine] = {
+                "batched": batched, "max_batch_1": single,
+                "throughput_ratio": round(batched["requests_per_s"] / single["requests_per_s"], 2),
+                "p99_ratio": round(batched["p99_ms"] / single["p99_ms"], 2)}
         out["generation"] = generation_load(lm, a.gen_clients, a.max_new_tokens)
         out["faults"] = faults(clf, a.requests, a.clients, a.time_limit)
     f = out["faults"]
+    loads = [p for c in out["classify"].values() for p in (c["batched"], c["max_batch_1"])]
     ok = (f["good_correct"] == f["good"] and f["bad_4xx_json"] == f["bad"] and f["any_5xx"] == 0 and f["alive_after"]
-          and all(p["exit_code"] == 0 for p in (out["classify"]["batched"], out["classify"]["max_batch_1"], out["generation"], f)))
+          and all(p["exit_code"] == 0 for p in (*loads, out["generation"], f)))
     out["faults_ok"] = ok
     print(json.dumps(out, indent=2))
     if a.json and not a.smoke:
