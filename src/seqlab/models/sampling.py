@@ -255,14 +255,15 @@ def _swap_linears(module: nn.Module, make, skip: set[int]) -> None:
 
 def prepare_for_generation(model: nn.Module, precision: str = "auto",
                            threads: int | None = None) -> tuple[nn.Module, str]:
-    """An eval-mode copy of ``model`` for decoding in ``precision``; returns it and the precision used.
+    """An eval-mode copy of ``model`` for decoding in ``precision`` (an eval-mode fp32 GPT is used as it is,
+    not copied); returns it and the precision used.
 
     A :class:`~seqlab.models.gpt.GPT` on the CPU becomes a :class:`~seqlab.models.gpt_decode.GPTDecoder`
     (weights bound once, a flat one-token step with the fastest CPU kernel per precision); ``threads`` is
     the number of CPU threads its one-token step uses (None = PyTorch's setting). ``auto``: fp32 on
     anything but a CPU transformer; there, one prefill plus a few decode steps are timed in fp32 and
-    bf16 and the faster is kept (bf16 must win by 10%). ``int8`` falls back to bf16 where PyTorch lacks
-    the kernel. Recurrent models stay fp32 under ``auto``.
+    bf16 and the faster is kept (bf16 must win by 10%). ``int8`` falls back to bf16 off the CPU, or
+    where neither seqlab's C step nor PyTorch's int8 kernel is available. Recurrent models stay fp32 under ``auto``.
     """
     if precision not in GEN_PRECISIONS:
         raise ValueError(f"precision must be one of {GEN_PRECISIONS}; got {precision!r}")
@@ -280,16 +281,25 @@ def prepare_for_generation(model: nn.Module, precision: str = "auto",
     if precision == "fp32":
         if not fast:
             return model.eval(), "fp32"
-        return GPTDecoder(copy.deepcopy(model).eval().float(), "fp32", threads), "fp32"
+        # an eval-mode fp32 model is used as it is (the decoder never changes it): no second copy of the
+        # weights (500 MB at GPT-2 size) beside the C step's packed ones
+        ready = not model.training and all(p.dtype == torch.float32 for p in model.parameters())
+        return GPTDecoder(model if ready else copy.deepcopy(model).eval().float(), "fp32", threads), "fp32"
     m = copy.deepcopy(model).eval().to(torch.bfloat16)
-    if precision == "int8" and (not has_int8_kernel() or device.type != "cpu"):
-        logger.warning("int8 decoding needs PyTorch's CPU kernel _weight_int8pack_mm; using bf16")
+    if precision == "int8" and (device.type != "cpu" or not (has_int8_kernel() or (fast and _native_available()))):
+        logger.warning("int8 decoding needs the CPU: seqlab's C step or PyTorch's kernel _weight_int8pack_mm; using bf16")
         precision = "bf16"
     if fast:
         return GPTDecoder(m, precision, threads), precision
     if precision == "int8":
         _swap_linears(m, Int8Linear, set())  # the tied output layer too: it gets its own int8 copy
     return m, precision
+
+
+def _native_available() -> bool:
+    from ..native.build import load
+
+    return load("gpt_step") is not None
 
 
 @torch.inference_mode()
