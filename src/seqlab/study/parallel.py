@@ -117,4 +117,4 @@ def run(ctx) -> StudyResult:
 
 STUDY = Study("parallel", CLAIM_KO,
               "Transformers train in parallel over time and are faster than RNNs at equal parameter count; RNNs slow "
-              "down as inputs grow.", THRESHOLD, quick_s=45, full_s=480, run=run)
+              "down as inputs grow.", THRESHOLD, quick_s=45, full_s=300, run=run)

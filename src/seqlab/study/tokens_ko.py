@@ -110,4 +110,4 @@ def run(ctx) -> StudyResult:
 
 STUDY = Study("tokens-ko", CLAIM_KO,
               "Morphemes are Korean's natural token: a classifier on morphemes beats characters, BPE and whole words.",
-              THRESHOLD, quick_s=40, full_s=540, run=run)
+              THRESHOLD, quick_s=40, full_s=200, run=run)
