@@ -127,3 +127,29 @@ def test_time_first_layout():
     out_f, h_f = rnn(x, lengths=torch.tensor([5, 2]))
     torch.testing.assert_close(out, out_f, atol=1e-6, rtol=1e-5)
     torch.testing.assert_close(h, h_f, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cls", [GRU, RNN])
+def test_padded_cpu_path_gradients_equal_torch_packed(cls):
+    """RNN and GRU with lengths run the padded batch layer by layer on the CPU (linear in T): outputs,
+    final states and every gradient equal torch's packed path, empty and full-length rows included."""
+    torch.manual_seed(0)
+    ours = cls(5, 6, num_layers=2, bidirectional=True)
+    ref = getattr(nn, cls.__name__)(5, 6, num_layers=2, bidirectional=True, batch_first=True)
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(4, 7, 5)
+    lengths = torch.tensor([7, 3, 0, 5])
+    xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, h = ours(xa, lengths=lengths)
+    packed = nn.utils.rnn.pack_padded_sequence(xb, lengths.clamp(min=1), batch_first=True, enforce_sorted=False)
+    r_out, r_h = ref(packed)
+    r_out, _ = nn.utils.rnn.pad_packed_sequence(r_out, batch_first=True, total_length=7)
+    keep = lengths > 0  # torch cannot pack an empty row (ours gives zeros and the initial state there)
+    assert torch.allclose(out[keep], r_out[keep], atol=1e-6) and torch.allclose(h[:, keep], r_h[:, keep], atol=1e-6)
+    assert out[2].abs().sum() == 0 and h[:, 2].abs().sum() == 0
+    w = torch.randn_like(out)
+    ((out * w)[keep].sum() + h[:, keep].sum()).backward()
+    ((r_out * w)[keep].sum() + r_h[:, keep].sum()).backward()
+    assert torch.allclose(xa.grad[keep], xb.grad[keep], atol=1e-5)
+    for (name, p), q in zip(ours.named_parameters(), ref.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-5), name

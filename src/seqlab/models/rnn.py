@@ -11,7 +11,8 @@ Each class subclasses ``torch.nn.RNN`` / ``LSTM`` / ``GRU`` so its parameters ar
 same names and shapes (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ``bias_hh_l0``, the
 ``_reverse`` twins): a torch state_dict loads as is. Two implementations of the same function:
 
-    impl="fused"      torch's fused kernels (cuDNN on GPU); with ``lengths`` the batch is packed
+    impl="fused"      torch's fused kernels (cuDNN on GPU); with ``lengths`` the batch is packed (on the
+                      CPU, RNN and GRU run the padded batch instead, layer by layer: see _fused_padded)
     impl="reference"  the cell equations step by step in plain tensor ops, as the notes write them
 
 With ``lengths``, padding never changes a result: outputs at padded steps are zero, the final
@@ -128,6 +129,9 @@ class _Recurrent:
         if lengths is None:
             out, state = run(x, hx)
             return (out if self.batch_first else out.transpose(0, 1)), state
+        if (self.mode != "LSTM" and x.device.type == "cpu" and self.batch_first
+                and not (torch.jit.is_tracing() or torch.onnx.is_in_onnx_export())):
+            return self._fused_padded(x, hx, lengths)
         packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=self.batch_first, enforce_sorted=False)
         out, state = run(packed, hx)
         T = x.shape[1] if self.batch_first else x.shape[0]
@@ -139,6 +143,45 @@ class _Recurrent:
             out = out.masked_fill(empty[:, None, None], 0.0)
             state = self._restore_initial(state, hx, empty)
         return out, state
+
+    def _fused_padded(self, x: Tensor, hx, lengths: Tensor):
+        """RNN/GRU over a right-padded batch (B, T, F) on the CPU, linear in T: one fused single-layer,
+        single-direction call per layer and direction on the padded tensor, the reverse direction run on
+        each sequence reversed within its own length. PyTorch's CPU kernels for packed sequences take time
+        growing with T² in training (each step's slice of the packed tensor gets a full-size gradient):
+        5.8 s against 0.73 s for a bi-GRU step at T = 512 here. Same results as packing (to float rounding):
+        padded steps come after a sequence's real ones, so they never reach its outputs or final state."""
+        B, T, _ = x.shape
+        D = 2 if self.bidirectional else 1
+        steps = torch.arange(T, device=x.device)
+        real = steps[None, :] < lengths[:, None]  # (B, T)
+        last = (lengths - 1).clamp(min=0)  # (B,) the last real step
+        rev = torch.where(real, last[:, None] - steps[None, :], steps[None, :])  # (B, T), its own inverse
+        h0, _ = self._initial_state(hx, B)
+        call = {"GRU": torch._VF.gru, "RNN_TANH": torch._VF.rnn_tanh, "RNN_RELU": torch._VF.rnn_relu}[self.mode]
+        h_n = []
+        layer_in = x
+        for layer in range(self.num_layers):
+            if layer > 0 and self.dropout > 0:
+                layer_in = F.dropout(layer_in, self.dropout, self.training)  # between layers, as torch
+            outs = []
+            for d in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
+                params = [getattr(self, n + sfx) for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if hasattr(self, n + sfx)]
+                inp = layer_in if d == 0 else layer_in.gather(1, rev[:, :, None].expand(-1, -1, layer_in.shape[2]))
+                out, _ = call(inp, h0[layer * D + d: layer * D + d + 1].contiguous(), params, self.bias, 1, 0.0,
+                              self.training, False, True)  # (B, T, H)
+                if d == 1:
+                    out = out.gather(1, rev[:, :, None].expand(-1, -1, out.shape[2]))  # back to the original order
+                final = out.gather(1, (last if d == 0 else torch.zeros_like(last))[:, None, None].expand(-1, 1, out.shape[2]))
+                h_n.append(final[:, 0])  # (B, H): after the last real step (the reverse direction ends at step 0)
+                outs.append(out)
+            layer_in = torch.cat(outs, dim=-1).masked_fill(~real[:, :, None], 0.0)  # (B, T, D*H), zero at padding
+        state = torch.stack(h_n)  # (L*D, B, H)
+        empty = lengths == 0
+        if empty.any():
+            state = self._restore_initial(state, hx, empty)
+        return layer_in, state
 
     def _restore_initial(self, state, hx, empty: Tensor):
         h0, c0 = self._initial_state(hx, empty.shape[0])
