@@ -17,7 +17,6 @@ Model registry sizes: ``build(cfg, vocab_size)``.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass

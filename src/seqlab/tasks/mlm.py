@@ -18,21 +18,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass
 
-import torch
-import torch.nn.functional as F
 
-from ..data.batching import bucket_batches, pad
 from ..data.holdout import random_split
-from ..data.mlm import IGNORE_INDEX, MLMCollator, MLMMaskingConfig
+from ..data.mlm import MLMCollator, MLMMaskingConfig
 from ..data.sentences import read_sentences
 from ..data.sources import parse_source
-from ..data.tokenizers import KINDS, Tokenizer, load_tokenizer, make_tokenizer
+from ..data.tokenizers import KINDS, load_tokenizer, make_tokenizer
 from ..device import pick_device
 from ..models.bert import BertConfig, BertForMaskedLM
 from ..train.engine import TrainConfig
+from .mlm_io import encode_sentences, evaluate_batches, make_batches, mlm_loss, special_ids
 from .protocol import ModelSpec, Prepared, TaskBase
 
 log = logging.getLogger(__name__)
@@ -66,57 +63,6 @@ class MLMData:
         return MLMMaskingConfig(self.mask_prob, self.mask_frac, self.random_frac)
 
 
-def encode_sentences(tok: Tokenizer, texts: list[str], max_len: int) -> tuple[list[list[int]], int]:
-    """``[CLS] ids [SEP]`` per sentence (the tokenizer's cls and eos ids), truncated; also the count truncated."""
-    out, truncated = [], 0
-    for ids in tok.encode_batch(texts):
-        if len(ids) > max_len - 2:
-            truncated += 1
-            ids = ids[:max_len - 2]
-        out.append([tok.cls_id] + ids + [tok.eos_id])
-    return out, truncated
-
-
-def _special_ids(tok: Tokenizer) -> set[int]:
-    return {tok.pad_id, tok.unk_id, tok.sos_id, tok.eos_id, tok.mask_id, tok.cls_id}
-
-
-def make_batches(seqs, lengths, collator: MLMCollator, pad_id: int, B: int, seed: int, epoch: int,
-                 shuffle: bool = True) -> list[dict]:
-    out = []
-    for i, idx in enumerate(bucket_batches(lengths, B, seed, epoch, shuffle=shuffle)):
-        ids, mask = pad([seqs[j] for j in idx], pad_id)
-        out.append(collator(ids, mask, epoch=epoch, batch_index=i))
-    return out
-
-
-def mlm_loss(model, batch):
-    """Mean cross-entropy over the chosen (labelled) tokens; returns it and their number."""
-    select = batch["labels"] != IGNORE_INDEX  # (B, T)
-    n = int(select.sum())
-    if n == 0:  # a tiny batch where nothing was chosen: no signal, but a finite zero loss
-        return model.mlm.decoder.bias.sum() * 0.0, 0
-    logits = model(batch["ids"], batch["mask"], select=select)  # (N, V)
-    return F.cross_entropy(logits.float(), batch["labels"][select]), n
-
-
-@torch.inference_mode()
-def evaluate_batches(model, batches, device) -> dict:
-    total, correct, n = 0.0, 0, 0
-    for b in batches:
-        b = {k: v.to(device) for k, v in b.items()}
-        select = b["labels"] != IGNORE_INDEX
-        if not bool(select.any()):
-            continue
-        logits = model(b["ids"], b["mask"], select=select).float()
-        y = b["labels"][select]
-        total += F.cross_entropy(logits, y, reduction="sum").item()
-        correct += int((logits.argmax(-1) == y).sum())
-        n += len(y)
-    loss = total / max(1, n)
-    return {"loss": loss, "perplexity": math.exp(min(loss, 50.0)), "accuracy": correct / max(1, n), "n": n}
-
-
 class MLMTask(TaskBase):
     name = "mlm"
     data_config = MLMData
@@ -147,7 +93,7 @@ class MLMTask(TaskBase):
         comp.model = model_cfg = dataclasses.replace(comp.model, vocab_size=tok.vocab_size, max_position=data.max_len)
         meta = {"n_train": len(train_seqs), "n_valid": len(valid_seqs), "truncated_train": trunc,
                 "tokenizer": data.tokenizer}
-        collator = MLMCollator(tok.mask_id, tok.vocab_size, _special_ids(tok), data.masking, seed=seed)
+        collator = MLMCollator(tok.mask_id, tok.vocab_size, special_ids(tok), data.masking, seed=seed)
         lengths = [len(s) for s in train_seqs]
         cache: dict = {}
 
@@ -157,7 +103,7 @@ class MLMTask(TaskBase):
                                                                tcfg.batch_size, seed, epoch))
             return cache["batches"]
 
-        fixed = MLMCollator(tok.mask_id, tok.vocab_size, _special_ids(tok), data.masking, seed=seed + 1)
+        fixed = MLMCollator(tok.mask_id, tok.vocab_size, special_ids(tok), data.masking, seed=seed + 1)
         valid_batches = make_batches(valid_seqs, [len(s) for s in valid_seqs], fixed, tok.pad_id, 256, seed, 0,
                                      shuffle=False)
         device = pick_device(tcfg.device)

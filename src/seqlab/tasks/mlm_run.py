@@ -12,7 +12,7 @@ from ..data.sentences import read_sentences
 from ..data.sources import parse_source
 from ..errors import UserError
 from .loaded import LoadedRun, check_texts
-from .mlm import _special_ids, encode_sentences, evaluate_batches, make_batches
+from .mlm_io import encode_sentences, evaluate_batches, make_batches, special_ids
 
 
 class LoadedMLM(LoadedRun):
@@ -75,7 +75,7 @@ class LoadedMLM(LoadedRun):
         data = dataclasses.replace(self.comp.data, **columns)
         seqs, _ = encode_sentences(tok, read_sentences(parse_source(src, "--data"), data, "test"),
                                    min(data.max_len, self.module.config.max_position))
-        fixed = MLMCollator(tok.mask_id, tok.vocab_size, _special_ids(tok), data.masking, seed=1)
+        fixed = MLMCollator(tok.mask_id, tok.vocab_size, special_ids(tok), data.masking, seed=1)
         batches = make_batches(seqs, [len(s) for s in seqs], fixed, tok.pad_id, 256, 0, 0, shuffle=False)
         metrics = evaluate_batches(self.module, batches, self.device)
         if write:

@@ -12,13 +12,13 @@ import logging
 import torch
 
 from ..data.batching import bucket_batches
-from ..data.scaling import Scaler
 from ..data.sources import parse_source
 from ..errors import UserError
 from ..metrics.regression import regression_report
 from ..models.regression import Standardizer, regression_loss
-from .classify_io import Encoded, encode_texts, min_len
+from .classify_io import Encoded
 from .classify_run import LoadedClassifier
+from .regress_io import read_scored
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,6 @@ class LoadedRegressor(LoadedClassifier):
 
     def evaluate(self, src: str, write: bool = False, **columns) -> dict:
         """MAE, RMSE, R², Spearman and loss on scored data ``src``; with ``write``, also scatter.png."""
-        from .regress import read_scored
-
         data = self.comp.data
         if columns:
             import dataclasses
