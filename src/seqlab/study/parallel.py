@@ -105,7 +105,7 @@ def run(ctx) -> StudyResult:
         "T×T), which CPUs and GPUs run efficiently; its cost grows like T² for attention but with a small constant, "
         "so at moderate lengths it is faster per parameter. TextCNN is parallel too (convolutions over all positions). "
         "On a CPU with 2 cores the advantage is smaller than on a GPU, where the sequential RNN loop cannot fill the "
-        "device at all. The recurrent cells also differ among themselves: on the CPU torch runs the LSTM through a "
+        "device at all; a plain RNN, one small matrix product per step, can even be the fastest there. The recurrent cells also differ among themselves: on the CPU torch runs the LSTM through a "
         "fused oneDNN kernel, while the plain RNN and GRU run step by step, so an LSTM step can be faster than a "
         "GRU step of the same size. Timings on a shared machine are noisy: rerun on an idle one before quoting them.")
     return StudyResult("holds" if holds else "does not hold", summary,
