@@ -37,7 +37,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..native.gpt_step import native_gpt_step
+from ..native.gpt_step import native_gpt_step, quantize_rows
 from .gpt import GPT, KVCache
 
 logger = logging.getLogger(__name__)
@@ -98,9 +98,7 @@ class _OneDNNLinear:
 def quantize_int8(weight: Tensor) -> tuple[Tensor, Tensor]:
     """Weight-only int8, one scale per output row: W (out, in) -> (W_q int8 (out, in), scale bf16 (out,)),
     W ≈ scale[:, None] * W_q; the operands of ``torch._weight_int8pack_mm``."""
-    w = weight.detach().float()
-    scale = w.abs().amax(1).clamp(min=1e-8) / 127.0  # (out,)
-    w_q = (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous()
+    w_q, scale = quantize_rows(weight)  # the C step's int8 weights are the same
     return w_q, scale.to(torch.bfloat16)
 
 

@@ -60,19 +60,25 @@ def pack_f32(weight: Tensor) -> Tensor:
     return w.view(-1, 64, n_in).transpose(1, 2).contiguous()
 
 
-def pack_int8(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """W (out, in) -> (int8 (ceil(out/64), ceil(in/4), 64, 4), scale fp32 (out,), wsum int32 (out,)): one
-    symmetric scale per output row (W ~ scale[:, None] W_q, W_q in [-127, 127]), for each block of 64 output
-    rows the inputs in groups of four, each group holding those inputs' W_q of all 64 rows (zero padded);
-    wsum[o] = sum_i W_q[o, i] (the kernel's correction for its uint8 inputs' offset of 128)."""
-    out, n_in = weight.shape
+def quantize_rows(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """W (out, in) -> (W_q int8 (out, in), scale fp32 (out,)): one symmetric scale per output row,
+    W ~ scale[:, None] W_q with W_q in [-127, 127]."""
     w = weight.detach().float()
     scale = w.abs().amax(1).clamp(min=1e-8) / 127.0
-    w_q = (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8)
+    return (w / scale[:, None]).round().clamp(-127, 127).to(torch.int8).contiguous(), scale.contiguous()
+
+
+def pack_int8(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """W (out, in) -> (int8 (ceil(out/64), ceil(in/4), 64, 4), scale fp32 (out,), wsum int32 (out,)): W_q and
+    scale of :func:`quantize_rows`, laid out for each block of 64 output rows as the inputs in groups of four,
+    each group holding those inputs' W_q of all 64 rows (zero padded); wsum[o] = sum_i W_q[o, i] (the
+    kernel's correction for its uint8 inputs' offset of 128)."""
+    out, n_in = weight.shape
+    w_q, scale = quantize_rows(weight)
     p = torch.zeros(math.ceil(out / 64) * 64, math.ceil(n_in / 4) * 4, dtype=torch.int8)
     p[:out, :n_in] = w_q
     packed = p.view(-1, 64, p.shape[1] // 4, 4).permute(0, 2, 1, 3).contiguous()
-    return packed, scale.contiguous(), w_q.sum(1, dtype=torch.int32).contiguous()
+    return packed, scale, w_q.sum(1, dtype=torch.int32).contiguous()
 
 
 def _library(portable: bool):
