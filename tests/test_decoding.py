@@ -146,3 +146,34 @@ def test_length_penalty_prefers_longer_hypotheses():
     pen = beam_search(model, src, mask, SOS, EOS, beam=2, length_penalty=2.0, n_best=2)[0]
     assert [h.tokens for h in pen] == [[4], []]
     assert pen[0].score == pytest.approx(math.log(0.3) / (7 / 6) ** 2, abs=1e-5)
+
+
+def _ngrams(tokens, n):
+    return [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def test_block_repeats_bans_only_the_token_that_completes_a_seen_ngram():
+    from seqlab.models.decoding import block_repeats
+
+    hist = torch.tensor([[4, 5, 6, 4, 5], [4, 5, 6, 4, 6]])  # row 0 ends "4 5": "4 5 6" was seen; row 1 ends "4 6"
+    out = block_repeats(torch.zeros(2, 8), hist, 3)
+    assert torch.isinf(out[0]).nonzero().flatten().tolist() == [6]
+    assert not torch.isinf(out[1]).any()
+    assert torch.equal(block_repeats(torch.zeros(2, 8), hist, 0), torch.zeros(2, 8))
+
+
+@pytest.mark.parametrize("n", [2, 3])
+def test_no_repeat_ngram_keeps_every_ngram_unique(n):
+    # "a" and "b" alternate with high probability and <eos> is unlikely: unblocked outputs loop
+    loop = [[1, 1, 1, 1, 1, 1, 1]] * 2 + [[1e-9, 1e-9, 1e-9, 0.01, 0.89, 0.05, 0.05]] + [[1e-9] * 3 + [1.0] + [1e-9] * 3] \
+        + [[1e-9, 1e-9, 1e-9, 0.01, 0.04, 0.9, 0.05], [1e-9, 1e-9, 1e-9, 0.01, 0.9, 0.04, 0.05],
+           [1e-9, 1e-9, 1e-9, 0.01, 0.45, 0.45, 0.09]]
+    model = Markov(loop)
+    src, mask = _src(B=2, S=8)
+    plain = greedy(model, src, mask, SOS, EOS)[0].tokens
+    assert len(set(_ngrams(plain, n))) < len(_ngrams(plain, n))  # the test's model does loop
+    for hyps in (greedy(model, src, mask, SOS, EOS, no_repeat_ngram=n),
+                 [h[0] for h in beam_search(model, src, mask, SOS, EOS, beam=3, no_repeat_ngram=n)]):
+        for h in hyps:
+            grams = _ngrams(h.tokens, n)
+            assert len(grams) > 0 and len(set(grams)) == len(grams), h.tokens

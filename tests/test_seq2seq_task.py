@@ -61,6 +61,11 @@ def test_evaluate_json_predict_attention_translate(reverse_run, cli, tmp_path):
     assert png.stat().st_size > 1000
     code, stdout, _ = cli("translate", out, "4 4 2")
     assert code == 0 and stdout.strip() == "2 4 4"
+    code, stdout, err = cli("predict", out, "4 4 2", "--no-repeat-ngram", "1", "--json")  # no token twice
+    words = json.loads(stdout)["predictions"][0]["translation"].split()
+    assert code == 0 and len(words) == len(set(words)) and words[:2] == ["2", "4"], (err, words)
+    code, _, err = cli("evaluate", out, "--data", "builtin:reverse?n=20", "--no-repeat-ngram", "-1")
+    assert code == 2 and "--no-repeat-ngram" in err
     code, _, err = cli("predict", out, "1 2", "--beam", "2", "--n-best", "3")
     assert code == 2 and "n-best" in err
 

@@ -19,6 +19,8 @@ from .options import column_options, device_option, pop_columns
 @click.option("--plot", default=None, metavar="FILE.png",
               help="forecast: history, forecast and actuals of the last test window; seq2seq: BLEU by source length.")
 @click.option("--beam", type=int, default=None, help="seq2seq: beam width (1 = greedy; default: the run's data.beam).")
+@click.option("--no-repeat-ngram", type=int, default=None, metavar="N",
+              help="seq2seq: forbid any N-gram twice in an output (0 = off; default: the run's data.no_repeat_ngram).")
 @column_options
 def evaluate(run_dir, data, as_json, device, **kwargs):
     """Evaluate the run in RUN on --data.

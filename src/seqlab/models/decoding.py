@@ -14,6 +14,11 @@ their summed log-probability; of the best 2K, those ending in <eos> within the t
 finished hypotheses (score / lp(length), GNMT length penalty lp(n) = ((5 + n) / 6) ** alpha) and
 the best K others continue. A sentence is done once it has K finished hypotheses or reaches its
 maximum length ``max_len_a * source_length + max_len_b``. With K = 1 this is exactly greedy search.
+
+``no_repeat_ngram`` = n > 0 forbids any n-gram from occurring twice in one output (as Hugging Face's
+``no_repeat_ngram_size``): a token that would complete an n-gram already in the hypothesis gets
+probability 0. Summaries of from-scratch models tend to loop ("A and B will meet. A and B will meet.");
+n = 3 is the usual setting for summarisation.
 """
 
 from __future__ import annotations
@@ -42,9 +47,21 @@ def _expand(memory: dict, k: int) -> dict:
     return {key: (v.repeat_interleave(k, 0) if torch.is_tensor(v) else v) for key, v in memory.items()}
 
 
+def block_repeats(log_probs: Tensor, history: Tensor, n: int) -> Tensor:
+    """log_probs (R, V) with -inf where a token would repeat an n-gram of its row's history (R, t)."""
+    if n <= 0 or history.size(1) < n:
+        return log_probs
+    windows = history.unfold(1, n, 1)  # (R, t - n + 1, n): every n-gram so far
+    prefix = history[:, history.size(1) - n + 1 :]  # (R, n - 1): the n-1 tokens the next one extends
+    seen = (windows[:, :, : n - 1] == prefix.unsqueeze(1)).all(-1)  # (R, W) n-grams that start like the next
+    banned = torch.zeros_like(log_probs).scatter_add_(1, windows[:, :, n - 1], seen.to(log_probs.dtype)) > 0
+    return log_probs.masked_fill(banned, float("-inf"))
+
+
 @torch.no_grad()
 def greedy(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, max_len_a: float = 1.5,
-           max_len_b: int = 10, max_len_cap: int | None = None, return_attn: bool = False) -> list[Hypothesis]:
+           max_len_b: int = 10, max_len_cap: int | None = None, return_attn: bool = False,
+           no_repeat_ngram: int = 0) -> list[Hypothesis]:
     """Pick the most probable token at every step. src (B, S), src_mask (B, S) bool True = real.
 
     Returns one :class:`Hypothesis` per sentence (score = summed log-probability).
@@ -58,6 +75,8 @@ def greedy(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, max_l
     out, attns = [], []
     for t in range(int(limit.max())):
         log_probs, state, attn = model.step(state, tokens)  # (B, V)
+        if no_repeat_ngram and out:
+            log_probs = block_repeats(log_probs, torch.stack(out, 1), no_repeat_ngram)
         lp, tokens = log_probs.max(-1)  # (B,)
         score += lp.masked_fill(done, 0.0)
         out.append(tokens.masked_fill(done, eos_id))
@@ -80,7 +99,8 @@ def greedy(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, max_l
 @torch.no_grad()
 def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, beam: int = 5,
                 length_penalty: float = 0.6, n_best: int = 1, max_len_a: float = 1.5, max_len_b: int = 10,
-                max_len_cap: int | None = None, return_attn: bool = False) -> list[list[Hypothesis]]:
+                max_len_cap: int | None = None, return_attn: bool = False,
+                no_repeat_ngram: int = 0) -> list[list[Hypothesis]]:
     """Batched beam search. Returns, per sentence, the ``n_best`` hypotheses best first."""
     if n_best > beam:
         raise ValueError(f"n_best ({n_best}) cannot exceed the beam width ({beam})")
@@ -100,6 +120,8 @@ def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, 
     for t in range(int(limit.max())):
         log_probs, state, attn = model.step(state, tokens)  # (B*K, V)
         V = log_probs.size(-1)
+        if no_repeat_ngram:
+            log_probs = block_repeats(log_probs, history.reshape(B * K, -1), no_repeat_ngram)
         cand = scores.unsqueeze(-1) + log_probs.view(B, K, V)  # (B, K, V)
         top_scores, top_idx = cand.view(B, K * V).topk(2 * K, dim=1)  # (B, 2K)
         top_beam, top_tok = top_idx // V, top_idx % V  # (B, 2K) each

@@ -102,6 +102,7 @@ class Seq2SeqData:
     length_penalty: float = 0.6  # GNMT length penalty alpha for beam search (0 = raw log-probability)
     max_len_a: float = 1.5  # decode at most a * source tokens + b target tokens
     max_len_b: int = 10  # ... (and never more than max_tgt_len)
+    no_repeat_ngram: int = 0  # forbid any n-gram of this size twice in one output (0 = off; 3 suits summaries)
     valid_bleu_max: int = 1000  # validation sentences decoded for BLEU at each evaluation (loss uses all)
 
     def __post_init__(self):
@@ -121,6 +122,8 @@ class Seq2SeqData:
             raise ValueError(f"tf_schedule must be one of {', '.join(TF_SCHEDULES)}; found {self.tf_schedule!r}")
         if self.max_len_a < 0 or self.max_len_b < 0:
             raise ValueError("max_len_a and max_len_b must be ≥ 0")
+        if self.no_repeat_ngram < 0:
+            raise ValueError(f"no_repeat_ngram must be ≥ 0 (0 = off); found {self.no_repeat_ngram}")
 
 
 def _fit_tokenizer(kind: str, texts: list[str], vocab_size: int) -> Tokenizer:
