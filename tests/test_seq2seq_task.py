@@ -89,6 +89,18 @@ def test_transformer_and_teacher_forcing_schedule(cli, tmp_path):
     code, stdout, err = cli("predict", out, "1 2 3", "--attention", tmp_path / "a.png", "--json")
     assert code == 0, err
     assert (tmp_path / "a.png").is_file() and "translation" in json.loads(stdout)["predictions"][0]
+    small = ["--epochs", "1", "--batch-size", "32", "--precision", "fp32", "--set", "model.d_model=32", "--set",
+             "model.d_ff=64", "--set", "model.n_enc_layer=1", "--set", "model.n_dec_layer=1", "--set", "model.n_head=2"]
+    code, _, err = cli("-q", "train", "translate", "--data", "builtin:reverse?n=100", "--model", "transformer", "--out",
+                       tmp_path / "c0", "--set", "model.copy=true", *small)
+    assert code == 2 and "data.shared_vocab=true" in err
+    code, _, err = cli("-q", "train", "translate", "--data", "builtin:reverse?n=300", "--model", "transformer", "--out",
+                       tmp_path / "copy", "--set", "model.copy=true", "--set", "data.shared_vocab=true", *small)
+    assert code == 0, err
+    code, stdout, err = cli("predict", tmp_path / "copy", "1 2 3", "--beam", "2", "--json")
+    assert code == 0 and "translation" in json.loads(stdout)["predictions"][0], err
+    code, _, err = cli("export", tmp_path / "copy", "--format", "onnx", "--out", tmp_path / "exported")
+    assert code == 2 and "pointer-generator" in err, err
     out = tmp_path / "gru"
     code, _, err = cli("-q", "train", "seq2seq", "--data", "builtin:reverse?n=600", "--model", "gru", "--out", out,
                        "--epochs", "2", *TINY_RNN, "--set", "data.teacher_forcing=1.0", "--set", "data.tf_schedule=linear",

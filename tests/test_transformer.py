@@ -143,3 +143,44 @@ def test_config_validation_and_max_len():
     src = torch.randint(5, V_SRC, (1, 9))
     with pytest.raises(ValueError, match="max_len"):
         model.encode(src, torch.ones(1, 9, dtype=torch.bool))
+
+
+def test_copy_output_is_the_pointer_generator_mixture():
+    model = _model(src_vocab=V_TGT, copy=True)
+    src, mask, tgt = _batch()
+    src = src % V_TGT
+    logp = model(src, mask, tgt)  # (B, T, V) log-probabilities
+    torch.testing.assert_close(logp.exp().sum(-1), torch.ones(3, 6))
+    # the equation, one position at a time
+    memory = model.encode(src, mask)
+    h = model.dec_norm(_decoder_states(model, tgt, memory))  # (B, T, C)
+    head = model.copy
+    for b in range(3):
+        for t in range(6):
+            sc = torch.stack([head.W_c(h[b, t]) @ memory["enc"][b, s] / 4.0 for s in range(7)])  # sqrt(C=16)
+            a = sc.masked_fill(~mask[b], float("-inf")).softmax(0)
+            g = torch.sigmoid(head.gate(torch.cat([h[b, t], a @ memory["enc"][b]])))
+            p = g * model.out(h[b, t]).softmax(-1)
+            for s in range(7):
+                p[src[b, s]] += (1 - g[0]) * a[s]
+            torch.testing.assert_close(logp[b, t], p.log(), atol=1e-5, rtol=1e-5)
+    # incremental decoding gives the same distribution, and padding changes nothing
+    state = model.init_state(memory)
+    for t in range(tgt.size(1)):
+        step_logp, state, _ = model.step(state, tgt[:, t])
+        torch.testing.assert_close(step_logp, logp[:, t], atol=1e-5, rtol=1e-5)
+    src2 = torch.cat([src.masked_fill(~mask, 9), torch.full((3, 4), 9)], 1)
+    mask2 = torch.cat([mask, torch.zeros(3, 4, dtype=torch.bool)], 1)
+    torch.testing.assert_close(model(src2, mask2, tgt), logp, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError, match="joint vocabulary"):
+        TransformerConfig(src_vocab=5, tgt_vocab=6, copy=True)
+
+
+def _decoder_states(model, tgt, memory):
+    """The last decoder layer's output before the final norm (what Transformer.decode feeds to the output)."""
+    T = tgt.size(1)
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    x = model.embed(model.tgt_embed, tgt)
+    for layer in model.dec_layers:
+        x, _ = layer(x, causal, layer.cross_attn.kv(memory["enc"]), memory["mask"][:, None, None, :])
+    return x

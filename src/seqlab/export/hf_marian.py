@@ -33,6 +33,8 @@ def check(model, path) -> None:
         why.append(f"its positions are {cfg.positions} (Marian's are fixed sinusoids)")
     if cfg.d_model % 2:
         why.append(f"d_model={cfg.d_model} is odd (the sinusoid halves would not line up)")
+    if getattr(cfg, "copy", False):
+        why.append("it has a copy (pointer-generator) output, which Marian has no place for")
     if why:
         raise UserError(f"{path}: the seq2seq Transformer maps onto MarianMTModel only when it is post-LN with "
                         f"sinusoidal positions; this run has no exact Hugging Face equivalent because "

@@ -80,6 +80,9 @@ class TransformerStepGraph(nn.Module):
 
 def _transformer(model, out: Path) -> tuple[dict, dict, dict]:
     cfg = model.cfg
+    if cfg.copy:
+        raise UserError("export: the ONNX seq2seq graphs have no copy (pointer-generator) output yet; this run was "
+                        "trained with model.copy=true, so serve or translate it with seqlab itself")
     nh, hs, L = cfg.n_head, cfg.d_model // cfg.n_head, cfg.n_dec_layer
     B, S, t = 2, 5, 3
     src = torch.randint(1, cfg.src_vocab, (B, S))

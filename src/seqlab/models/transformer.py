@@ -45,6 +45,7 @@ class TransformerConfig:
     max_len: int = 512  # longest sequence the position table covers
     share_embeddings: bool = False  # one embedding matrix for source and target (joint vocabulary)
     tie_output: bool = True  # output projection = target embedding matrix (transposed)
+    copy: bool = False  # pointer-generator output (See et al. 2017): mix copying source tokens in (needs one vocabulary)
     pad_id: int = 0  # padding id (zero embedding, never attended to)
 
     def __post_init__(self):
@@ -59,6 +60,8 @@ class TransformerConfig:
             raise ValueError(f"positions must be sinusoidal or learned; got {self.positions!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1); got {self.dropout}")
+        if self.copy and self.src_vocab != self.tgt_vocab:
+            raise ValueError(f"copy needs one joint vocabulary; got src_vocab={self.src_vocab}, tgt_vocab={self.tgt_vocab}")
         if self.share_embeddings and self.src_vocab != self.tgt_vocab:
             raise ValueError(f"share_embeddings needs one joint vocabulary; got src_vocab={self.src_vocab}, "
                              f"tgt_vocab={self.tgt_vocab}")
@@ -170,6 +173,32 @@ class DecoderLayer(nn.Module):
         return x, w
 
 
+class CopyHead(nn.Module):
+    """Pointer-generator output (See et al. 2017, on a Transformer as OpenNMT's copy attention):
+
+        a_t   = softmax(W_c h_t . m_s / sqrt(C))             one attention over the encoder states m (B, T, S)
+        g_t   = sigmoid(w_g . [h_t ; sum_s a_ts m_s] + b_g)  probability of generating (B, T, 1)
+        P(y)  = g_t softmax(out(h_t))_y + (1 - g_t) sum_{s: x_s = y} a_ts
+
+    so a source token (a name in a dialogue) can be produced however rare it is in the targets.
+    Returns log P (B, T, V) in fp32.
+    """
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        self.W_c = nn.Linear(d_model, d_model)
+        self.gate = nn.Linear(2 * d_model, 1)
+
+    def forward(self, h: Tensor, logits: Tensor, memory: dict) -> Tensor:
+        m, src = memory["enc"], memory["src"]  # (B, S, C), (B, S)
+        scores = self.W_c(h) @ m.transpose(1, 2) / math.sqrt(m.size(-1))  # (B, T, S)
+        a = scores.float().masked_fill(~memory["mask"][:, None, :], float("-inf")).softmax(-1)  # (B, T, S)
+        g = torch.sigmoid(self.gate(torch.cat([h, (a.to(m.dtype) @ m)], -1)).float())  # (B, T, 1)
+        B, T, S = a.shape
+        p = (g * logits.float().softmax(-1)).scatter_add_(2, src[:, None, :].expand(B, T, S), (1 - g) * a)
+        return p.clamp_min(1e-12).log()
+
+
 class Transformer(nn.Module):
     """Encoder-decoder Transformer; built from a :class:`TransformerConfig`."""
 
@@ -190,6 +219,7 @@ class Transformer(nn.Module):
         self.out = nn.Linear(C, cfg.tgt_vocab)
         if cfg.tie_output:
             self.out.weight = self.tgt_embed.weight
+        self.copy = CopyHead(C) if cfg.copy else None
         self.dropout = nn.Dropout(cfg.dropout)
         for name, p in self.named_parameters():  # Xavier for matrices, as the paper's reference code
             if p.dim() > 1 and "embed" not in name:
@@ -218,7 +248,13 @@ class Transformer(nn.Module):
         x = self.embed(self.src_embed, src)
         for layer in self.enc_layers:
             x = layer(x, mask)
-        return {"enc": self.enc_norm(x), "mask": src_mask}
+        return {"enc": self.enc_norm(x), "mask": src_mask, "src": src}
+
+    def output(self, h: Tensor, memory: dict) -> Tensor:
+        """Final decoder states h (B, T, C) -> logits (B, T, V); with ``copy``, log-probabilities of the
+        pointer-generator mixture instead (cross-entropy treats both alike: log_softmax(log p) = log p)."""
+        logits = self.out(h)
+        return self.copy(h, logits, memory) if self.copy is not None else logits
 
     def decode(self, tgt_in: Tensor, memory: dict, need_weights: bool = False):
         """Full-sequence decoder: tgt_in (B, T) -> logits (B, T, V), cross-attention (B, T, S) or None."""
@@ -231,7 +267,7 @@ class Transformer(nn.Module):
             last = need_weights and i == len(self.dec_layers) - 1
             x, w_i = layer(x, causal, layer.cross_attn.kv(memory["enc"]), cross_mask, need_weights=last)
             w = w_i if last else w
-        return self.out(self.dec_norm(x)), w
+        return self.output(self.dec_norm(x), memory), w
 
     def forward(self, src: Tensor, src_mask: Tensor, tgt_in: Tensor, return_attn: bool = False):
         """Teacher-forced logits.
@@ -278,6 +314,6 @@ class Transformer(nn.Module):
             last = state["need_attn"] and i == len(self.dec_layers) - 1
             x, w_i = layer(x, None, state["cross"][i], cross_mask, self_kv=(k, v), need_weights=last)
             w = w_i[:, 0] if last else w
-        logits = self.out(self.dec_norm(x[:, 0]))  # (B, V)
+        logits = self.output(self.dec_norm(x), state["memory"])[:, 0]  # (B, V)
         new = dict(state, cache=cache, t=t + 1)
         return F.log_softmax(logits.float(), dim=-1), new, w

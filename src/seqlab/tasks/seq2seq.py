@@ -150,6 +150,9 @@ class Seq2SeqTask(TaskBase):
         if positions and max(data.max_src_len, data.max_tgt_len + 2) > positions:
             raise UserError(f"max_src_len={data.max_src_len} / max_tgt_len={data.max_tgt_len} exceed the model's "
                             f"max_len={positions} positions (raise model.max_len or lower the limits)")
+        if getattr(comp.model, "copy", False) and not data.shared_vocab:
+            raise UserError("model.copy copies source tokens into the output, so both sides need one vocabulary: add "
+                            "--set data.shared_vocab=true")
         if getattr(comp.model, "share_embeddings", False) and not data.shared_vocab:
             raise UserError("model.share_embeddings needs one vocabulary for both sides: add --set data.shared_vocab=true")
 
