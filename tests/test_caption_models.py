@@ -107,3 +107,14 @@ def test_tiny_model_learns_scenes():
     caps = [" ".join(itos[t] for t in h.tokens) for h in hyps]
     acc = attribute_accuracy(caps, te["objects"], te["relations"])
     assert acc["colour"] > 0.5 and acc["size"] > 0.6, acc  # chance: colour 0.2, size 0.5
+
+
+def test_vec2seq_initial_state_does_not_saturate_with_large_features():
+    """The CNN's ReLU features grow to ~10^2 in training; h_0 = tanh(W_init LN(v)) must still tell images
+    apart (without the LayerNorm every image got the same +-1 state and vec2seq learned one caption)."""
+    model = _tiny("vec2seq")
+    v = torch.randn(4, model.mem_dim).abs()
+    h_small = model.init_state({"pooled": v})["h"]
+    h_large = model.init_state({"pooled": 200 * v})["h"]
+    torch.testing.assert_close(h_large, h_small, atol=1e-4, rtol=1e-4)
+    assert h_large.std(0).mean() > 0.05 and h_large.abs().max() < 0.999

@@ -16,9 +16,12 @@ work unchanged:
                 h_t = GRU([e(y_{t-1}); c_t], h_{t-1});  o_t = tanh(W_c [h_t; c_t; e(y_{t-1})])
                 p(y_t) = softmax(W_out o_t)
 * ``decoder="gru", attention="none"``: the pure vec2seq of the notes' diagram: the pooled vector
-  v = mean_s a_s only sets h_0 = tanh(W_init v), and h_t = GRU(e(y_{t-1}), h_{t-1}),
+  v = mean_s a_s only sets h_0 = tanh(W_init LN(v)), and h_t = GRU(e(y_{t-1}), h_{t-1}),
   o_t = tanh(W_c [h_t; e(y_{t-1})]). The decoder never sees the image again, so the gain of attention
-  is this model's gap to the one above.
+  is this model's gap to the one above. LN is a LayerNorm: the CNN's ReLU features grow to ~10^2, and
+  without it tanh saturates, h_0 is the same +-1 vector for every image and no gradient reaches the
+  encoder (measured: the vec2seq decoder then learned one caption for all images). Show-Attend-Tell
+  keeps the paper's h_0: its image reaches every step through attention.
 * ``decoder="transformer"``: a Transformer decoder (causal self-attention, cross-attention over the S
   memory vectors projected to d_model = ``hidden``, pre-LN), the layers of ``models/transformer.py``.
 
@@ -126,6 +129,8 @@ class Captioner(nn.Module):
         V, E, H = cfg.vocab, cfg.emb_dim, cfg.hidden
         if cfg.decoder == "gru":
             self.embed = nn.Embedding(V, E, padding_idx=cfg.pad_id)
+            # vec2seq: keeps tanh(W_init v) out of saturation, the image's only way in (module docstring)
+            self.pool_norm = nn.LayerNorm(C) if cfg.attention == "none" else nn.Identity()
             self.W_init = nn.Linear(C, H)
             self.attn = BahdanauAttention(H, C, cfg.attn_dim) if cfg.attention == "bahdanau" else None
             ctx = C if self.attn is not None else 0
@@ -175,7 +180,7 @@ class Captioner(nn.Module):
     # ---- incremental decoding protocol ------------------------------------------------------------
     def init_state(self, memory: dict, need_attn: bool = True) -> dict:
         if self.cfg.decoder == "gru":
-            return {"memory": memory, "h": torch.tanh(self.W_init(memory["pooled"]))}  # (B, H)
+            return {"memory": memory, "h": torch.tanh(self.W_init(self.pool_norm(memory["pooled"])))}  # (B, H)
         cross = [layer.cross_attn.kv(memory["enc"]) for layer in self.layers]  # each (B, nh, S, hs)
         return {"memory": memory, "cross": cross, "cache": [None] * len(self.layers), "t": 0, "need_attn": need_attn}
 
