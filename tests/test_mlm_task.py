@@ -1,6 +1,7 @@
 """Task mlm and BERT fine-tuning through the real CLI: train mlm -> train classify --init -> predict."""
 
 import json
+import shutil
 
 import pytest
 
@@ -103,3 +104,35 @@ def test_resume_an_mlm_run_keeps_config_and_tokenizer(cli, tmp_path, sentiment_c
     assert second["epochs_done"] == 2 and second["steps"] > first["steps"]
     assert (out / "tokenizer.json").read_text() == tok
     assert json.loads((out / "config.json").read_text())["model"]["d_model"] == 32  # the saved config, not defaults
+
+
+def test_pretrain_then_finetune_in_one_command(cli, tmp_path, sentiment_csv):
+    out = tmp_path / "clf"
+    args = ["-q", "train", "classify", "--data", sentiment_csv, "--model", "bert", *TINY_BERT[:8], "--set",
+            "data.max_len=24", "--pretrain", "0.05", "--epochs", "1", "--precision", "fp32", "--out", out, "--json"]
+    code, stdout, err = cli(*args)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    mlm = tmp_path / "clf-mlm"
+    assert summary["pretrain"]["run"] == str(mlm) and summary["pretrain"]["reused"] is False
+    assert json.loads((mlm / "config.json").read_text())["task"] == "mlm"
+    assert json.loads((out / "meta.json").read_text())["init"] == str(mlm)
+    assert (out / "tokenizer.json").read_text() == (mlm / "tokenizer.json").read_text()
+    assert json.loads((out / "summary.json").read_text())["pretrain"]["run"] == str(mlm)
+    shutil.rmtree(out)  # the fine-tuning run removed: a finished OUT-mlm is reused, not trained again
+    code, stdout, err = cli(*args)
+    assert code == 0 and json.loads(stdout)["pretrain"]["reused"] is True, err
+    code, stdout, err = cli(*args, "--overwrite")  # --overwrite trains both again
+    assert code == 0 and json.loads(stdout)["pretrain"]["reused"] is False, err
+
+
+def test_pretrain_refuses_what_it_cannot_do(cli, tmp_path, sentiment_csv):
+    code, _, err = cli("train", "classify", "--data", sentiment_csv, "--model", "gru", "--pretrain", "1", "--out",
+                       tmp_path / "g")
+    assert code == 2 and "--model bert" in err and not (tmp_path / "g-mlm").exists()
+    code, _, err = cli("train", "classify", "--data", sentiment_csv, "--model", "bert", "--pretrain", "1", "--init",
+                       tmp_path, "--out", tmp_path / "b")
+    assert code == 2 and "--init" in err
+    code, _, err = cli("train", "classify", "--data", sentiment_csv, "--model", "bert", "--pretrain", "0", "--out",
+                       tmp_path / "b")
+    assert code == 2 and "> 0" in err

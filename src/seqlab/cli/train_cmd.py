@@ -64,6 +64,8 @@ def _data_flag_options(f):
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=None, help="auto measures fp32 vs bf16 and keeps the faster.")
 @click.option("--time-budget", type=float, default=None, metavar="MINUTES", help="Stop cleanly after this many minutes, keeping the best checkpoint.")
 @click.option("--init", default=None, help="Start from the weights of this run (e.g. an mlm run, for classify --model bert).")
+@click.option("--pretrain", type=float, default=None, metavar="MINUTES",
+              help="--model bert: first pre-train the encoder by masked LM on --data's own text for MINUTES (run OUT-mlm), then fine-tune from it.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final summary as one JSON object on stdout.")
@@ -71,7 +73,7 @@ def _data_flag_options(f):
 @_data_flag_options
 @click.pass_context
 def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, batch_size, lr, seed, device, precision,
-          time_budget, init, resume, overwrite, as_json, **data_flags):
+          time_budget, init, pretrain, resume, overwrite, as_json, **data_flags):
     """Train a model for TASK (classify, seq2seq/translate, lm, mlm, forecast, regress, caption, embed) and save the run in --out.
 
     \b
@@ -88,6 +90,7 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
       seqlab train caption --data builtin:scenes --model sat --out runs/scenes
       seqlab train embed --data corpus.txt --model skipgram --out runs/w2v
       seqlab train classify --data sst2 --model textcnn --teacher runs/sst2-gru --out runs/distilled
+      seqlab train classify --data nsmc --model bert --pretrain 60 --time-budget 30 --out runs/nsmc-bert
     """
     nproc = data_flags.pop("nproc")
     if nproc is not None:  # the same command line, launched on N processes by torchrun
@@ -106,7 +109,18 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
                        config_file=file_cfg, sets={k: v for k, v in parsed_sets.items() if v}, train_flags=train_flags,
                        data_flags=data_flags, init=init, resume=resume, overwrite=overwrite,
                        verbose=not ctx.obj.get("quiet"))
+    pretrained = None
+    if pretrain is not None:  # masked-LM pre-training on the task's own text, then fine-tuning from it
+        from ..tasks.pretrained import pretrain_first
+
+        pretrained = pretrain_first(req, pretrain)
+        req.init = pretrained["run"]
     summary = get_task(req.task).train(req)
+    if pretrained:  # recorded in the run too: what the starting weights cost
+        from ..run import RunDir
+
+        summary["pretrain"] = pretrained
+        RunDir.open(out).write_json("summary.json", summary)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
     else:

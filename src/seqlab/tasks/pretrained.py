@@ -4,11 +4,14 @@ from the encoder of an mlm run (pre-training then fine-tuning, the notes' transf
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 
 from ..data.tokenizers import Tokenizer, load_tokenizer
 from ..errors import UserError
 from ..run import RunDir
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,3 +35,45 @@ def init_from_mlm(init_dir, model_cfg) -> InitFromMLM:
     arch = {k: v for k, v in cfg["model"].items() if k not in ("dropout", "attn_dropout")}
     new_cfg = dataclasses.replace(model_cfg, **arch, cls_id=tok.cls_id, sep_id=tok.eos_id)
     return InitFromMLM(tok, new_cfg, run.load_weights("model.safetensors"))
+
+
+def pretrain_first(req, minutes: float) -> dict:
+    """``seqlab train classify --model bert --pretrain MINUTES``: masked-LM pre-training of the encoder on --data's
+    own training text (labels unused) for at most MINUTES into the run folder OUT-mlm, then ``req`` starts from it
+    as with ``--init OUT-mlm``. A finished OUT-mlm is reused unless --overwrite. Returns what the summary records:
+    ``{"run", "minutes", "wall_s", "best_loss", "reused"}``."""
+    import json
+    from dataclasses import fields
+
+    from ..models.bert import BertConfig
+    from . import get_task
+    from .base import TrainRequest
+    from .mlm import MLMData
+
+    task = get_task(req.task)
+    spec = task.models.get(req.model)
+    if spec is None or not spec.has("pretrained_init"):
+        fits = [n for n, s in task.models.items() if s.has("pretrained_init")]
+        raise UserError(f"--pretrain pre-trains a BERT encoder by masked LM, then fine-tunes it; --model {req.model} "
+                        f"cannot start from one (use --model {' / '.join(fits) or 'bert'}, or drop --pretrain)")
+    if req.init:
+        raise UserError("--pretrain and --init both give the starting weights; use one of them")
+    if not minutes > 0:
+        raise UserError(f"--pretrain takes the minutes of masked-LM pre-training, > 0; found {minutes}")
+    out = req.out.parent / f"{req.out.name}-mlm"
+    done = out / "summary.json"
+    if done.is_file() and not req.overwrite:
+        s = json.loads(done.read_text())
+        log.info("--pretrain: reusing the finished pre-training run %s (--overwrite trains it again)", out)
+        return {"run": str(out), "minutes": minutes, "wall_s": s.get("wall_s"), "best_loss": s.get("best_loss"),
+                "reused": True}
+    keep = lambda given, cls: {k: v for k, v in (given or {}).items() if k in {f.name for f in fields(cls)}}  # noqa: E731
+    flags = {k: req.train_flags.get(k) for k in ("seed", "device", "precision")}
+    mlm = TrainRequest(task="mlm", model="bert", data=req.data, out=out,
+                       sets={"model": keep(req.sets.get("model"), BertConfig), "data": keep(req.sets.get("data"), MLMData)},
+                       train_flags={**flags, "time_budget": minutes, "epochs": 1000},
+                       data_flags=keep(req.data_flags, MLMData), resume=req.resume and out.is_dir() and not done.is_file(),
+                       overwrite=req.overwrite, verbose=req.verbose)
+    s = get_task("mlm").train(mlm)
+    return {"run": str(out), "minutes": minutes, "wall_s": s.get("wall_s"), "best_loss": s.get("best_loss"),
+            "reused": False}
