@@ -14,8 +14,12 @@ engine sometimes runs right after another one's PyTorch or ONNX Runtime work), e
 * ``seq2seq``: a Transformer (``--seq2seq-run RUN``, e.g. the Multi30k run; otherwise a small run trained
   here, post-LN), beam 5, sentences/s at batch 1 and 64: seqlab's beam search vs ONNX Runtime through the
   export (numpy beam search) vs Hugging Face ``generate`` on the same weights when the run is post-LN
-  (``MarianMTModel`` export); seqlab's pre-LN default has no exact HF architecture (README, "Export"), so
-  for such a run HF is left out rather than compared on other weights.
+  (``MarianMTModel`` export) vs CTranslate2 (fp32, int8) converted from that export; seqlab's pre-LN default
+  has no exact HF architecture (README, "Export"), so for such a run HF and CTranslate2 are left out rather
+  than compared on other weights. CTranslate2's own Marian loader assumes Marian's layout (``<pad>`` appended
+  last and stripped, the decoder started from a zero embedding); :func:`ct2_seq2seq` converts with a loader
+  for seqlab's layout instead (``<pad>`` = 0 kept, the decoder started from ``<sos>``), and reports whether
+  CTranslate2 scores a sentence as seqlab does (teacher-forced log-probabilities within 1e-3).
 * ``classify``: a bi-GRU and a Transformer encoder classifier, batch-1 latency and batch-64 throughput,
   PyTorch eager vs ONNX Runtime on the same run.
 
@@ -262,6 +266,35 @@ def rss_per_engine(args) -> dict:
 
 
 # ---- seq2seq: seqlab beam search vs ONNX Runtime through the export ---------------------------------------
+def ct2_seq2seq(hf_dir: Path, out: Path) -> None:
+    """Convert seqlab's MarianMTModel export to CTranslate2 with seqlab's vocabulary layout and start token."""
+    from ctranslate2.converters import TransformersConverter
+    from ctranslate2.converters import transformers as ct2t
+
+    class SeqlabMarian(ct2t.MarianMTLoader):
+        def get_model_spec(self, model):  # Marian's post-LN spec, without _remove_pad_weights
+            model.config.normalize_before = False
+            model.config.normalize_embedding = False
+            return ct2t.BartLoader.get_model_spec(self, model)
+
+        def set_config(self, config, model, tokenizer):
+            config.eos_token, config.unk_token = tokenizer.eos_token, tokenizer.unk_token
+            config.decoder_start_token = tokenizer.bos_token  # seqlab's <sos>, a learned embedding
+
+        def set_decoder(self, spec, decoder):  # not start_from_zero_embedding
+            ct2t.BartLoader.set_decoder(self, spec, decoder)
+
+        def get_vocabulary(self, model, tokenizer):  # every id, <pad> = 0 included
+            return ct2t.ModelLoader.get_vocabulary(self, model, tokenizer)
+
+    saved = ct2t._MODEL_LOADERS["MarianConfig"]
+    ct2t._MODEL_LOADERS["MarianConfig"] = SeqlabMarian()
+    try:
+        TransformersConverter(str(hf_dir)).convert(str(out), force=True)
+    finally:
+        ct2t._MODEL_LOADERS["MarianConfig"] = saved
+
+
 def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int, smoke: bool) -> dict:
     import torch
 
@@ -292,6 +325,18 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
             hf = transformers.AutoModelForSeq2SeqLM.from_pretrained(Path(d) / "hf").eval()
         except Exception as e:  # noqa: BLE001 - a pre-LN run has no HF equivalent: say why, time the others
             log(f"seq2seq: no Hugging Face model on the same weights ({str(e)[:200]})")
+        ct2 = {}
+        if hf is not None:
+            try:
+                import ctranslate2
+
+                ct2_seq2seq(Path(d) / "hf", Path(d) / "ct2")
+                ct2 = {c: ctranslate2.Translator(str(Path(d) / "ct2"), device="cpu", compute_type=c, intra_threads=threads)
+                       for c in ("float32", "int8")}
+                vocab = json.loads((Path(d) / "hf" / "tokenizer.json").read_text())["model"]["vocab"]
+                itos = {i: t for t, i in vocab.items()}
+            except Exception as e:  # noqa: BLE001 - report, keep benchmarking the others
+                log(f"seq2seq: CTranslate2 conversion failed: {type(e).__name__}: {e}")
         V = loaded.src_tok.vocab_size
         g = np.random.default_rng(0)
         out = {"run": run}
@@ -317,8 +362,27 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
                     return hf.generate(input_ids=ts, attention_mask=tm.long(), num_beams=5, do_sample=False,
                                        max_new_tokens=s["max_tgt_len"] + 1, length_penalty=s["length_penalty"])
 
-            engines = [("seqlab", run_seqlab), ("ort", run_ort)] + ([("hf", run_hf)] if hf is not None else [])
-            same = [h[0].tokens for h in run_seqlab()] == [h[0].tokens for h in run_ort()]
+            src_tokens = [[itos[int(i)] for i in row[:n]] for row, n in zip(src, lengths)] if ct2 else []
+
+            def ct2_engine(tr):
+                return lambda: tr.translate_batch(src_tokens, beam_size=5, max_batch_size=B,
+                                                  max_decoding_length=s["max_tgt_len"] + 1)
+
+            engines = [("seqlab", run_seqlab), ("ort", run_ort)] + ([("hf", run_hf)] if hf is not None else []) \
+                + [(f"ct2_{'fp32' if c == 'float32' else c}", ct2_engine(tr)) for c, tr in ct2.items()]
+            ours = run_seqlab()
+            same = [h[0].tokens for h in ours] == [h[0].tokens for h in run_ort()]
+            ct2_agree = None
+            if ct2:  # same weights? CTranslate2's teacher-forced score of seqlab's best hypothesis vs seqlab's
+                with torch.inference_mode():
+                    tin = [[s["sos_id"]] + h[0].tokens for h in ours]
+                    T = max(map(len, tin))
+                    tt = torch.tensor([t + [0] * (T - len(t)) for t in tin])
+                    lp = loaded.module(ts, tm, tt).float().log_softmax(-1)
+                theirs = ct2["float32"].score_batch(src_tokens, [[itos[i] for i in h[0].tokens] for h in ours])
+                ct2_agree = max(abs(float(lp[b, t, y]) - r.log_probs[t])
+                                for b, (h, r) in enumerate(zip(ours, theirs))
+                                for t, y in enumerate(h[0].tokens + [s["eos_id"]]))
             if hf is not None:
                 run_hf()  # warm-up
             times = {name: [] for name, _ in engines}
@@ -332,6 +396,11 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
                    "seqlab_vs_ort": round(sps["seqlab"] / sps["ort"], 2)}
             if "hf" in sps:
                 res["seqlab_vs_hf"] = round(sps["seqlab"] / sps["hf"], 2)
+            for c in ("ct2_fp32", "ct2_int8"):
+                if c in sps:
+                    res[f"seqlab_vs_{c}"] = round(sps["seqlab"] / sps[c], 2)
+            if ct2_agree is not None:
+                res["ct2_max_logprob_difference"] = round(ct2_agree, 6)
             out[f"batch{B}"] = res
             log(f"seq2seq beam 5 batch {B}: " + ", ".join(f"{k} {v} sent/s" for k, v in sps.items()) + f"; same tokens {same}")
     return out
