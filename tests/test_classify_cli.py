@@ -1,6 +1,7 @@
 """The classify task through the real CLI: train -> evaluate --json -> predict, and every bad input."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -127,3 +128,27 @@ def test_empty_labels_are_refused_and_single_example_classes_warned(cli, tmp_pat
     code, _, err = cli("train", "classify", "--data", rare, "--model", "gru", "--out", tmp_path / "r", *FAST[:4],
                        "--set", "data.valid_fraction=0.2", "--epochs", "1")
     assert "single example: 'mood'" in err
+
+
+def test_plain_command_picks_the_default_model_and_a_new_run_folder(cli, tmp_path, sentiment_csv, monkeypatch):
+    """`seqlab train classify --data FILE` and nothing else: the task's default model, a fresh runs/ folder."""
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("train", "classify", "--data", sentiment_csv, "--epochs", "1")
+    assert code == 0, err
+    assert "training gru" in err
+    cfg = json.loads((tmp_path / "runs" / "classify-reviews" / "config.json").read_text())
+    assert cfg["model_name"] == "gru"
+    code, _, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--epochs", "1")  # never the same folder
+    assert code == 0, err
+    assert (tmp_path / "runs" / "classify-reviews-2" / "config.json").is_file()
+    code, _, err = cli("train", "classify", "--data", sentiment_csv, "--resume")
+    assert code == 2 and "--resume needs --out" in err
+
+
+def test_default_out_names():
+    from seqlab.cli.train_cmd import default_out
+
+    assert default_out("seq2seq", "multi30k:de-en") == Path("runs/seq2seq-multi30k")
+    assert default_out("regress", "builtin:frames?n=300") == Path("runs/regress-frames")
+    assert default_out("seq2seq", "a.de,a.en") == Path("runs/seq2seq-a")
+    assert default_out("lm", "/data/my corpus.txt.gz") == Path("runs/lm-my-corpus")

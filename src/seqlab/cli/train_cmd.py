@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -52,8 +53,9 @@ def _data_flag_options(f):
 @click.option("--data", "data", required=True, help="Training data: a file (CSV/TSV/JSONL/TXT, .gz ok), builtin:NAME, or a dataset name.")
 @click.option("--valid", default=None, help="Validation data (default: a seeded, stratified 10% of --data, or the dataset's own split).")
 @click.option("--test", default=None, help="Test data evaluated with the best checkpoint at the end (default: the dataset's test split).")
-@click.option("--model", "model", default=None, help="Model name (see the task's list in the error for a wrong one).")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory to create (never overwritten without --overwrite).")
+@click.option("--model", "model", default=None, help="Model name (default: the task's own, e.g. gru for classify; see `seqlab train --help`).")
+@click.option("--out", default=None, type=click.Path(path_type=Path),
+              help="Run directory to create (never overwritten without --overwrite; default: a new runs/TASK-DATA[-N]).")
 @click.option("--config", "config_file", default=None, help="YAML file with sections model/data/train.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one config value, e.g. model.hidden=256 (repeatable).")
 @click.option("--epochs", type=int, default=None, help="Passes over the training data.")
@@ -77,7 +79,13 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
     """Train a model for TASK (classify, seq2seq/translate, lm, mlm, forecast, regress, caption, embed) and save the run in --out.
 
     \b
+    Without --model, each task trains its default: classify/regress gru, seq2seq transformer, lm gpt,
+    forecast linear, mlm bert, caption sat, embed skipgram. Without --out, the run goes to a new
+    runs/TASK-DATA (runs/TASK-DATA-2, ... if that exists).
+
+    
     Examples:
+      seqlab train classify --data reviews.csv
       seqlab train classify --data builtin:longrange?distance=20 --model lstm --out runs/lr
       seqlab train classify --data sst2 --model lstm --out runs/sst2-lstm --time-budget 20
       seqlab train classify --data nsmc --model textcnn --tokenizer morpheme --out runs/nsmc
@@ -94,14 +102,25 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
     """
     nproc = data_flags.pop("nproc")
     if nproc is not None:  # the same command line, launched on N processes by torchrun
-        ctx.exit(run_torchrun(nproc, ctx.obj.get("argv") or sys.argv[1:]))
+        argv = list(ctx.obj.get("argv") or sys.argv[1:])
+        if out is None and not resume:  # every process must write the same run: name it once, here
+            argv += ["--out", str(default_out(task, data))]
+        ctx.exit(run_torchrun(nproc, argv))
+    if out is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise click.UsageError("under torchrun every process needs the same --out; give one (or use seqlab's --nproc)")
     distributed.quiet_other_ranks()  # under torchrun: only rank 0 prints
     file_cfg = read_config_file(config_file) if config_file else {}
-    model = model or file_cfg.get("model_name")
-    if not model and not resume:
-        raise click.UsageError("--model is required (e.g. --model lstm)")
     if resume and overwrite:
         raise click.UsageError("--resume and --overwrite contradict each other; choose one")
+    if out is None:
+        if resume:
+            raise click.UsageError("--resume needs --out: the run directory to continue")
+        out = default_out(task, data)
+    model = model or file_cfg.get("model_name")
+    if not model and not resume:
+        model = get_task("seq2seq" if task == "translate" else task).default_model
+        if not ctx.obj.get("quiet"):
+            click.echo(f"no --model given: training {model}, the {task} task's default (--model NAME for another)", err=True)
     train_flags = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "device": device,
                    "precision": precision, "time_budget": time_budget}
     parsed_sets = parse_set(sets, ("model", "data", "train"))
@@ -125,6 +144,18 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
         click.echo(json.dumps(summary, ensure_ascii=False))
     else:
         _print_summary(summary, out)
+
+
+def default_out(task: str, data: str) -> Path:
+    """runs/TASK-NAME for --data's file stem, dataset or builtin name; -2, -3, ... when that folder exists."""
+    name = data.split("?")[0].split(",")[0]
+    name = Path(name.split(":", 1)[1] if name.startswith("builtin:") else name.split(":")[0]).name
+    stem = "".join(c if c.isalnum() or c in "-_." else "-" for c in name.split(".")[0]) or "data"
+    base = Path("runs") / f"{task}-{stem}"
+    out, k = base, 2
+    while out.exists():
+        out, k = base.with_name(f"{base.name}-{k}"), k + 1
+    return out
 
 
 def _print_summary(summary: dict, out: Path) -> None:

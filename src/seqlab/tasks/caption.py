@@ -82,6 +82,7 @@ def _split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
 
 class CaptionTask(TaskBase):
     name = "caption"
+    default_model = "sat"  # Show-Attend-Tell, the notes' attention captioner (RESULTS #17)
     data_config = CaptionData
     models = MODELS
 

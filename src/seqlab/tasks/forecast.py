@@ -159,6 +159,7 @@ def shape_model_cfg(model_cfg, data: ForecastData, ts: TimeSeries):
 # ---------------------------------------------------------------- the task
 class ForecastTask(TaskBase):
     name = "forecast"
+    default_model = "linear"  # RevIN + one linear map: strong at every horizon, needs no season length
     data_config = ForecastData
     models = MODELS
 

@@ -88,6 +88,7 @@ def block_size(model_cfg, data: LMData) -> int:
 
 class LMTask(TaskBase):
     name = "lm"
+    default_model = "gpt"  # the GPT: KV-cached C decoding, export and serving are built around it
     data_config = LMData
     models = MODELS
 

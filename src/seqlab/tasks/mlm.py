@@ -65,6 +65,7 @@ class MLMData:
 
 class MLMTask(TaskBase):
     name = "mlm"
+    default_model = "bert"  # the only mlm model
     data_config = MLMData
     models = MODELS
 

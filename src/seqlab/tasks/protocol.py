@@ -98,6 +98,7 @@ class Task(Protocol):
     name: str
     data_config: type
     models: dict[str, ModelSpec]
+    default_model: str  # what `seqlab train TASK --data X` trains when --model is not given
 
     def default_train(self, model_name: str): ...
 

@@ -69,6 +69,7 @@ class RegressData:
 
 class RegressTask(TaskBase):
     name = "regress"
+    default_model = "gru"  # the bi-GRU, as for classify
     data_config = RegressData
     models = MODELS
 
