@@ -66,6 +66,10 @@ def test_evaluate_json_predict_attention_translate(reverse_run, cli, tmp_path):
     assert code == 0 and len(words) == len(set(words)) and words[:2] == ["2", "4"], (err, words)
     code, _, err = cli("evaluate", out, "--data", "builtin:reverse?n=20", "--no-repeat-ngram", "-1")
     assert code == 2 and "--no-repeat-ngram" in err
+    code, stdout, err = cli("evaluate", out, "--data", "builtin:reverse?n=20", "--length-penalty", "1.5", "--json")
+    assert code == 0 and json.loads(stdout)["length_penalty"] == 1.5, err
+    code, _, err = cli("predict", out, "1 2", "--length-penalty", "-1")
+    assert code == 2 and "--length-penalty" in err
     code, _, err = cli("predict", out, "1 2", "--beam", "2", "--n-best", "3")
     assert code == 2 and "n-best" in err
 

@@ -21,6 +21,8 @@ from .options import column_options, device_option, pop_columns
 @click.option("--beam", type=int, default=None, help="seq2seq: beam width (1 = greedy; default: the run's data.beam).")
 @click.option("--no-repeat-ngram", type=int, default=None, metavar="N",
               help="seq2seq: forbid any N-gram twice in an output (0 = off; default: the run's data.no_repeat_ngram).")
+@click.option("--length-penalty", type=float, default=None, metavar="ALPHA",
+              help="seq2seq: GNMT length penalty of beam search (0 = off; default: the run's data.length_penalty).")
 @column_options
 def evaluate(run_dir, data, as_json, device, **kwargs):
     """Evaluate the run in RUN on --data.

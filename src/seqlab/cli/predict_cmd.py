@@ -60,6 +60,8 @@ def run_predict(loaded, texts, data, as_json, out, id_col, options, columns) -> 
 @click.option("--beam", type=int, default=None, help="seq2seq: beam width (1 = greedy; default: the run's data.beam).")
 @click.option("--no-repeat-ngram", type=int, default=None, metavar="N",
               help="seq2seq: forbid any N-gram twice in an output (0 = off; default: the run's data.no_repeat_ngram).")
+@click.option("--length-penalty", type=float, default=None, metavar="ALPHA",
+              help="seq2seq: GNMT length penalty of beam search (0 = off; default: the run's data.length_penalty).")
 @click.option("--n-best", type=int, default=None, help="seq2seq: also list the N best hypotheses.")
 @click.option("--attention", default=None, metavar="FILE.png", help="seq2seq: draw the first input's attention heatmap.")
 @click.option("--top-k", type=int, default=None, help="mlm: candidates per [MASK] (default 5).")

@@ -80,10 +80,9 @@ def seq2seq_loss(model, batch, label_smoothing: float = 0.0, pad_id: int = 0, te
 
 
 def decode(model, enc: Encoded, tgt_tok, data, device, beam: int = 1, n_best: int = 1,
-           batch_size: int = 64, return_attn: bool = False, limit: int | None = None,
-           no_repeat_ngram: int | None = None) -> list[list]:
-    """Hypotheses (best first) for each source in ``enc`` (first ``limit`` of them), in input order;
-    ``no_repeat_ngram``: None = the run's ``data.no_repeat_ngram``."""
+           batch_size: int = 64, return_attn: bool = False, limit: int | None = None) -> list[list]:
+    """Hypotheses (best first) for each source in ``enc`` (first ``limit`` of them), in input order; the
+    length limits, length penalty and n-gram blocking come from ``data`` (the run's data config)."""
     n = len(enc) if limit is None else min(limit, len(enc))
     order = sorted(range(n), key=lambda i: len(enc.src[i]))
     out: list = [None] * n
@@ -96,7 +95,7 @@ def decode(model, enc: Encoded, tgt_tok, data, device, beam: int = 1, n_best: in
         src, mask = pad([enc.src[i] for i in idx], tgt_tok.pad_id)  # (B, S); both sides share the pad id
         src, mask = src.to(device), mask.to(device)
         kw = dict(max_len_a=data.max_len_a, max_len_b=data.max_len_b, max_len_cap=cap, return_attn=return_attn,
-                  no_repeat_ngram=data.no_repeat_ngram if no_repeat_ngram is None else no_repeat_ngram)
+                  no_repeat_ngram=data.no_repeat_ngram)
         if beam == 1:
             hyps = [[h] for h in greedy(model, src, mask, tgt_tok.sos_id, tgt_tok.eos_id, **kw)]
         else:

@@ -42,6 +42,8 @@ def summary_scores(outputs: list[str], sources: list[str], refs: list[str]) -> d
 
     r = rouge_scores(outputs, refs)
     out = {k: r[k] for k in ("rouge1", "rouge2", "rougeL", "rougeLsum")}
+    words = lambda texts: round(sum(len(t.split()) for t in texts) / max(1, len(texts)), 2)  # noqa: E731
+    out["mean_words"] = {"output": words(outputs), "reference": words(refs)}  # summary length vs the references'
     out["baselines"] = {name: {k: v for k, v in rouge_scores([f(s) for s in sources], refs).items() if k != "n"}
                         for name, f in BASELINES.items()}
     return out
@@ -51,9 +53,11 @@ class LoadedSeq2Seq(LoadedRun):
     task = "seq2seq"
     predict_options = {"beam": "beam width (1 = greedy)", "n_best": "also list the N best hypotheses",
                        "attention": "PNG path for the first input's attention heatmap",
-                       "no_repeat_ngram": "forbid any n-gram of this size twice in an output (0 = off)"}
+                       "no_repeat_ngram": "forbid any n-gram of this size twice in an output (0 = off)",
+                       "length_penalty": "GNMT length penalty alpha for beam search (0 = raw log-probability)"}
     evaluate_options = {"beam": "beam width (1 = greedy)", "plot": "PNG path for BLEU by source length",
                         "no_repeat_ngram": "forbid any n-gram of this size twice in an output (0 = off)",
+                        "length_penalty": "GNMT length penalty alpha for beam search (0 = raw log-probability)",
                         "rouge": "ROUGE-1/2/L and the LEAD-3/LONGEST-3 baselines (default: on for samsum)"}
     column_options = ("src_col", "tgt_col")
 
@@ -77,15 +81,23 @@ class LoadedSeq2Seq(LoadedRun):
         pairs = read_pairs(parse_source(src, "--data"), self._data(columns), "test", self.comp.train.seed, need_target=False)
         return pairs.src, None
 
-    def _check_beam(self, beam: int, n_best: int, no_repeat_ngram: int | None = None):
+    def _check_beam(self, beam: int, n_best: int):
         if beam < 1 or n_best < 1 or n_best > beam:
             raise UserError(f"--beam must be ≥ 1 and --n-best between 1 and the beam width; found beam={beam}, n_best={n_best}")
+
+    def _decoding(self, no_repeat_ngram: int | None, length_penalty: float | None):
+        """The run's data config with the decoding options given for this call (None = the run's own)."""
         if no_repeat_ngram is not None and no_repeat_ngram < 0:
             raise UserError(f"--no-repeat-ngram must be ≥ 0 (0 = off); found {no_repeat_ngram}")
+        if length_penalty is not None and not 0 <= length_penalty <= 10:
+            raise UserError(f"--length-penalty must be between 0 (off) and 10; found {length_penalty}")
+        given = {k: v for k, v in (("no_repeat_ngram", no_repeat_ngram), ("length_penalty", length_penalty)) if v is not None}
+        return dataclasses.replace(self.data, **given) if given else self.data
 
     @torch.inference_mode()
     def predict(self, texts, beam: int | None = None, n_best: int | None = None, attention=None,
-                batch_size: int = 64, return_attention: bool = False, no_repeat_ngram: int | None = None) -> list[dict]:
+                batch_size: int = 64, return_attention: bool = False, no_repeat_ngram: int | None = None,
+                length_penalty: float | None = None) -> list[dict]:
         """``[{"translation", "score", "n_best"?, "truncated"}]`` in input order; ``attention``: a PNG
         path for the first input's attention heatmap; ``return_attention``: add each input's matrix as
         ``"attention": {"source": [tokens], "target": [tokens], "weights": [[...]] (target x source)}``
@@ -93,7 +105,8 @@ class LoadedSeq2Seq(LoadedRun):
         texts = check_texts(texts)
         beam = self.data.beam if beam is None else beam  # 0 is refused by _check_beam, not taken for "default"
         n_best = 1 if n_best is None else n_best
-        self._check_beam(beam, n_best, no_repeat_ngram)
+        self._check_beam(beam, n_best)
+        data = self._decoding(no_repeat_ngram, length_penalty)
         if (attention or return_attention) and not self.has_attention:
             raise UserError(f"{self.run.path}: model {self.config['model_name']} has no attention to draw "
                             f"(attention=none); use a bahdanau, luong or transformer run")
@@ -103,9 +116,8 @@ class LoadedSeq2Seq(LoadedRun):
             log.warning("truncated %d input(s) to the model's max_src_len=%d tokens", sum(truncated), self.data.max_src_len)
         enc = Encoded([s[: self.data.max_src_len] or [self.src_tok.unk_id] for s in ids], [[] for _ in ids])
         with self._autocast():
-            hyps = decode(self.module, enc, self.tgt_tok, self.data, self.device, beam=beam, n_best=n_best,
-                          batch_size=batch_size, return_attn=bool(attention or return_attention),
-                          no_repeat_ngram=no_repeat_ngram)
+            hyps = decode(self.module, enc, self.tgt_tok, data, self.device, beam=beam, n_best=n_best,
+                          batch_size=batch_size, return_attn=bool(attention or return_attention))
         out = []
         for k, (hs, tr) in enumerate(zip(hyps, truncated)):
             rec = {"translation": self.tgt_tok.decode(hs[0].tokens), "score": round(hs[0].score, 4), "truncated": tr}
@@ -136,24 +148,25 @@ class LoadedSeq2Seq(LoadedRun):
         heatmap(np.asarray(a["weights"]), a["source"], a["target"], path, title=f"attention ({self.config['model_name']})")
 
     def evaluate(self, src: str, write: bool = False, beam: int | None = None, plot=None, rouge: bool | None = None,
-                 no_repeat_ngram: int | None = None, **columns) -> dict:
+                 no_repeat_ngram: int | None = None, length_penalty: float | None = None, **columns) -> dict:
         """Metrics on pairs ``src`` (a path, two aligned files, builtin:NAME, or a dataset's test split).
 
         ``write``: also save test_metrics.json and bleu_by_length.png in the run; ``plot``: a PNG path
         for the BLEU-by-source-length plot."""
         beam = self.data.beam if beam is None else beam
-        self._check_beam(beam, 1, no_repeat_ngram)
+        self._check_beam(beam, 1)
+        data = self._decoding(no_repeat_ngram, length_penalty)
         pairs = read_pairs(parse_source(src, "--data"), self._data(columns), "test", self.comp.train.seed)
         enc, stats = encode_pairs(self.src_tok, self.tgt_tok, pairs, self.data, drop_long=False)
         pad_id, sos, eos = self.tgt_tok.pad_id, self.tgt_tok.sos_id, self.tgt_tok.eos_id
         batches = [enc.batch(b, pad_id, sos, eos) for b in bucket_batches(enc.lengths, 128, shuffle=False)]
-        nr = self.data.no_repeat_ngram if no_repeat_ngram is None else no_repeat_ngram
-        metrics: dict = {"n": len(enc), "beam": beam, "no_repeat_ngram": nr, "precision": self.precision}
+        metrics: dict = {"n": len(enc), "beam": beam, "length_penalty": data.length_penalty,
+                         "no_repeat_ngram": data.no_repeat_ngram, "precision": self.precision}
         with self._autocast():
             metrics.update(teacher_forced_loss(self.module, batches, pad_id, self.device))
         t0 = time.perf_counter()
         with torch.inference_mode(), self._autocast():
-            hyps = decode(self.module, enc, self.tgt_tok, self.data, self.device, beam=beam, no_repeat_ngram=nr)
+            hyps = decode(self.module, enc, self.tgt_tok, data, self.device, beam=beam)
         dt = time.perf_counter() - t0
         texts = [self.tgt_tok.decode(h[0].tokens) for h in hyps]
         metrics.update(bleu_chrf(texts, pairs.tgt))
