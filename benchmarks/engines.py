@@ -364,15 +364,19 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
 
             src_tokens = [[itos[int(i)] for i in row[:n]] for row, n in zip(src, lengths)] if ct2 else []
 
+            # CTranslate2 takes one length limit per call: the longest of seqlab's per-sentence limits
+            # (max_len_a * source length + max_len_b, capped), so no engine may decode longer than seqlab
+            limit = int(min(s["max_len_a"] * lengths.max() + s["max_len_b"], s["max_tgt_len"] + 1))
+
             def ct2_engine(tr):
-                return lambda: tr.translate_batch(src_tokens, beam_size=5, max_batch_size=B,
-                                                  max_decoding_length=s["max_tgt_len"] + 1)
+                return lambda: tr.translate_batch(src_tokens, beam_size=5, max_batch_size=B, max_decoding_length=limit,
+                                                  length_penalty=s["length_penalty"])
 
             engines = [("seqlab", run_seqlab), ("ort", run_ort)] + ([("hf", run_hf)] if hf is not None else []) \
                 + [(f"ct2_{'fp32' if c == 'float32' else c}", ct2_engine(tr)) for c, tr in ct2.items()]
             ours = run_seqlab()
             same = [h[0].tokens for h in ours] == [h[0].tokens for h in run_ort()]
-            ct2_agree = None
+            ct2_agree = ct2_same = None
             if ct2:  # same weights? CTranslate2's teacher-forced score of seqlab's best hypothesis vs seqlab's
                 with torch.inference_mode():
                     tin = [[s["sos_id"]] + h[0].tokens for h in ours]
@@ -383,6 +387,10 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
                 ct2_agree = max(abs(float(lp[b, t, y]) - r.log_probs[t])
                                 for b, (h, r) in enumerate(zip(ours, theirs))
                                 for t, y in enumerate(h[0].tokens + [s["eos_id"]]))
+                vocab_ids = {t: i for i, t in itos.items()}
+                ct2_same = sum([vocab_ids[w] for w in r.hypotheses[0]] == h[0].tokens
+                               for h, r in zip(ours, ct2_engine(ct2["float32"])())) / len(ours)
+                log(f"seq2seq batch {B}: CTranslate2's best hypothesis equals seqlab's for {ct2_same:.0%} of sentences")
             if hf is not None:
                 run_hf()  # warm-up
             times = {name: [] for name, _ in engines}
@@ -401,6 +409,7 @@ def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int
                     res[f"seqlab_vs_{c}"] = round(sps["seqlab"] / sps[c], 2)
             if ct2_agree is not None:
                 res["ct2_max_logprob_difference"] = round(ct2_agree, 6)
+                res["ct2_same_best_hypothesis_fraction"] = round(ct2_same, 3)
             out[f"batch{B}"] = res
             log(f"seq2seq beam 5 batch {B}: " + ", ".join(f"{k} {v} sent/s" for k, v in sps.items()) + f"; same tokens {same}")
     return out
