@@ -6,6 +6,7 @@ writes ``OUT/results.json`` + ``OUT/results.md`` with the exact commands, git co
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -15,6 +16,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+
+def sweep_args(doc: str, models: str, n: int, n_help: str, budget: float, out: str, argv=None):
+    """The arguments of a script that trains each of --models on N builtin examples for --time-budget minutes."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=models)
+    ap.add_argument("--n", type=int, default=n, help=n_help)
+    ap.add_argument("--time-budget", type=float, default=budget, help="minutes per model")
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--smoke", action="store_true")
+    return ap.parse_args(argv)
 
 
 def out_dir(out: str, smoke: bool) -> Path:

@@ -12,27 +12,19 @@ sat minus vec2seq. Results: OUT/results.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_util import out_dir, run_seqlab, write_results  # noqa: E402
+from bench_util import out_dir, run_seqlab, sweep_args, write_results  # noqa: E402
 
 COLUMNS = ["model", "split", "bleu", "exact_match", "attribute_accuracy", "colour", "shape", "size", "relation",
            "train_min", "epochs_done"]
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="sat,vec2seq,transformer")
-    ap.add_argument("--n", type=int, default=20000, help="training images")
-    ap.add_argument("--time-budget", type=float, default=10.0, help="minutes per model")
-    ap.add_argument("--out", default="benchmarks/results/caption_scenes")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--smoke", action="store_true")
-    args = ap.parse_args(argv)
+    args = sweep_args(__doc__, "sat,vec2seq,transformer", 20000, "training images", 10.0, "benchmarks/results/caption_scenes", argv)
     out = out_dir(args.out, args.smoke)
     n, budget, extra = args.n, args.time_budget, []
     if args.smoke:

@@ -13,7 +13,6 @@ floor (0.05). Results: OUT/results.{json,md}.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_util import out_dir, run_seqlab, write_results  # noqa: E402
+from bench_util import out_dir, run_seqlab, sweep_args, write_results  # noqa: E402
 
 COLUMNS = ["model", "mae", "rmse", "r2", "spearman", "train_min", "epochs_done"]
 
@@ -51,14 +50,7 @@ def references(n: int, seed: int) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--models", default="rnn,lstm,gru,textcnn,transformer")
-    ap.add_argument("--n", type=int, default=10000, help="training clips")
-    ap.add_argument("--time-budget", type=float, default=4.0, help="minutes per model")
-    ap.add_argument("--out", default="benchmarks/results/regress_frames")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--smoke", action="store_true")
-    args = ap.parse_args(argv)
+    args = sweep_args(__doc__, "rnn,lstm,gru,textcnn,transformer", 10000, "training clips", 4.0, "benchmarks/results/regress_frames", argv)
     out = out_dir(args.out, args.smoke)
     n, budget, extra = args.n, args.time_budget, []
     if args.smoke:

@@ -30,12 +30,9 @@ COLUMNS = ["system", "rouge1", "rouge2", "rougeL", "rougeLsum", "bleu", "no_repe
 ROUGE = ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu")
 
 
-def choose_decoding(run_dir: Path, ngrams: list[int], penalties: list[float]) -> tuple[dict, dict]:
-    """The (--no-repeat-ngram, --length-penalty) with the best mean ROUGE-1/2/L on the validation split (beam 5),
-    and every pair's scores (with the mean words per summary)."""
-    import seqlab
-
-    run = seqlab.load(run_dir)
+def choose_decoding(run, ngrams: list[int], penalties: list[float]) -> tuple[dict, dict]:
+    """The (--no-repeat-ngram, --length-penalty) with the best mean ROUGE-1/2/L on the validation split (beam 5)
+    for a loaded run, and every pair's scores (with the mean words per summary)."""
     scores = {(n, a): run.evaluate("samsum?split=valid", no_repeat_ngram=n, length_penalty=a, rouge=True)
               for n in ngrams for a in penalties}
     best = max(scores, key=lambda k: (scores[k]["rouge1"] + scores[k]["rouge2"] + scores[k]["rougeL"]) / 3)
@@ -64,8 +61,9 @@ def decoded_row(run_dir: Path, name: str, ngrams: list[int], penalties: list[flo
     """The test scores with the decoding chosen on validation (one test evaluation)."""
     import seqlab
 
-    best, valid = choose_decoding(run_dir, ngrams, penalties)
-    t = seqlab.load(run_dir).evaluate("samsum", rouge=True, **best)
+    run = seqlab.load(run_dir)
+    best, valid = choose_decoding(run, ngrams, penalties)
+    t = run.evaluate("samsum", rouge=True, **best)
     return {"system": f"{name}, decoding chosen on validation", **{k: round(t[k], 2) for k in ROUGE}, **best, **info,
             "words": t["mean_words"], "valid": valid,
             "command": f"seqlab evaluate {run_dir} --data samsum --no-repeat-ngram {best['no_repeat_ngram']} "

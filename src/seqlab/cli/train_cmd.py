@@ -128,18 +128,12 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
                        config_file=file_cfg, sets={k: v for k, v in parsed_sets.items() if v}, train_flags=train_flags,
                        data_flags=data_flags, init=init, resume=resume, overwrite=overwrite,
                        verbose=not ctx.obj.get("quiet"))
-    pretrained = None
     if pretrain is not None:  # masked-LM pre-training on the task's own text, then fine-tuning from it
         from ..tasks.pretrained import pretrain_first
 
-        pretrained = pretrain_first(req, pretrain)
-        req.init = pretrained["run"]
+        req.summary_extra["pretrain"] = pretrain_first(req, pretrain)  # what the starting weights cost
+        req.init = req.summary_extra["pretrain"]["run"]
     summary = get_task(req.task).train(req)
-    if pretrained:  # recorded in the run too: what the starting weights cost
-        from ..run import RunDir
-
-        summary["pretrain"] = pretrained
-        RunDir.open(out).write_json("summary.json", summary)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False))
     else:

@@ -48,6 +48,7 @@ class TrainRequest:
     resume: bool = False
     overwrite: bool = False
     verbose: bool = False
+    summary_extra: dict = field(default_factory=dict)  # recorded in summary.json as given (e.g. --pretrain's run)
 
     def given(self, section: str, key: str) -> bool:
         """Whether the user set ``section.key`` (by flag, --set or --config) rather than leaving the default."""

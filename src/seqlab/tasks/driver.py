@@ -67,6 +67,7 @@ def train(task, req: TrainRequest) -> dict:
     if not distributed.is_main():  # rank 0 evaluates the test data and writes the summary
         return summary
     summary.update(prep.summary_extra)
+    summary.update(req.summary_extra)
     if prep.summary_from_best and run.file("best_metrics.json").is_file():
         best = run.read_json("best_metrics.json")
         summary.update({k: best[k] for k in prep.summary_from_best if k in best})

@@ -42,7 +42,6 @@ def pretrain_first(req, minutes: float) -> dict:
     own training text (labels unused) for at most MINUTES into the run folder OUT-mlm, then ``req`` starts from it
     as with ``--init OUT-mlm``. A finished OUT-mlm is reused unless --overwrite. Returns what the summary records:
     ``{"run", "minutes", "wall_s", "best_loss", "reused"}``."""
-    import json
     from dataclasses import fields
 
     from ..models.bert import BertConfig
@@ -63,7 +62,7 @@ def pretrain_first(req, minutes: float) -> dict:
     out = req.out.parent / f"{req.out.name}-mlm"
     done = out / "summary.json"
     if done.is_file() and not req.overwrite:
-        s = json.loads(done.read_text())
+        s = RunDir.open(out).read_json("summary.json")
         log.info("--pretrain: reusing the finished pre-training run %s (--overwrite trains it again)", out)
         return {"run": str(out), "minutes": minutes, "wall_s": s.get("wall_s"), "best_loss": s.get("best_loss"),
                 "reused": True}
