@@ -14,8 +14,9 @@ from ..data.builtin import generate
 from ..data.tokenizers import make_tokenizer
 from ..models.classifier import CLASSIFIERS
 
-# The recurrent models read left to right and answer from their last state (the notes' y_T = h_T W_y + b_y).
-RECURRENT = {"bidirectional": False, "pool": "last", "embed_dropout": 0.0, "dropout": 0.0}
+# The recurrent models read left to right with one layer and answer from their last state (the notes'
+# y_T = h_T W_y + b_y); layers is pinned because the classify registry's gru defaults to two.
+RECURRENT = {"bidirectional": False, "layers": 1, "pool": "last", "embed_dropout": 0.0, "dropout": 0.0}
 SMALL = {
     "rnn": {**RECURRENT, "embed_dim": 32, "hidden": 64},
     "lstm": {**RECURRENT, "embed_dim": 32, "hidden": 64},

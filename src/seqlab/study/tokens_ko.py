@@ -82,7 +82,7 @@ def run(ctx) -> StudyResult:
     test = ctx.write_csv("test.csv", ["text", "label"], data[1])
     acc, rows = {}, []
     for kind in TOKENIZERS:
-        sets = {"model": {"embed_dim": 32, "hidden": 32, "embed_dropout": 0.3, "dropout": 0.3},
+        sets = {"model": {"embed_dim": 32, "hidden": 32, "layers": 1, "embed_dropout": 0.3, "dropout": 0.3},
                 "data": {"tokenizer": kind, "vocab_size": ctx.pick(400, 8000)}, "train": {"patience": 3}}
         s = ctx.train("classify", "gru", str(train), kind, sets, epochs=ctx.pick(6, 8), batch_size=32, lr=3e-3)
         run_ = load(ctx.run_dir(kind))
