@@ -32,6 +32,7 @@ def main(argv=None) -> int:
     ap.add_argument("task", help="classify | regress | seq2seq | lm | forecast | caption | ...")
     ap.add_argument("data", help="what the user passes to --data (a named dataset or a file)")
     ap.add_argument("--minutes", type=float, required=True, help="--time-budget of the train command")
+    ap.add_argument("--seed", type=int, default=None, help="passed as --seed (default: the command's own, 0)")
     ap.add_argument("--runs", default="/tmp/seqlab-defaults", help="folder for the run directories and logs")
     ap.add_argument("--results", default="benchmarks/results/defaults.jsonl")
     ap.add_argument("--smoke", action="store_true", help="write to benchmarks/out/defaults_smoke.jsonl instead")
@@ -39,14 +40,16 @@ def main(argv=None) -> int:
 
     runs = Path(args.runs)
     runs.mkdir(parents=True, exist_ok=True)
-    name = f"{args.task}-{args.data.replace(':', '_').replace('/', '_')}"
+    name = f"{args.task}-{args.data.replace(':', '_').replace('/', '_')}" + (f"-seed{args.seed}" if args.seed is not None else "")
     run_dir = runs / name
     if run_dir.exists():
         print(f"{run_dir} exists: pass another --runs (this script never overwrites a run)", file=sys.stderr)
         return 2
     started = now()
     summary, secs, train_line = run_seqlab(["-q", "train", args.task, "--data", args.data, "--time-budget",
-                                            str(args.minutes), "--out", str(run_dir)], runs / f"{name}.train.log")
+                                            str(args.minutes), "--out", str(run_dir),
+                                            *(["--seed", str(args.seed)] if args.seed is not None else [])],
+                                           runs / f"{name}.train.log")
     if summary is None:
         return 1
     row = {"task": args.task, "data": args.data, "minutes": args.minutes, "started": started,
