@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
-import subprocess
 import sys
 from pathlib import Path
 
@@ -56,14 +54,10 @@ def main(argv=None) -> int:
            "git_commit": git_commit(), "machine": machine(), "train_command": train_line,
            "train_wall_s": round(secs, 1), "summary": summary}
     if args.task not in NO_TEST_SPLIT:
-        cmd = ["seqlab", "-q", "evaluate", str(run_dir), "--data", args.data, "--json"]
-        row["evaluate_command"] = shlex.join(cmd)
-        p = subprocess.run([sys.executable, "-m", "seqlab.cli.main", *cmd[1:]], capture_output=True, text=True, check=False)
-        (runs / f"{name}.evaluate.log").write_text(p.stderr)
-        if p.returncode:
-            print(f"evaluate failed ({p.returncode}): {p.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+        row["test"], _, row["evaluate_command"] = run_seqlab(["-q", "evaluate", str(run_dir), "--data", args.data],
+                                                             runs / f"{name}.evaluate.log")
+        if row["test"] is None:
             return 1
-        row["test"] = json.loads(p.stdout.strip().splitlines()[-1])
     out = Path("benchmarks/out/defaults_smoke.jsonl") if args.smoke else Path(args.results)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a", encoding="utf-8") as f:

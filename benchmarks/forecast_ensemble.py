@@ -15,24 +15,13 @@ import argparse
 import itertools
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
-
-def forecasts(run: Path, part: str) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """(predictions, actuals, (lookback, horizon)) of one run on every window of ``part`` of ETTh1."""
-    from seqlab.data.timeseries import split_series
-    from seqlab.run import RunDir
-    from seqlab.tasks.forecast import TASK
-    from seqlab.tasks.forecast_io import predict_windows
-
-    loaded = TASK.load_run(RunDir.open(run))
-    ts, _ = loaded._series("etth1")
-    d = loaded.data
-    starts = split_series(ts, d.lookback, d.horizon, d.split).starts(part)
-    p, y = predict_windows(loaded.module, loaded._windows(ts), starts, loaded.device)
-    return p, y, (d.lookback, d.horizon)
+sys.path.insert(0, str(Path(__file__).parent))
+from forecast_etth1 import part_forecasts  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -44,7 +33,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("SEQLAB_DATA_MIRROR", "/work/shared/data")
     preds, shapes, y = {}, set(), None
     for run in args.runs:
-        p, y, shape = forecasts(run, args.part)
+        p, y, shape = part_forecasts(run, args.part)
         preds[str(run)] = p
         shapes.add(shape)
     if len(shapes) != 1:

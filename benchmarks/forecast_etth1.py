@@ -32,13 +32,26 @@ HORIZONS = (96, 192, 336, 720)
 DROP_LAST_BS = {"patchtst": 128}  # the papers' test batch size per model (DLinear code: 32)
 
 
-def run_one(model: str, horizon: int, lookback: int | None, out: Path, budget: float, sets: list[str], seed: int) -> dict:
-    from seqlab.config import parse_set
+def part_forecasts(run: Path, part: str, keep=None) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+    """(predictions, actuals, (lookback, horizon)) of the ETTh1 run in ``run`` on the windows of ``part``
+    (valid | test), standardised; ``keep(starts) -> starts`` selects a subset of the windows."""
+    from seqlab.data.timeseries import split_series
     from seqlab.run import RunDir
-    from seqlab.tasks.base import TrainRequest
     from seqlab.tasks.forecast import TASK
     from seqlab.tasks.forecast_io import predict_windows
-    from seqlab.data.timeseries import split_series
+
+    loaded = TASK.load_run(RunDir.open(run))
+    ts, _ = loaded._series("etth1")
+    d = loaded.data
+    starts = split_series(ts, d.lookback, d.horizon, d.split).starts(part)
+    p, y = predict_windows(loaded.module, loaded._windows(ts), keep(starts) if keep else starts, loaded.device)
+    return p, y, (d.lookback, d.horizon)
+
+
+def run_one(model: str, horizon: int, lookback: int | None, out: Path, budget: float, sets: list[str], seed: int) -> dict:
+    from seqlab.config import parse_set
+    from seqlab.tasks.base import TrainRequest
+    from seqlab.tasks.forecast import TASK
 
     parsed = parse_set(sets, ("model", "data", "train"))
     req = TrainRequest(task="forecast", model=model, data="etth1", out=out, overwrite=True,
@@ -50,14 +63,9 @@ def run_one(model: str, horizon: int, lookback: int | None, out: Path, budget: f
     wall = time.perf_counter() - t
     test = summary["test"]
     # the drop_last number: the same predictions, the last partial batch of the papers' loader left out
-    loaded = TASK.load_run(RunDir.open(out))
-    ts, _ = loaded._series("etth1")
-    d = loaded.data
-    starts = split_series(ts, d.lookback, d.horizon, d.split).starts("test")
     bs = DROP_LAST_BS.get(model, 32)
-    keep = starts[: len(starts) // bs * bs]
-    p, y = predict_windows(loaded.module, loaded._windows(ts), keep, loaded.device)
-    return {"model": model, "horizon": horizon, "lookback": d.lookback, "mse": test["mse_scaled"],
+    p, y, (lb, _) = part_forecasts(out, "test", keep=lambda starts: starts[: len(starts) // bs * bs])
+    return {"model": model, "horizon": horizon, "lookback": lb, "mse": test["mse_scaled"],
             "mae": test["mae_scaled"], "mse_drop_last": float(np.mean((p - y) ** 2)),
             "mae_drop_last": float(np.mean(np.abs(p - y))), "n_test_windows": test["n_windows"],
             "naive_mse": test["baselines"]["naive"]["mse_scaled"], "valid_mse": summary["best_mse"], "stop_reason": summary["stop_reason"],
