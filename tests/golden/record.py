@@ -21,7 +21,7 @@ CASES = {
     "classify": {
         "train": ["train", "classify", "--data", "builtin:longrange?distance=6&n=120", "--model", "gru", "--epochs", "3", "--lr", "0.02",
                   "--batch-size", "16", "--set", "model.hidden=8", "--set", "model.embed_dim=8",
-                  "--set", "model.layers=1", *ENGINE],  # recorded when gru defaulted to one layer
+                  "--set", "model.layers=1", *ENGINE],  # pinned: the recorded shape
         "evaluate": ["--data", "builtin:longrange?distance=6&n=60"],
         "predict": ["classa w1 w2 w3 w4 w5 w6", "classb w3 w3 w3 w1 w2 w2"],
     },

@@ -15,7 +15,7 @@ from ..data.tokenizers import make_tokenizer
 from ..models.classifier import CLASSIFIERS
 
 # The recurrent models read left to right with one layer and answer from their last state (the notes'
-# y_T = h_T W_y + b_y); layers is pinned because the classify registry's gru defaults to two.
+# y_T = h_T W_y + b_y); layers is pinned so the studies do not follow a change of the classify defaults.
 RECURRENT = {"bidirectional": False, "layers": 1, "pool": "last", "embed_dropout": 0.0, "dropout": 0.0}
 SMALL = {
     "rnn": {**RECURRENT, "embed_dim": 32, "hidden": 64},

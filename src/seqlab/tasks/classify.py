@@ -41,10 +41,7 @@ _SEQ = frozenset({"numeric_inputs", "vocab_vectors"})  # vocab_vectors: model.ve
 MODELS = {
     "rnn": ModelSpec(RNNClassifierConfig, RecurrentClassifier, capabilities=_SEQ, description="the plain (Elman) RNN"),
     "lstm": ModelSpec(LSTMClassifierConfig, RecurrentClassifier, capabilities=_SEQ, description="LSTM"),
-    # two stacked layers, chosen on validation: the held-out 10% of SST-2's train (90.88 vs 90.61, 3 seeds) and
-    # NSMC's (87.40 vs 87.29); on test within noise (SST-2 84.90 vs 84.79); benchmarks/RESULTS.md #18 "Defaults"
-    "gru": ModelSpec(GRUClassifierConfig, RecurrentClassifier, presets={"layers": 2}, capabilities=_SEQ,
-                     description="GRU"),
+    "gru": ModelSpec(GRUClassifierConfig, RecurrentClassifier, capabilities=_SEQ, description="GRU"),
     "textcnn": ModelSpec(TextCNNClassifierConfig, TextCNNClassifier, capabilities=_SEQ,
                          description="Kim's CNN"),
     "transformer": ModelSpec(TransformerClassifierConfig, TransformerClassifier, capabilities=_SEQ,

@@ -18,7 +18,7 @@ Model registry sizes: ``build(cfg, vocab_size=, n_classes=K, pad_id=)`` (classif
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 
@@ -39,7 +39,6 @@ from .protocol import Prepared, TaskBase
 log = logging.getLogger(__name__)
 
 MODELS = dict(CLASSIFY_MODELS)
-MODELS["gru"] = replace(CLASSIFY_MODELS["gru"], presets={})  # one layer: RESULTS #17's builtin:frames default
 
 
 @dataclass
