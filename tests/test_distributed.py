@@ -59,8 +59,15 @@ def _ok(p: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
     return p
 
 
-def assert_same_weights(a: Path, b: Path, name="last.safetensors", tol=1e-5, skip=()):
-    wa, wb = load_file(a / name), load_file(b / name)
+def _weights(run: Path, name: str) -> dict:
+    """A run's weight file, or with name "last" the last weights in its resume state."""
+    from seqlab import statefile
+
+    return statefile.load(run / "state.safetensors")["model"] if name == "last" else load_file(run / name)
+
+
+def assert_same_weights(a: Path, b: Path, name="last", tol=1e-5, skip=()):
+    wa, wb = _weights(a, name), _weights(b, name)
     assert wa.keys() == wb.keys()
     worst = max((wa[k] - wb[k]).abs().max().item() for k in wa if not any(s in k for s in skip))
     assert worst < tol, f"weights differ by {worst}"

@@ -20,6 +20,13 @@ def _req(data, out, ema=0.0, **kw):
                         sets={"model": {"hidden": "16", "embed_dim": "16"}, "train": {"ema": str(ema)}}, **kw)
 
 
+def _saved(run, part: str) -> dict:
+    """The weights ("model") or their average ("ema") in a run's resume state."""
+    from seqlab import statefile
+
+    return statefile.load(run / "state.safetensors")[part]
+
+
 @pytest.mark.parametrize("ema", [0.0, 0.9])
 def test_resume_equals_uninterrupted(tmp_path, sentiment_csv, monkeypatch, ema):
     import seqlab.train.engine as engine
@@ -44,9 +51,9 @@ def test_resume_equals_uninterrupted(tmp_path, sentiment_csv, monkeypatch, ema):
     monkeypatch.setattr(engine.Trainer, "__init__", real_init)
     resumed = task.train(TrainRequest(task="classify", model="", data=str(sentiment_csv), out=tmp_path / "cut", resume=True))
     assert resumed["best_accuracy"] == full["best_accuracy"] and resumed["steps"] == full["steps"]
-    for name in ("last.safetensors", "model.safetensors"):  # with ema, model.safetensors holds the average
-        a, b = load_file(tmp_path / "full" / name), load_file(tmp_path / "cut" / name)
-        assert all(torch.equal(a[k], b[k]) for k in a)
+    for a, b in [(_saved(tmp_path / r, "model") for r in ("full", "cut")),  # the last weights, resumed from
+                 (load_file(tmp_path / r / "model.safetensors") for r in ("full", "cut"))]:  # with ema: the average
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_ema_weights_are_the_moving_average_and_are_what_is_evaluated(tmp_path, sentiment_csv, monkeypatch):
@@ -69,7 +76,7 @@ def test_ema_weights_are_the_moving_average_and_are_what_is_evaluated(tmp_path, 
     expected = dict(raw[0])  # the average starts at the first step's weights
     for w in raw[1:]:
         expected = {k: 0.8 * expected[k] + 0.2 * w[k] if w[k].is_floating_point() else w[k] for k in w}
-    ema = load_file(tmp_path / "ema" / "ema.safetensors")
+    ema = _saved(tmp_path / "ema", "ema")
     for k, v in expected.items():
         torch.testing.assert_close(ema["module." + k], v, rtol=1e-5, atol=1e-6)
     assert any(not torch.allclose(expected[k], raw[-1][k]) for k in expected)  # the average is not the last step
@@ -95,3 +102,33 @@ def test_same_seed_same_run(tmp_path, sentiment_csv):
     t.train(_req(sentiment_csv, tmp_path / "b"))
     a, b = load_file(tmp_path / "a" / "model.safetensors"), load_file(tmp_path / "b" / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("method,name", [("append_jsonl", "metrics.jsonl"), ("save_weights", "model.safetensors")])
+def test_a_crash_inside_a_checkpoint_resumes_from_the_previous_one(tmp_path, sentiment_csv, monkeypatch, method, name):
+    """A kill can land between any two of a checkpoint's writes (the metrics line, the best weights, the
+    weights to resume from, the rest of the resume state): --resume must continue from the last complete
+    checkpoint, to the same weights and the same metrics lines as an uninterrupted run."""
+    from seqlab.run import RunDir
+
+    task = get_task("classify")
+    full = task.train(_req(sentiment_csv, tmp_path / "full", 0.9))
+    real, seen = getattr(RunDir, method), []
+
+    def crash_after_second(self, file, obj):
+        real(self, file, obj)
+        seen.append(file)
+        if seen.count(name) == 2:  # the end of epoch 2: this write is done, the rest of its checkpoint is not
+            raise Crash
+
+    monkeypatch.setattr(RunDir, method, crash_after_second)
+    with pytest.raises(Crash):
+        task.train(_req(sentiment_csv, tmp_path / "cut", 0.9))
+    monkeypatch.undo()
+    resumed = task.train(TrainRequest(task="classify", model="", data=str(sentiment_csv), out=tmp_path / "cut", resume=True))
+    assert resumed["best_accuracy"] == full["best_accuracy"] and resumed["steps"] == full["steps"]
+    a, b = load_file(tmp_path / "full" / "model.safetensors"), load_file(tmp_path / "cut" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    steps = [[json.loads(x)["step"] for x in (tmp_path / r / "metrics.jsonl").read_text().splitlines()]
+             for r in ("full", "cut")]
+    assert steps[0] == steps[1]

@@ -72,6 +72,18 @@ def test_state_round_trips_rng_and_optimizer_exactly(tmp_path):
         statefile.load(tmp_path / "bad.safetensors")
 
 
+def test_state_stores_tied_weights_and_views_of_one_storage(tmp_path):
+    emb = torch.nn.Embedding(5, 3)
+    head = torch.nn.Linear(3, 5, bias=False)
+    head.weight = emb.weight  # tied, as the GPT's and the seq2seq's embeddings are
+    whole = torch.arange(12.0)
+    state = {"model": {"emb.weight": emb.weight, "head.weight": head.weight}, "halves": [whole[:6], whole[6:]]}
+    statefile.save(tmp_path / "s.safetensors", state)
+    back = statefile.load(tmp_path / "s.safetensors")
+    assert torch.equal(back["model"]["emb.weight"], emb.weight) and torch.equal(back["model"]["head.weight"], emb.weight)
+    assert torch.equal(back["halves"][0], whole[:6]) and torch.equal(back["halves"][1], whole[6:])
+
+
 def _user_folder(path):
     path.mkdir()
     files = {".bashrc": "alias ll='ls -l'", ".env": "SECRET=1", "package.json": "{}", "results.jsonl": "{}\n",

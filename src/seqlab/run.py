@@ -2,7 +2,7 @@
 
 Layout (see docs/design.md)::
 
-    RUN/.seqlab-run  config.json  meta.json  tokenizer*.json  model.safetensors  last.safetensors
+    RUN/.seqlab-run  config.json  meta.json  tokenizer*.json  model.safetensors
         state.safetensors  metrics.jsonl  summary.json  curves.png
 
 Every file is written atomically (a temporary file in the same folder, then ``os.replace``), so an
@@ -256,6 +256,16 @@ class RunDir:
             return
         with open(self.file(name), "a", encoding="utf-8") as f:
             f.write(json.dumps(obj, ensure_ascii=False, default=_jsonable) + "\n")
+
+    def truncate_jsonl(self, name: str, keep) -> None:
+        """Rewrite run file ``name`` (JSON lines) with only the records for which ``keep(record)`` is true."""
+        p = self.path / name
+        if not distributed.is_main() or not p.is_file():
+            return
+        lines = p.read_text(encoding="utf-8").splitlines()
+        kept = [line for line in lines if line.strip() and keep(json.loads(line))]
+        if len(kept) != len(lines):
+            _atomic_write(self.file(name), lambda tmp: Path(tmp).write_text("".join(x + "\n" for x in kept), encoding="utf-8"))
 
     # ---- tensors ----
     def save_weights(self, name: str, state: dict[str, torch.Tensor]) -> None:

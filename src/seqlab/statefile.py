@@ -37,10 +37,20 @@ def encode(obj: Any) -> tuple[Any, dict[str, torch.Tensor]]:
     """``obj`` as a JSON-able tree plus the tensors it referred to."""
     tensors: dict[str, torch.Tensor] = {}
 
+    seen: dict[tuple, str] = {}  # one key per tensor view (tied weights appear twice in a state_dict)
+    storages: set[int] = set()
+
     def enc(o):
         if isinstance(o, torch.Tensor):
-            key = f"t{len(tensors)}"
-            tensors[key] = o.detach().to("cpu").contiguous()
+            view = (o.untyped_storage().data_ptr(), o.storage_offset(), tuple(o.shape), o.stride(), o.dtype, o.device)
+            if view in seen:
+                return {"__tensor__": seen[view]}
+            key = seen[view] = f"t{len(tensors)}"
+            t = o.detach().to("cpu").contiguous()
+            if t.untyped_storage().data_ptr() in storages:  # safetensors refuses two keys over one storage
+                t = t.clone()
+            storages.add(t.untyped_storage().data_ptr())
+            tensors[key] = t
             return {"__tensor__": key}
         if isinstance(o, np.ndarray):
             if o.dtype.name not in _NP_DTYPES:

@@ -365,19 +365,28 @@ class Trainer:
         return summary
 
     def _checkpoint(self, st):
-        self.run.save_weights("last.safetensors", self.model.state_dict())
-        if self.ema is not None:
-            self.run.save_weights("ema.safetensors", self.ema.state_dict())
-        self.run.save_state({**st, "optimizer": self.opt.state_dict(), "torch_rng": torch.get_rng_state(),
+        """One atomic write holds everything --resume needs (weights, average, optimizer, counters, generators):
+        a kill between two files of a checkpoint could otherwise pair one step's weights with another's state."""
+        self.run.save_state({**st, "model": self.model.state_dict(),
+                             "ema": self.ema.state_dict() if self.ema is not None else None,
+                             "optimizer": self.opt.state_dict(), "torch_rng": torch.get_rng_state(),
                              "py_rng": random.getstate(), "np_rng": np.random.get_state()})
 
     def _restore(self) -> dict:
+        """The last complete checkpoint; metrics lines written after it (a kill inside the next checkpoint) are
+        dropped, since the resumed run writes them again."""
         state = self.run.load_state()
-        self.model.load_state_dict({k: v.to(self.device) for k, v in self.run.load_weights("last.safetensors").items()})
+        weights = state.pop("model", None)
+        ema = state.pop("ema", None)
+        if weights is None:  # a run written before the weights moved into the state file
+            weights = self.run.load_weights("last.safetensors")
+            ema = self.run.load_weights("ema.safetensors") if self.ema is not None else None
+        self.model.load_state_dict({k: v.to(self.device) for k, v in weights.items()})
         if self.ema is not None:
-            self.ema.load_state_dict({k: v.to(self.device) for k, v in self.run.load_weights("ema.safetensors").items()})
+            self.ema.load_state_dict({k: v.to(self.device) for k, v in ema.items()})
         self.opt.load_state_dict(state.pop("optimizer"))
         torch.set_rng_state(state.pop("torch_rng"))
         random.setstate(state.pop("py_rng"))
         np.random.set_state(state.pop("np_rng"))
+        self.run.truncate_jsonl("metrics.jsonl", lambda rec: rec.get("step", 0) <= state["step"])
         return state
