@@ -46,7 +46,8 @@ def autocast(device: torch.device, precision: str):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _one_step(model, loss_fn, batch, device, precision) -> float:
+def one_step_time(model, loss_fn, batch, device, precision) -> float:
+    """Seconds for one forward and backward of ``loss_fn(model, batch)`` under ``precision``'s autocast."""
     t = time.perf_counter()
     with autocast(device, precision):
         loss, _ = loss_fn(model, batch)
@@ -71,7 +72,7 @@ def _time_steps(model, loss_fn, batch, device, warmup=1, rounds=3, cap_s: float 
     best = {"fp32": float("inf"), "bf16": float("inf")}
     for p in ("fp32", "bf16"):
         for _ in range(warmup):  # first steps build kernels and caches
-            best[p] = _one_step(model, loss_fn, batch, device, p)
+            best[p] = one_step_time(model, loss_fn, batch, device, p)
         if time.perf_counter() - t0 > cap_s:
             if p == "fp32":
                 log.info("precision probe: one fp32 step took %.1f s, over the probe's %.1f s cap; "
@@ -81,7 +82,7 @@ def _time_steps(model, loss_fn, batch, device, warmup=1, rounds=3, cap_s: float 
         if time.perf_counter() - t0 + best["fp32"] + best["bf16"] > cap_s:  # this round would end past the cap
             break
         for p in best:
-            best[p] = min(best[p], _one_step(model, loss_fn, batch, device, p))
+            best[p] = min(best[p], one_step_time(model, loss_fn, batch, device, p))
     return best
 
 

@@ -31,6 +31,7 @@ from ..models.gpt import GPT, GPTConfig
 from ..models.rnnlm import RNNLM, RNNLMConfig
 from ..train.engine import TrainConfig
 from .lm_io import LMLoss, evaluate_stream, gpt_batches, lane_batches
+from . import lm_sizing
 from .protocol import ModelSpec, Prepared, TaskBase
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,17 @@ class LMTask(TaskBase):
             tok = make_tokenizer(kind, **options).fit([train_text], vocab_size=data.vocab_size, min_freq=data.min_freq)
         train_ids = torch.tensor(tok.encode(train_text), dtype=torch.long)
         valid_ids = torch.tensor(tok.encode(valid_text), dtype=torch.long)
+        device = pick_device(tcfg.device)
+        sizing = None
+        if lm_sizing.applies(req, comp):  # a --time-budget and no size given: the largest GPT that fits it
+            vocab_cfg = dataclasses.replace(comp.model, vocab_size=tok.vocab_size)
+            choice, sizing = lm_sizing.choose(
+                vocab_cfg, comp.train, spec.build, LMLoss(False, False),
+                lambda T: gpt_batches(train_ids, T, tcfg.batch_size, seed, 0), device)
+            comp.model = dataclasses.replace(comp.model, **choice["model"])
+            data = comp.data = dataclasses.replace(data, block_size=choice["block_size"])
+            if not req.given("train", "lr"):
+                tcfg = comp.train = dataclasses.replace(tcfg, lr=choice["lr"])
         T = block_size(comp.model, data)
         if len(train_ids) < T + 2:
             raise UserError(f"{src.text}: {len(train_ids)} training tokens are too few for blocks of {T}; "
@@ -130,10 +142,9 @@ class LMTask(TaskBase):
         comp.data = dataclasses.replace(data, block_size=T)
         chars_per_token = len(valid_text) / max(1, len(valid_ids))
         meta = {"n_train_tokens": len(train_ids), "n_valid_tokens": len(valid_ids), "chars_per_token": chars_per_token,
-                "tokenizer": tok.kind}
+                "tokenizer": tok.kind, **({"sizing": sizing} if sizing else {})}
         stateful = spec.has("stateful")
         make = lane_batches if stateful and data.stateful else gpt_batches
-        device = pick_device(tcfg.device)
         cache: dict = {}
 
         def train_batches(epoch):

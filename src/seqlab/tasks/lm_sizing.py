@@ -1,0 +1,120 @@
+"""The GPT's size when the user gives a time budget and no size: the largest that gets enough steps in it.
+
+``seqlab train lm --data FILE --time-budget 15`` on a laptop CPU should not train nanoGPT's
+shakespeare-char model (6 layers, 384 wide, 256 context: ~3 s a step on 2 cores, 291 steps in 15 minutes,
+2.30 nats/char) when a smaller one would converge in the same time (4 layers, 256 wide, 128 context:
+2,400 steps, 1.48; RESULTS #4 and #18). So, only when the user set none of the size settings and gave a
+``--time-budget``, the sizes of :data:`LADDER` are tried smallest first: each is timed for a few training
+steps on the first real batch, at the precisions the engine may pick (when timing a larger one would not fit
+the probe's own small budget, its time is predicted from the last measured one by their FLOPs, which
+overestimates it), and
+the largest that reaches :data:`MIN_STEPS` steps within the budget (or, for a short text, all of its epochs)
+is used; the smallest when none does. The rule's one number comes from nanoGPT's CPU recipe
+(its baby GPT trains for 2,000 iterations), not from tuning on any data here.
+
+The choice and its timings are logged and kept in the run's config.json (the sizes) and meta.json
+(``sizing``), so ``--resume`` and ``predict`` see the same model; under torchrun rank 0 decides for all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+import torch
+
+from ..device import one_step_time
+from ..train import distributed
+
+log = logging.getLogger(__name__)
+
+MIN_STEPS = 2000  # steps a size must reach within the budget (nanoGPT's CPU baby GPT: max_iters=2000)
+USABLE = 0.85  # share of the budget left for training steps (evaluations, the precision probe, saving)
+PROBE_SHARE = 0.03  # the timing may use at most this share of the budget ...
+PROBE_CAP_S = 30.0  # ... and never more than this
+
+# name, GPT config values, block size, learning rate (used only when --lr is not given)
+LADDER = (
+    ("nanogpt-shakespeare", {"n_layer": 6, "n_head": 6, "n_embd": 384}, 256, 1e-3),  # the config default
+    ("small", {"n_layer": 4, "n_head": 4, "n_embd": 256, "attn_dropout": 0.0}, 128, 2e-3),  # RESULTS #4's flags
+    ("baby", {"n_layer": 4, "n_head": 4, "n_embd": 128, "attn_dropout": 0.0}, 64, 1e-3),  # nanoGPT's CPU recipe
+)
+SIZE_KEYS = ("n_layer", "n_head", "n_embd", "n_inner", "block_size")
+
+
+def applies(req, comp) -> bool:
+    """Size by budget: a new GPT run with a --time-budget, where the user chose no size."""
+    return (comp.model_name == "gpt" and bool(comp.train.time_budget) and not req.resume
+            and not any(req.given("model", k) for k in SIZE_KEYS) and not req.given("data", "block_size"))
+
+
+def choose(model_cfg, train, build, loss_fn, batches, device: torch.device) -> tuple[dict, dict]:
+    """The chosen size as ``{"model": GPT config values, "block_size": T, "lr": lr}``, and the timings.
+
+    model_cfg: the GPT config (vocabulary size filled in); train: the TrainConfig; build(cfg) -> module;
+    batches(T) -> one epoch of training batches of blocks of T tokens."""
+    return distributed.on_main(lambda: _choose(model_cfg, train, build, loss_fn, batches, device))
+
+
+def _choose(model_cfg, train, build, loss_fn, batches, device):
+    budget_s = train.time_budget * 60
+    cap = min(PROBE_CAP_S, PROBE_SHARE * budget_s)
+    precisions = ["fp32", "bf16"] if train.precision == "auto" and device.type == "cpu" else [train.precision]
+    if train.precision == "auto" and device.type == "cuda":
+        precisions = ["bf16" if torch.cuda.is_bf16_supported() else "fp16"]
+    t0 = time.perf_counter()
+    timings: dict = {}
+    chosen, prev = LADDER[-1], None  # prev: (flops, seconds) of the last size timed
+    for entry in reversed(LADDER):  # smallest first: its timing is cheap, and predicts the larger ones'
+        name, sizes, T, _ = entry
+        epoch = batches(T)
+        if not epoch:  # the text is shorter than one block of this size
+            break
+        cfg = dataclasses.replace(model_cfg, **sizes, block_size=T)
+        flops = step_flops(cfg, epoch[0]["x"].numel())
+        need = min(MIN_STEPS, train.epochs * len(epoch), train.max_steps or MIN_STEPS)  # small data: all of it
+        predicted = prev[1] * flops / prev[0] if prev else None  # pessimistic: larger matmuls run faster per FLOP
+        left = cap - (time.perf_counter() - t0)
+        measured = predicted is None or 2 * predicted * len(precisions) <= left  # affordable: measure it
+        if measured:
+            step_s = _step_time(build(cfg).to(device).train(), loss_fn, epoch[0], device, precisions, left)
+            prev = (flops, step_s)
+        else:
+            step_s = predicted
+        steps = int(USABLE * budget_s / step_s)
+        timings[name] = {"step_ms": round(step_s * 1e3, 1), "measured": measured, "steps_in_budget": steps,
+                         "steps_needed": need}
+        if steps < need and entry is not LADDER[-1]:
+            break
+        chosen = entry
+    name, sizes, T, lr = chosen
+    info = {"size": name, "probe": timings, "probe_s": round(time.perf_counter() - t0, 2), "min_steps": MIN_STEPS}
+    log.info("GPT size for a %g-minute budget: %s (%s; probe %.1f s)", train.time_budget, name,
+             ", ".join(f"{k} {v['step_ms']} ms/step -> {v['steps_in_budget']} steps" for k, v in timings.items()),
+             info["probe_s"])
+    return {"model": sizes, "block_size": T, "lr": lr}, info
+
+
+def step_flops(cfg, tokens: int) -> float:
+    """Forward + backward FLOPs of one step over ``tokens`` positions (Kaplan et al.'s 6N per token for the
+    weights, plus attention's scores and mixing over the block, plus the output layer)."""
+    L, C, T, V = cfg.n_layer, cfg.n_embd, cfg.block_size, cfg.vocab_size
+    return tokens * (6 * 12 * L * C * C + 6 * 2 * L * T * C + 6 * C * V)
+
+
+def _step_time(model, loss_fn, batch, device, precisions, cap_s: float) -> float:
+    """The best step time over ``precisions`` (one warm-up step each, then up to two timed rounds within cap_s)."""
+    batch = {k: v.to(device) for k, v in batch.items()}
+    t0 = time.perf_counter()
+    best = {}
+    for p in precisions:
+        best[p] = one_step_time(model, loss_fn, batch, device, p)  # warm-up (kernels, allocator)
+        if time.perf_counter() - t0 > cap_s:
+            return min(best.values())
+    for _ in range(2):
+        if time.perf_counter() - t0 + sum(best.values()) > cap_s:
+            break
+        for p in precisions:
+            best[p] = min(best[p], one_step_time(model, loss_fn, batch, device, p))
+    return min(best.values())
