@@ -198,3 +198,24 @@ def test_resume_continues_with_the_saved_tokenizers(cli, tmp_path, fake_clock):
     second = json.loads((out / "summary.json").read_text())
     assert second["epochs_done"] == 3 and second["steps"] > first["steps"]
     assert (out / "tokenizer.src.json").read_text() == tok
+
+
+def test_auto_length_limits_keep_long_documents(cli, tmp_path):
+    """The default limits (0 = auto) cover 99% of the training pairs, so long-document data (dialogues, articles)
+    is not halved by a fixed 100-token cut; the resolved limits are the run's (config.json), and a given one wins."""
+    from seqlab.tasks.seq2seq import AUTO_LEN_FLOOR, auto_length
+
+    assert auto_length([5] * 100, 512) == AUTO_LEN_FLOOR  # short data: the floor, nothing dropped
+    assert auto_length(list(range(1, 201)) + [5000], 512) == 200  # the 99th percentile (199 -> 200), one outlier over
+    assert auto_length([900] * 10, 512) == 512  # never past the model's positions
+    rows = [json.dumps({"src": " ".join(["w"] * (150 + i % 30)), "tgt": "s"}) for i in range(100)]
+    (tmp_path / "long.jsonl").write_text("\n".join(rows) + "\n")
+    args = ["-q", "train", "seq2seq", "--data", tmp_path / "long.jsonl", "--model", "bahdanau", "--epochs", "1",
+            *TINY_RNN, "--src-tokenizer", "word", "--tgt-tokenizer", "word"]
+    code, _, err = cli(*args, "--out", tmp_path / "auto")
+    assert code == 0, err
+    data = json.loads((tmp_path / "auto" / "config.json").read_text())["data"]
+    assert data["max_src_len"] == 184 and data["max_tgt_len"] == AUTO_LEN_FLOOR  # 179 words -> a multiple of 8
+    assert json.loads((tmp_path / "auto" / "summary.json").read_text())["dropped_long"] == 0
+    code, _, err = cli(*args, "--out", tmp_path / "fixed", "--max-src-len", "100")
+    assert code == 2 and "no training pair is within" in err  # every source is over a limit the user set
