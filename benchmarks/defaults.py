@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     if run_dir.exists():
         print(f"{run_dir} exists: pass another --runs (this script never overwrites a run)", file=sys.stderr)
         return 2
-    started = now()
+    started, commit = now(), git_commit()  # the code the training process imports (a later commit may land mid-run)
     summary, secs, train_line = run_seqlab(["-q", "train", args.task, "--data", args.data, "--time-budget",
                                             str(args.minutes), "--out", str(run_dir),
                                             *(["--seed", str(args.seed)] if args.seed is not None else [])],
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     if summary is None:
         return 1
     row = {"task": args.task, "data": args.data, "minutes": args.minutes, "started": started,
-           "git_commit": git_commit(), "machine": machine(), "train_command": train_line,
+           "git_commit": commit, "git_commit_at_end": git_commit(), "machine": machine(), "train_command": train_line,
            "train_wall_s": round(secs, 1), "summary": summary}
     if args.task not in NO_TEST_SPLIT:
         row["test"], _, row["evaluate_command"] = run_seqlab(["-q", "evaluate", str(run_dir), "--data", args.data],
