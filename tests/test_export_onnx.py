@@ -221,7 +221,7 @@ def test_seq2seq_graphs_step_like_pytorch_and_search_gives_seqlabs_tokens(seq2se
         with torch.no_grad():
             want_g = greedy(m, torch.from_numpy(src), torch.from_numpy(mask), tgt.sos_id, tgt.eos_id, max_len_cap=12)
             want_b = beam_search(m, torch.from_numpy(src), torch.from_numpy(mask), tgt.sos_id, tgt.eos_id, beam=3,
-                                 n_best=2, max_len_cap=12)
+                                 n_best=2, max_len_cap=12, length_penalty=onnx.settings["length_penalty"])
         onnx.settings["max_tgt_len"] = 11  # the same cap
         assert [h.tokens for h in onnx.greedy(src, mask)] == [h.tokens for h in want_g]
         got_b = onnx.beam_search(src, mask, beam=3, n_best=2)
