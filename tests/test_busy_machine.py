@@ -34,7 +34,7 @@ def test_precision_probe_stays_under_its_cap(monkeypatch, step_s, budget_s, max_
         return dt
 
     monkeypatch.setattr(device, "time", clock)
-    monkeypatch.setattr(device, "_one_step", fake_step)
+    monkeypatch.setattr(device, "one_step_time", fake_step)
     with caplog.at_level(logging.INFO, logger="seqlab"):
         choice, probe = device.resolve_precision("auto", torch.device("cpu"), torch.nn.Linear(2, 2), None, {"x": 1},
                                                  budget_s=budget_s)
