@@ -95,6 +95,8 @@ class Seq2SeqData:
     max_src_len: int = 0  # longest source in tokens: longer training pairs are dropped, inputs truncated; 0 = auto:
                           # 99% of the training sources fit (at least 100, at most the model's positions)
     max_tgt_len: int = 0  # longest target in tokens: longer training pairs are dropped (counted); 0 = auto, as above
+    max_batch_tokens: int = 12800  # a training batch also stops at this many padded tokens (rows x longest pair):
+    # 128 pairs of up to 100 tokens, the default batch before long documents; 0 = --batch-size alone
     valid_fraction: float = 0.05  # held out when neither --valid nor a dataset split gives validation data
     label_smoothing: float = 0.1  # cross-entropy label smoothing (Szegedy et al. 2016; 0.1 in the Transformer paper)
     teacher_forcing: float = 1.0  # RNN models: probability of feeding the gold previous token (start of schedule)
@@ -113,8 +115,9 @@ class Seq2SeqData:
             v = getattr(self, side)
             if v != "auto" and v not in KINDS:
                 raise ValueError(f"{side} must be auto or one of {', '.join(KINDS)}; found {v!r}")
-        if min(self.beam, self.valid_bleu_max) < 1 or min(self.max_src_len, self.max_tgt_len) < 0:
-            raise ValueError("beam and valid_bleu_max must be ≥ 1, max_src_len and max_tgt_len ≥ 1 (or 0 = auto)")
+        if min(self.beam, self.valid_bleu_max) < 1 or min(self.max_src_len, self.max_tgt_len, self.max_batch_tokens) < 0:
+            raise ValueError("beam and valid_bleu_max must be ≥ 1, max_src_len and max_tgt_len ≥ 1 (or 0 = auto), "
+                             "max_batch_tokens ≥ 0")
         if min(self.src_vocab_size, self.tgt_vocab_size) < 8:
             raise ValueError("src_vocab_size and tgt_vocab_size must be ≥ 8")
         if not 0 < self.valid_fraction < 0.9:
@@ -235,7 +238,8 @@ class Seq2SeqTask(TaskBase):
         model_cfg, sos, eos, bs = comp.model, tgt_tok.sos_id, tgt_tok.eos_id, tcfg.batch_size
 
         def train_batches(epoch):
-            return [train_enc.batch(b, pad_id, sos, eos) for b in bucket_batches(train_enc.lengths, bs, seed, epoch)]
+            return [train_enc.batch(b, pad_id, sos, eos)
+                    for b in bucket_batches(train_enc.lengths, bs, seed, epoch, max_tokens=data.max_batch_tokens)]
 
         scheduled = spec.has("teacher_forcing_schedule")
         progress = {"p": 0.0}  # told by the engine before each step
