@@ -1,7 +1,7 @@
 """Out-of-the-box scores: the plain command a new user types, nothing but the data and a time budget.
 
     seqlab train TASK --data DATA --time-budget MIN --out RUN --json      # no --model, no --set, no tuning
-    seqlab evaluate RUN --data DATA --json                                 # where the dataset has a test split
+    seqlab evaluate RUN --data DATA --json          # where the dataset has a test split train did not score
 
     SEQLAB_DATA_MIRROR=/work/shared/data python benchmarks/defaults.py lm tinyshakespeare --minutes 15
     SEQLAB_DATA_MIRROR=/work/shared/data python benchmarks/defaults.py forecast etth1 --minutes 20
@@ -53,7 +53,9 @@ def main(argv=None) -> int:
     row = {"task": args.task, "data": args.data, "minutes": args.minutes, "started": started,
            "git_commit": commit, "git_commit_at_end": git_commit(), "machine": machine(), "train_command": train_line,
            "train_wall_s": round(secs, 1), "summary": summary}
-    if args.task not in NO_TEST_SPLIT:
+    if isinstance(summary.get("test"), dict):  # a dataset with a test split: train scored it already, with the run's
+        row["test"] = summary["test"]          # own decoding settings (what evaluate would do again)
+    elif args.task not in NO_TEST_SPLIT:
         row["test"], _, row["evaluate_command"] = run_seqlab(["-q", "evaluate", str(run_dir), "--data", args.data],
                                                              runs / f"{name}.evaluate.log")
         if row["test"] is None:
