@@ -61,27 +61,28 @@ def one_step_time(model, loss_fn, batch, device, precision) -> float:
 PROBE_CAP_S = 2.0  # the precision probe's wall-clock limit (5% of a --time-budget when that is smaller)
 
 
-def _time_steps(model, loss_fn, batch, device, warmup=1, rounds=3, cap_s: float = PROBE_CAP_S,
-                limit_s: float = float("inf")) -> dict[str, float]:
+def time_steps(model, loss_fn, batch, device, warmup=1, rounds=3, cap_s: float = PROBE_CAP_S,
+               limit_s: float = float("inf"), precisions: tuple = ("fp32", "bf16")) -> dict[str, float]:
     """Best-of-``rounds`` step time per precision, rounds alternating so load changes hit both alike.
 
     Keeps to ``cap_s`` seconds: a round runs only when it is expected to end within the cap (a big
     model: the one warm-up step of each precision decides). A model whose one fp32 step alone passes the
     cap still gets one bf16 step, since big matmuls are where bf16 gains most, unless the probe would then
     pass ``limit_s`` (5% of the time budget): then bf16 is reported as not measured (``inf``).
+    ``precisions``: the autocast precisions to time, in order (the first is always measured).
     """
     t0 = time.perf_counter()
-    best = {"fp32": float("inf"), "bf16": float("inf")}
-    for p in ("fp32", "bf16"):
+    best = {p: float("inf") for p in precisions}
+    for p in precisions:
         for _ in range(warmup):  # first steps build kernels and caches
             best[p] = one_step_time(model, loss_fn, batch, device, p)
         spent = time.perf_counter() - t0
-        if p == "fp32" and spent > cap_s and spent + best["fp32"] > limit_s:
-            log.info("precision probe: one fp32 step took %.1f s; a bf16 step too would pass 5%% of the time "
-                     "budget, so bf16 is not measured (use --precision bf16 to try it)", best["fp32"])
+        if p != precisions[-1] and spent > cap_s and spent + best[p] > limit_s:
+            log.info("step timing: one %s step took %.1f s; another precision's step would pass the probe's "
+                     "limit, so it is not measured", p, best[p])
             return best
     for _ in range(rounds):
-        if time.perf_counter() - t0 + best["fp32"] + best["bf16"] > cap_s:  # this round would end past the cap
+        if time.perf_counter() - t0 + sum(best.values()) > cap_s:  # this round would end past the cap
             break
         for p in best:
             best[p] = min(best[p], one_step_time(model, loss_fn, batch, device, p))
@@ -108,8 +109,8 @@ def resolve_precision(precision: str, device: torch.device, model=None, loss_fn=
     probe = copy.deepcopy(model).train()
     rng = torch.get_rng_state()
     try:
-        timings = _time_steps(probe, loss_fn, batch, device, cap_s=cap,
-                              limit_s=0.05 * budget_s if budget_s else float("inf"))
+        timings = time_steps(probe, loss_fn, batch, device, cap_s=cap,
+                             limit_s=0.05 * budget_s if budget_s else float("inf"))
     except RuntimeError as e:  # an op without a bf16 kernel on this CPU
         log.info("bf16 probe failed (%s); using fp32", e)
         timings = {"fp32": 1.0, "bf16": float("inf")}

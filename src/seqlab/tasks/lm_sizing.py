@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from ..device import one_step_time
+from ..device import time_steps
 from ..train import distributed
 
 log = logging.getLogger(__name__)
@@ -104,17 +104,7 @@ def step_flops(cfg, tokens: int) -> float:
 
 
 def _step_time(model, loss_fn, batch, device, precisions, cap_s: float) -> float:
-    """The best step time over ``precisions`` (one warm-up step each, then up to two timed rounds within cap_s)."""
+    """The best step time over ``precisions`` within cap_s (the precision probe's timing, two rounds)."""
     batch = {k: v.to(device) for k, v in batch.items()}
-    t0 = time.perf_counter()
-    best = {}
-    for p in precisions:
-        best[p] = one_step_time(model, loss_fn, batch, device, p)  # warm-up (kernels, allocator)
-        if time.perf_counter() - t0 > cap_s:
-            return min(best.values())
-    for _ in range(2):
-        if time.perf_counter() - t0 + sum(best.values()) > cap_s:
-            break
-        for p in precisions:
-            best[p] = min(best[p], one_step_time(model, loss_fn, batch, device, p))
-    return min(best.values())
+    return min(time_steps(model, loss_fn, batch, device, rounds=2, cap_s=cap_s, limit_s=cap_s,
+                          precisions=tuple(precisions)).values())

@@ -147,13 +147,14 @@ def auto_length(lengths: list[int], cap: int) -> int:
     return max(1, min(cap, max(AUTO_LEN_FLOOR, -(-q // 8) * 8)))
 
 
-def _resolve_lengths(data, model_cfg, src_tok, tgt_tok, pairs) -> "Seq2SeqData":
-    """``data`` with max_src_len / max_tgt_len = 0 (auto) replaced by the limits :func:`auto_length` gives."""
+def _resolve_lengths(data, model_cfg, src_ids: list, tgt_ids: list) -> "Seq2SeqData":
+    """``data`` with max_src_len / max_tgt_len = 0 (auto) replaced by the limits :func:`auto_length` gives for
+    the training pairs' token ids."""
     if data.max_src_len and data.max_tgt_len:
         return data
     positions = getattr(model_cfg, "max_len", None) or 512
-    src = data.max_src_len or auto_length([len(x) for x in src_tok.encode_batch(pairs.src)], positions)
-    tgt = data.max_tgt_len or auto_length([len(x) for x in tgt_tok.encode_batch(pairs.tgt)], positions - 2)
+    src = data.max_src_len or auto_length([len(x) for x in src_ids], positions)
+    tgt = data.max_tgt_len or auto_length([len(x) for x in tgt_ids], positions - 2)
     log.info("length limits (auto: %d%% of the training pairs, at least %d): max_src_len=%d, max_tgt_len=%d",
              round(AUTO_LEN_QUANTILE * 100), AUTO_LEN_FLOOR, src, tgt)
     return dataclasses.replace(data, max_src_len=src, max_tgt_len=tgt)
@@ -223,9 +224,10 @@ class Seq2SeqTask(TaskBase):
         if src_tok.pad_id != tgt_tok.pad_id:
             raise UserError("the source and target tokenizers use different padding ids; use seqlab's own tokenizers")
         pad_id = tgt_tok.pad_id
-        data = comp.data = _resolve_lengths(data, comp.model, src_tok, tgt_tok, train_p)
+        train_ids = src_tok.encode_batch(train_p.src), tgt_tok.encode_batch(train_p.tgt)
+        data = comp.data = _resolve_lengths(data, comp.model, *train_ids)
         self._check(comp, spec)
-        train_enc, tstats = encode_pairs(src_tok, tgt_tok, train_p, data, drop_long=True)
+        train_enc, tstats = encode_pairs(src_tok, tgt_tok, train_p, data, drop_long=True, encoded=train_ids)
         valid_enc, vstats = encode_pairs(src_tok, tgt_tok, valid_p, data, drop_long=False)
         if len(train_enc) == 0:
             raise UserError(f"{train_p.origin}: no training pair is within max_src_len/max_tgt_len; raise "

@@ -37,10 +37,11 @@ class Encoded:
         return {"src": src, "src_mask": src_mask, "tgt_in": tgt[:, :-1], "tgt_out": tgt[:, 1:]}
 
 
-def encode_pairs(src_tok, tgt_tok, pairs: Pairs, cfg, drop_long: bool) -> tuple[Encoded, dict]:
-    """Encode both sides. Training (``drop_long``) drops pairs over the length limits; evaluation
-    truncates sources to max_src_len and targets to max_tgt_len. Returns the counts too."""
-    S, T = src_tok.encode_batch(pairs.src), tgt_tok.encode_batch(pairs.tgt)
+def encode_pairs(src_tok, tgt_tok, pairs: Pairs, cfg, drop_long: bool, encoded=None) -> tuple[Encoded, dict]:
+    """Encode both sides (or take ``encoded``, the two sides' ids already computed). Training (``drop_long``)
+    drops pairs over the length limits; evaluation truncates sources to max_src_len and targets to
+    max_tgt_len. Returns the counts too."""
+    S, T = encoded or (src_tok.encode_batch(pairs.src), tgt_tok.encode_batch(pairs.tgt))
     long_src = [i for i, s in enumerate(S) if len(s) > cfg.max_src_len]
     long_tgt = [i for i, t in enumerate(T) if len(t) > cfg.max_tgt_len]
     empty = [i for i, s in enumerate(S) if not s]
