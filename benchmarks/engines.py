@@ -11,15 +11,11 @@ engine sometimes runs right after another one's PyTorch or ONNX Runtime work), e
   through ``seqlab export --format onnx`` (fp32, int8), and CTranslate2 converted from ``seqlab export
   --format hf`` (fp32, int8). Tokens/s, ratios against CTranslate2 and ONNX Runtime at equal precision,
   and whether each engine's greedy tokens equal seqlab fp32's.
-* ``seq2seq``: a Transformer (``--seq2seq-run RUN``, e.g. the Multi30k run; otherwise a small run trained
-  here, post-LN), beam 5, sentences/s at batch 1 and 64: seqlab's beam search vs ONNX Runtime through the
-  export (numpy beam search) vs Hugging Face ``generate`` on the same weights when the run is post-LN
-  (``MarianMTModel`` export) vs CTranslate2 (fp32, int8) converted from that export; seqlab's pre-LN default
-  has no exact HF architecture (README, "Export"), so for such a run HF and CTranslate2 are left out rather
-  than compared on other weights. CTranslate2's own Marian loader assumes Marian's layout (``<pad>`` appended
-  last and stripped, the decoder started from a zero embedding); :func:`ct2_seq2seq` converts with a loader
-  for seqlab's layout instead (``<pad>`` = 0 kept, the decoder started from ``<sos>``), and reports whether
-  CTranslate2 scores a sentence as seqlab does (teacher-forced log-probabilities within 1e-3).
+* ``seq2seq`` (engines_seq2seq.py): a Transformer run (``--seq2seq-run RUN``, e.g. the Multi30k run; otherwise a
+  small post-LN run trained here), beam 5, sentences/s at ``--seq2seq-batches``: seqlab's beam search vs ONNX
+  Runtime through the export vs Hugging Face ``generate`` (post-LN runs: ``MarianMTModel``) vs CTranslate2
+  (fp32, int8) converted straight from the run's weights; real sources with ``--seq2seq-src FILE``; each
+  engine in its own process with ``--isolate``; how often each engine's best hypothesis equals seqlab's.
 * ``classify``: a bi-GRU and a Transformer encoder classifier, batch-1 latency and batch-64 throughput,
   PyTorch eager vs ONNX Runtime on the same run.
 
@@ -265,156 +261,6 @@ def rss_per_engine(args) -> dict:
     return out
 
 
-# ---- seq2seq: seqlab beam search vs ONNX Runtime through the export ---------------------------------------
-def ct2_seq2seq(hf_dir: Path, out: Path) -> None:
-    """Convert seqlab's MarianMTModel export to CTranslate2 with seqlab's vocabulary layout and start token."""
-    from ctranslate2.converters import TransformersConverter
-    from ctranslate2.converters import transformers as ct2t
-
-    class SeqlabMarian(ct2t.MarianMTLoader):
-        def get_model_spec(self, model):  # Marian's post-LN spec, without _remove_pad_weights
-            model.config.normalize_before = False
-            model.config.normalize_embedding = False
-            return ct2t.BartLoader.get_model_spec(self, model)
-
-        def set_config(self, config, model, tokenizer):
-            config.eos_token, config.unk_token = tokenizer.eos_token, tokenizer.unk_token
-            config.decoder_start_token = tokenizer.bos_token  # seqlab's <sos>, a learned embedding
-
-        def set_decoder(self, spec, decoder):  # not start_from_zero_embedding
-            ct2t.BartLoader.set_decoder(self, spec, decoder)
-
-        def get_vocabulary(self, model, tokenizer):  # every id, <pad> = 0 included
-            return ct2t.ModelLoader.get_vocabulary(self, model, tokenizer)
-
-    saved = ct2t._MODEL_LOADERS["MarianConfig"]
-    ct2t._MODEL_LOADERS["MarianConfig"] = SeqlabMarian()
-    try:
-        TransformersConverter(str(hf_dir)).convert(str(out), force=True)
-    finally:
-        ct2t._MODEL_LOADERS["MarianConfig"] = saved
-
-
-def bench_seq2seq(run: str | None, batches: list[int], rounds: int, threads: int, smoke: bool) -> dict:
-    import torch
-
-    import seqlab
-    import seqlab.onnx
-    from seqlab.export import export_run
-    from seqlab.models.decoding import beam_search
-
-    with tempfile.TemporaryDirectory() as d:
-        if run is None:  # a small Transformer trained here (pass --seq2seq-run for the Multi30k-sized model)
-            from seqlab.cli.main import main
-
-            size = ["--set", "model.d_model=32", "--set", "model.d_ff=64", "--set", "model.n_enc_layer=1",
-                    "--set", "model.n_dec_layer=1"] if smoke else []
-            size += ["--set", "model.norm_first=false"]  # post-LN: exports to MarianMTModel, so HF runs the same weights
-            run = str(Path(d) / "s2s")
-            assert main(["-q", "train", "seq2seq", "--data", "builtin:reverse?n=400", "--model", "transformer", *size,
-                         "--epochs", "1", "--set", "data.valid_bleu_max=8", "--out", run]) == 0
-        loaded = seqlab.load(run)
-        export_run(run, "onnx", Path(d) / "onnx", overwrite=True)
-        ort = seqlab.onnx.load(Path(d) / "onnx", threads=threads)
-        s = ort.settings
-        hf = None
-        try:  # the same weights in Hugging Face's MarianMTModel (post-LN runs only)
-            import transformers
-
-            export_run(run, "hf", Path(d) / "hf", overwrite=True)
-            hf = transformers.AutoModelForSeq2SeqLM.from_pretrained(Path(d) / "hf").eval()
-        except Exception as e:  # noqa: BLE001 - a pre-LN run has no HF equivalent: say why, time the others
-            log(f"seq2seq: no Hugging Face model on the same weights ({str(e)[:200]})")
-        ct2 = {}
-        if hf is not None:
-            try:
-                import ctranslate2
-
-                ct2_seq2seq(Path(d) / "hf", Path(d) / "ct2")
-                ct2 = {c: ctranslate2.Translator(str(Path(d) / "ct2"), device="cpu", compute_type=c, intra_threads=threads)
-                       for c in ("float32", "int8")}
-                vocab = json.loads((Path(d) / "hf" / "tokenizer.json").read_text())["model"]["vocab"]
-                itos = {i: t for t, i in vocab.items()}
-            except Exception as e:  # noqa: BLE001 - report, keep benchmarking the others
-                log(f"seq2seq: CTranslate2 conversion failed: {type(e).__name__}: {e}")
-        V = loaded.src_tok.vocab_size
-        g = np.random.default_rng(0)
-        out = {"run": run}
-        for B in batches:
-            lengths = g.integers(5, 20, size=B)
-            src = np.zeros((B, int(lengths.max())), np.int64)
-            for b, n in enumerate(lengths):
-                src[b, :n] = g.integers(6, V, size=n)
-            mask = src != 0
-            ts, tm = torch.from_numpy(src), torch.from_numpy(mask)
-
-            def run_seqlab():
-                with torch.inference_mode():
-                    return beam_search(loaded.module, ts, tm, s["sos_id"], s["eos_id"], beam=5,
-                                       length_penalty=s["length_penalty"], max_len_a=s["max_len_a"],
-                                       max_len_b=s["max_len_b"], max_len_cap=s["max_tgt_len"] + 1)
-
-            def run_ort():
-                return ort.beam_search(src, mask, beam=5)
-
-            def run_hf():
-                with torch.inference_mode():
-                    return hf.generate(input_ids=ts, attention_mask=tm.long(), num_beams=5, do_sample=False,
-                                       max_new_tokens=s["max_tgt_len"] + 1, length_penalty=s["length_penalty"])
-
-            src_tokens = [[itos[int(i)] for i in row[:n]] for row, n in zip(src, lengths)] if ct2 else []
-
-            # CTranslate2 takes one length limit per call: the longest of seqlab's per-sentence limits
-            # (max_len_a * source length + max_len_b, capped), so no engine may decode longer than seqlab
-            limit = int(min(s["max_len_a"] * lengths.max() + s["max_len_b"], s["max_tgt_len"] + 1))
-
-            def ct2_engine(tr):
-                return lambda: tr.translate_batch(src_tokens, beam_size=5, max_batch_size=B, max_decoding_length=limit,
-                                                  length_penalty=s["length_penalty"])
-
-            engines = [("seqlab", run_seqlab), ("ort", run_ort)] + ([("hf", run_hf)] if hf is not None else []) \
-                + [(f"ct2_{'fp32' if c == 'float32' else c}", ct2_engine(tr)) for c, tr in ct2.items()]
-            ours = run_seqlab()
-            same = [h[0].tokens for h in ours] == [h[0].tokens for h in run_ort()]
-            ct2_agree = ct2_same = None
-            if ct2:  # same weights? CTranslate2's teacher-forced score of seqlab's best hypothesis vs seqlab's
-                with torch.inference_mode():
-                    tin = [[s["sos_id"]] + h[0].tokens for h in ours]
-                    T = max(map(len, tin))
-                    tt = torch.tensor([t + [0] * (T - len(t)) for t in tin])
-                    lp = loaded.module(ts, tm, tt).float().log_softmax(-1)
-                theirs = ct2["float32"].score_batch(src_tokens, [[itos[i] for i in h[0].tokens] for h in ours])
-                ct2_agree = max(abs(float(lp[b, t, y]) - r.log_probs[t])
-                                for b, (h, r) in enumerate(zip(ours, theirs))
-                                for t, y in enumerate(h[0].tokens + [s["eos_id"]]))
-                vocab_ids = {t: i for i, t in itos.items()}
-                ct2_same = sum([vocab_ids[w] for w in r.hypotheses[0]] == h[0].tokens
-                               for h, r in zip(ours, ct2_engine(ct2["float32"])())) / len(ours)
-                log(f"seq2seq batch {B}: CTranslate2's best hypothesis equals seqlab's for {ct2_same:.0%} of sentences")
-            if hf is not None:
-                run_hf()  # warm-up
-            times = {name: [] for name, _ in engines}
-            for r in range(rounds):
-                for name, fn in engines[r % len(engines):] + engines[: r % len(engines)]:
-                    t = time.perf_counter()
-                    fn()
-                    times[name].append(round(time.perf_counter() - t, 4))
-            sps = {k: round(B / min(v), 2) for k, v in times.items()}
-            res = {"times": times, "sentences_per_s": sps, "same_best_hypotheses_seqlab_ort": same,
-                   "seqlab_vs_ort": round(sps["seqlab"] / sps["ort"], 2)}
-            if "hf" in sps:
-                res["seqlab_vs_hf"] = round(sps["seqlab"] / sps["hf"], 2)
-            for c in ("ct2_fp32", "ct2_int8"):
-                if c in sps:
-                    res[f"seqlab_vs_{c}"] = round(sps["seqlab"] / sps[c], 2)
-            if ct2_agree is not None:
-                res["ct2_max_logprob_difference"] = round(ct2_agree, 6)
-                res["ct2_same_best_hypothesis_fraction"] = round(ct2_same, 3)
-            out[f"batch{B}"] = res
-            log(f"seq2seq beam 5 batch {B}: " + ", ".join(f"{k} {v} sent/s" for k, v in sps.items()) + f"; same tokens {same}")
-    return out
-
-
 # ---- classification: eager vs ONNX Runtime ------------------------------------------------------------------
 def bench_classify(rounds: int, threads: int, smoke: bool, length: int = 64) -> dict:
     import torch
@@ -481,6 +327,9 @@ def main():
     ap.add_argument("--hf-compile", action="store_true", help="also HF generate with a static cache + torch.compile")
     ap.add_argument("--seq2seq-run", default=None, help="a trained seq2seq Transformer run (default: train a small one)")
     ap.add_argument("--seq2seq-batches", nargs="+", type=int, default=[1, 64])
+    ap.add_argument("--seq2seq-src", default=None, help="source sentences, one a line (.gz too); default random ids")
+    ap.add_argument("--seq2seq-sentences", type=int, default=64, help="how many sources each engine decodes per round")
+    ap.add_argument("--isolate", action="store_true", help="seq2seq: each engine timed in its own process")
     ap.add_argument("--rss", action="store_true", help="peak RSS of each GPT engine, one process each")
     ap.add_argument("--only", default=None, choices=GPT_ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--artifacts", default=None, help=argparse.SUPPRESS)
@@ -516,7 +365,9 @@ def main():
     if args.rss:  # also alone: --sections --rss --sizes gpt2
         res["gpt_peak_rss_mib"] = {"size": args.sizes[0], "batch": 1, **rss_per_engine(args)}
     if "seq2seq" in args.sections:
-        res["seq2seq"] = bench_seq2seq(args.seq2seq_run, args.seq2seq_batches, args.rounds, args.threads, args.smoke)
+        import engines_seq2seq
+
+        res["seq2seq"] = engines_seq2seq.bench(args, args.smoke)
     if "classify" in args.sections:
         res["classify"] = bench_classify(args.rounds, args.threads, args.smoke)
     text = json.dumps(res, indent=2, default=str)

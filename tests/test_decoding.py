@@ -177,3 +177,57 @@ def test_no_repeat_ngram_keeps_every_ngram_unique(n):
         for h in hyps:
             grams = _ngrams(h.tokens, n)
             assert len(grams) > 0 and len(set(grams)) == len(grams), h.tokens
+
+
+def test_settled_only_when_no_live_beam_can_reach_the_n_best():
+    from seqlab.models.decoding import Hypothesis, settled
+
+    fin = [Hypothesis([4], -1.0), Hypothesis([5], -3.0)]
+    # raw scores (alpha 0): a live beam at -0.5 can still end above -1.0; at -1.5 it cannot
+    assert not settled(fin, -0.5, t=1, limit=10, alpha=0.0, n_best=1)
+    assert settled(fin, -1.5, t=1, limit=10, alpha=0.0, n_best=1)
+    assert not settled(fin, -1.5, t=1, limit=10, alpha=0.0, n_best=2)  # the 2nd best (-3) can still be beaten
+    assert not settled(fin[:1], -9.0, t=1, limit=10, alpha=0.0, n_best=2)  # fewer finished than n_best
+    # alpha 1: a live beam gains by growing; its bound divides by lp(limit) = 2.5 at limit 10
+    assert not settled(fin, -2.4, t=1, limit=10, alpha=1.0, n_best=1)  # -2.4 / 2.5 = -0.96 > -1.0
+    assert settled(fin, -2.6, t=1, limit=10, alpha=1.0, n_best=1)
+    assert settled(fin, float("-inf"), t=1, limit=10, alpha=1.0, n_best=1)
+
+
+class _NoShrink:
+    """The same model without ``select_rows``: beam search keeps every sentence's rows to the end."""
+
+    def __init__(self, model):
+        self.m = model
+
+    def __getattr__(self, name):
+        if name == "select_rows":
+            raise AttributeError(name)
+        return getattr(self.m, name)
+
+
+@pytest.mark.parametrize("make", [_rnn, _transformer])
+def test_shrinking_the_batch_and_stopping_settled_sentences_change_no_hypothesis(make, monkeypatch):
+    import seqlab.models.decoding as dec
+
+    model = make()
+    g = torch.Generator().manual_seed(7)
+    lengths = torch.tensor([9, 2, 7, 1, 5, 3, 8, 4])
+    src = torch.randint(5, 15, (8, 9), generator=g)
+    mask = torch.arange(9)[None] < lengths[:, None]
+    src = src.masked_fill(~mask, 0)
+    calls = []
+    select = model.select_rows
+    model.select_rows = lambda state, rows: calls.append(len(rows)) or select(state, rows)
+    for alpha in (0.0, 0.6, 2.0):
+        kw = dict(beam=4, n_best=2, max_len_b=6, length_penalty=alpha, return_attn=True)
+        fast = beam_search(model, src, mask, SOS, EOS, **kw)
+        with monkeypatch.context() as m:
+            m.setattr(dec, "settled", lambda *a: False)  # stop only at K finished or the length limit
+            full = beam_search(_NoShrink(model), src, mask, SOS, EOS, **kw)
+        for a, b in zip(fast, full):
+            assert [h.tokens for h in a] == [h.tokens for h in b]
+            assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
+            for ha, hb in zip(a, b):
+                torch.testing.assert_close(ha.attn, hb.attn)
+    assert calls and all(n % 4 == 0 and n < 8 * 4 for n in calls)  # the batch shrank, in whole sentences

@@ -42,6 +42,11 @@ def max_lengths(src_mask: Tensor, max_len_a: float, max_len_b: int, cap: int | N
     return n.clamp(max=cap) if cap is not None else n
 
 
+def select_memory(memory: dict, rows: Tensor) -> dict:
+    """Rows ``rows`` (R',) of every tensor in a batch-first memory dict (non-tensors kept)."""
+    return {key: (v.index_select(0, rows) if torch.is_tensor(v) else v) for key, v in memory.items()}
+
+
 def _expand(memory: dict, k: int) -> dict:
     """Repeat every batch row of the memory k times: (B, ...) -> (B*k, ...)."""
     return {key: (v.repeat_interleave(k, 0) if torch.is_tensor(v) else v) for key, v in memory.items()}
@@ -96,73 +101,107 @@ def greedy(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, max_l
     return hyps
 
 
+def _lp(n: int, alpha: float) -> float:
+    """GNMT length penalty lp(n) = ((5 + n) / 6) ** alpha."""
+    return ((5.0 + n) / 6.0) ** alpha
+
+
+def settled(finished: list, live_best: float, t: int, limit: int, alpha: float, n_best: int) -> bool:
+    """Whether no live hypothesis can still enter a sentence's ``n_best`` best: its ``n_best``-th best
+    finished score is at least the best a live beam (summed log-probability ``live_best`` after step ``t``)
+    could reach at any length it may still end at (log-probabilities only fall, so the bound is
+    ``live_best / lp(n)`` at the extreme ``n``). Stopping then returns what decoding on would."""
+    if len(finished) < n_best:
+        return False
+    if live_best == float("-inf"):
+        return True
+    kth = sorted((h.score for h in finished), reverse=True)[n_best - 1]
+    return kth >= max(live_best / _lp(t + 2, alpha), live_best / _lp(limit, alpha))
+
+
 @torch.no_grad()
 def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, beam: int = 5,
                 length_penalty: float = 0.6, n_best: int = 1, max_len_a: float = 1.5, max_len_b: int = 10,
                 max_len_cap: int | None = None, return_attn: bool = False,
                 no_repeat_ngram: int = 0) -> list[list[Hypothesis]]:
-    """Batched beam search. Returns, per sentence, the ``n_best`` hypotheses best first."""
+    """Batched beam search. Returns, per sentence, the ``n_best`` hypotheses best first.
+
+    A sentence stops at K finished hypotheses, at its length limit, or once :func:`settled` (no live beam
+    can change its ``n_best`` best). Models with ``select_rows(state, rows)`` (any rows, memory included)
+    then drop its rows, so the batch shrinks as its sentences end; the others carry them to the end."""
     if n_best > beam:
         raise ValueError(f"n_best ({n_best}) cannot exceed the beam width ({beam})")
     B, K, dev = src.size(0), beam, src.device
-    limit = max_lengths(src_mask, max_len_a, max_len_b, max_len_cap)  # (B,)
+    limits = max_lengths(src_mask, max_len_a, max_len_b, max_len_cap).tolist()  # per sentence
     state = model.init_state(_expand(model.encode(src, src_mask), K), need_attn=return_attn)
+    shrink = hasattr(model, "select_rows")
+    active = list(range(B))  # the sentences whose rows are in the batch, in row order
     tokens = torch.full((B * K,), sos_id, dtype=torch.long, device=dev)
     scores = torch.full((B, K), float("-inf"), device=dev)
     scores[:, 0] = 0.0  # all beams start identical: keep one so the first step does not pick duplicates
-    history = torch.empty(B, K, 0, dtype=torch.long, device=dev)  # (B, K, t)
-    attn_hist = None  # (B, K, t, S)
+    history = torch.empty(B, K, 0, dtype=torch.long, device=dev)  # (A, K, t)
+    attn_hist = None  # (A, K, t, S)
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
     done = [False] * B
-    base = (torch.arange(B, device=dev) * K).unsqueeze(1)  # (B, 1), first row of each sentence
-    lp = lambda n: ((5.0 + n) / 6.0) ** length_penalty  # noqa: E731  GNMT length penalty
 
-    for t in range(int(limit.max())):
-        log_probs, state, attn = model.step(state, tokens)  # (B*K, V)
-        V = log_probs.size(-1)
+    for t in range(max(limits)):
+        log_probs, state, attn = model.step(state, tokens)  # (A*K, V)
+        A, V = len(active), log_probs.size(-1)
         if no_repeat_ngram:
-            log_probs = block_repeats(log_probs, history.reshape(B * K, -1), no_repeat_ngram)
-        cand = scores.unsqueeze(-1) + log_probs.view(B, K, V)  # (B, K, V)
-        top_scores, top_idx = cand.view(B, K * V).topk(2 * K, dim=1)  # (B, 2K)
-        top_beam, top_tok = top_idx // V, top_idx % V  # (B, 2K) each
+            log_probs = block_repeats(log_probs, history.reshape(A * K, -1), no_repeat_ngram)
+        cand = scores.unsqueeze(-1) + log_probs.view(A, K, V)  # (A, K, V)
+        top_scores, top_idx = cand.view(A, K * V).topk(2 * K, dim=1)  # (A, 2K)
+        top_beam, top_tok = top_idx // V, top_idx % V  # (A, 2K) each
         is_eos = top_tok == eos_id
         if attn is not None:
-            attn = attn.view(B, K, -1)  # (B, K, S)
+            attn = attn.view(A, K, -1)  # (A, K, S)
         # finished hypotheses: <eos> among the top K candidates
-        for b, j in (is_eos[:, :K] & torch.isfinite(top_scores[:, :K])).nonzero().tolist():
+        for a, j in (is_eos[:, :K] & torch.isfinite(top_scores[:, :K])).nonzero().tolist():
+            b = active[a]
             if done[b]:
                 continue
-            k = int(top_beam[b, j])
-            a = None
+            k = int(top_beam[a, j])
+            h = None
             if attn is not None:
-                prev = attn_hist[b, k] if attn_hist is not None else attn.new_zeros(0, attn.size(-1))
-                a = torch.cat([prev, attn[b, k : k + 1]], 0)
+                prev = attn_hist[a, k] if attn_hist is not None else attn.new_zeros(0, attn.size(-1))
+                h = torch.cat([prev, attn[a, k : k + 1]], 0)
             n = history.size(2) + 1  # generated tokens including <eos>
-            finished[b].append(Hypothesis(history[b, k].tolist(), float(top_scores[b, j]) / lp(n), a))
+            finished[b].append(Hypothesis(history[a, k].tolist(), float(top_scores[a, j]) / _lp(n, length_penalty), h))
         # continuing hypotheses: the best K candidates that are not <eos>
         cont = top_scores.masked_fill(is_eos, float("-inf"))
-        scores, pick = cont.topk(K, dim=1)  # (B, K)
-        beam_src = top_beam.gather(1, pick)  # (B, K) beam each survivor came from
-        tokens = top_tok.gather(1, pick)  # (B, K)
+        scores, pick = cont.topk(K, dim=1)  # (A, K)
+        beam_src = top_beam.gather(1, pick)  # (A, K) beam each survivor came from
+        tokens = top_tok.gather(1, pick)  # (A, K)
         history = torch.cat([history.gather(1, beam_src.unsqueeze(-1).expand_as(history)), tokens.unsqueeze(-1)], 2)
         if attn is not None:
             prev = attn_hist.gather(1, beam_src[:, :, None, None].expand_as(attn_hist)) if attn_hist is not None else None
-            new = attn.gather(1, beam_src.unsqueeze(-1).expand_as(attn)).unsqueeze(2)  # (B, K, 1, S)
+            new = attn.gather(1, beam_src.unsqueeze(-1).expand_as(attn)).unsqueeze(2)  # (A, K, 1, S)
             attn_hist = new if prev is None else torch.cat([prev, new], 2)
-        for b in range(B):
+        best_live = scores[:, 0].tolist()  # topk sorts: each sentence's best live score
+        for a, b in enumerate(active):
             if done[b]:
                 continue
-            if len(finished[b]) >= K:
+            if len(finished[b]) >= K or (t + 1 < limits[b] and settled(finished[b], best_live[a], t, limits[b],
+                                                                         length_penalty, n_best)):
                 done[b] = True
-            elif t + 1 >= int(limit[b]):  # out of length: the live beams end here
+            elif t + 1 >= limits[b]:  # out of length: the live beams end here
+                n = history.size(2)
                 for k in range(K):
-                    if torch.isfinite(scores[b, k]):
-                        a = attn_hist[b, k] if attn_hist is not None else None
-                        n = history.size(2)
-                        finished[b].append(Hypothesis(history[b, k].tolist(), float(scores[b, k]) / lp(n), a))
+                    if torch.isfinite(scores[a, k]):
+                        h = attn_hist[a, k] if attn_hist is not None else None
+                        finished[b].append(Hypothesis(history[a, k].tolist(), float(scores[a, k]) / _lp(n, length_penalty), h))
                 done[b] = True
         if all(done):
             break
-        state = model.reorder(state, (base + beam_src).view(-1))
+        rows = torch.arange(A, device=dev).unsqueeze(1) * K + beam_src  # (A, K): the rows each survivor continues
+        keep = [a for a, b in enumerate(active) if not done[b]]
+        if shrink and len(keep) < A:  # drop the ended sentences' rows, memory included
+            idx = torch.tensor(keep, device=dev)
+            rows, scores, tokens, history = rows[idx], scores[idx], tokens[idx], history[idx]
+            attn_hist = attn_hist[idx] if attn_hist is not None else None
+            active = [active[a] for a in keep]
+            state = model.select_rows(state, rows.view(-1))
+        else:
+            state = model.reorder(state, rows.view(-1))
         tokens = tokens.view(-1)
     return [sorted(f, key=lambda h: -h.score)[:n_best] for f in finished]

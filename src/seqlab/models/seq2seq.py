@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import build_attention
+from .decoding import select_memory
 
 RNN_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 ATTENTIONS = ("none", "bahdanau", "luong", "luong-dot", "luong-general")
@@ -194,6 +195,10 @@ class Seq2Seq(nn.Module):
         if state["feed"] is not None:
             new["feed"] = state["feed"].index_select(0, beam_indices)
         return new
+
+    def select_rows(self, state: dict, rows: Tensor) -> dict:
+        """Keep rows ``rows`` (R',) of the carried state and the memory (beam search drops ended sentences)."""
+        return dict(self.reorder(state, rows), memory=select_memory(state["memory"], rows))
 
     def step(self, state: dict, last_tokens: Tensor):
         """One decoder step. last_tokens (B,) long -> log_probs (B, V), new state, attn (B, S) or None."""

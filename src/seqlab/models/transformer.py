@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .decoding import select_memory
 from .encoder import sinusoidal_positions
 
 
@@ -296,6 +297,14 @@ class Transformer(nn.Module):
         new = dict(state)
         new["cache"] = [None if kv is None else (kv[0].index_select(0, beam_indices), kv[1].index_select(0, beam_indices))
                         for kv in state["cache"]]
+        return new
+
+    def select_rows(self, state: dict, rows: Tensor) -> dict:
+        """Keep rows ``rows`` (R',) of everything carried, memory and cross-attention keys/values included
+        (beam search drops the rows of sentences that ended)."""
+        new = self.reorder(state, rows)
+        new["memory"] = select_memory(state["memory"], rows)
+        new["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
         return new
 
     def step(self, state: dict, last_tokens: Tensor):

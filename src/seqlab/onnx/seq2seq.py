@@ -18,6 +18,17 @@ from .runtime import Runner, check_texts, pad_right, tokenizer
 log = logging.getLogger(__name__)
 
 
+def _settled(finished: list, live_best: float, t: int, limit: int, alpha: float, n_best: int) -> bool:
+    """seqlab.models.decoding.settled: no live beam can still enter the ``n_best`` best."""
+    if len(finished) < n_best:
+        return False
+    if live_best == -np.inf:
+        return True
+    lp = lambda n: ((5.0 + n) / 6.0) ** alpha  # noqa: E731
+    kth = sorted((h.score for h in finished), reverse=True)[n_best - 1]
+    return kth >= max(live_best / lp(t + 2), live_best / lp(limit))
+
+
 @dataclass
 class Hypothesis:
     tokens: list[int]  # generated ids, without <sos> and <eos>
@@ -105,56 +116,71 @@ class OnnxSeq2Seq(Runner):
             hyps.append(Hypothesis(toks[:n], float(score[b])))
         return hyps
 
+    def select_rows(self, state: dict, rows: np.ndarray) -> dict:
+        """Keep rows ``rows`` of the carried arrays and of the memory (beam search drops ended sentences)."""
+        axes = self.settings["memory_axes"]
+        memory = {n: np.take(v, rows, axis=axes.get(n, 0)) for n, v in state["memory"].items()}
+        return {**self.reorder(state, rows), "memory": memory}
+
     def beam_search(self, src: np.ndarray, src_mask: np.ndarray, beam: int = 5, n_best: int = 1) -> list[list[Hypothesis]]:
         s = self.settings
         B, K, eos = src.shape[0], beam, s["eos_id"]
         alpha = s["length_penalty"]
-        limit = self._limits(src_mask)
+        limits = self._limits(src_mask).tolist()
         state = self.init_state(self.expand(self.encode(src, src_mask), K))
+        active = list(range(B))  # the sentences whose rows are in the batch, in row order
         tokens = np.full(B * K, s["sos_id"], np.int64)
         scores = np.full((B, K), -np.inf, np.float32)
         scores[:, 0] = 0.0
         history = np.zeros((B, K, 0), np.int64)
         finished: list[list[Hypothesis]] = [[] for _ in range(B)]
         done = [False] * B
-        base = (np.arange(B) * K)[:, None]
 
         def lp(n):
             return ((5.0 + n) / 6.0) ** alpha
 
-        for t in range(int(limit.max())):
+        for t in range(max(limits)):
             log_probs, state = self.step(state, tokens)
-            V = log_probs.shape[-1]
-            cand = (scores[:, :, None] + log_probs.reshape(B, K, V)).reshape(B, K * V)
-            top_idx = np.argsort(-cand, axis=1, kind="stable")[:, : 2 * K]  # (B, 2K), as topk
+            A, V = len(active), log_probs.shape[-1]
+            cand = (scores[:, :, None] + log_probs.reshape(A, K, V)).reshape(A, K * V)
+            top_idx = np.argsort(-cand, axis=1, kind="stable")[:, : 2 * K]  # (A, 2K), as topk
             top_scores = np.take_along_axis(cand, top_idx, 1)
             top_beam, top_tok = top_idx // V, top_idx % V
             is_eos = top_tok == eos
-            for b, j in zip(*np.nonzero(is_eos[:, :K] & np.isfinite(top_scores[:, :K]))):
+            for a, j in zip(*np.nonzero(is_eos[:, :K] & np.isfinite(top_scores[:, :K]))):
+                b = active[a]
                 if done[b]:
                     continue
-                k = int(top_beam[b, j])
+                k = int(top_beam[a, j])
                 n = history.shape[2] + 1
-                finished[b].append(Hypothesis(history[b, k].tolist(), float(top_scores[b, j]) / lp(n)))
+                finished[b].append(Hypothesis(history[a, k].tolist(), float(top_scores[a, j]) / lp(n)))
             cont = np.where(is_eos, -np.inf, top_scores)
             pick = np.argsort(-cont, axis=1, kind="stable")[:, :K]
             scores = np.take_along_axis(cont, pick, 1)
             beam_src = np.take_along_axis(top_beam, pick, 1)
             tokens = np.take_along_axis(top_tok, pick, 1)
             history = np.concatenate([np.take_along_axis(history, beam_src[:, :, None], 1), tokens[:, :, None]], 2)
-            for b in range(B):
+            for a, b in enumerate(active):
                 if done[b]:
                     continue
-                if len(finished[b]) >= K:
+                if len(finished[b]) >= K or (t + 1 < limits[b] and _settled(finished[b], float(scores[a, 0]), t,
+                                                                             limits[b], alpha, n_best)):
                     done[b] = True
-                elif t + 1 >= int(limit[b]):
+                elif t + 1 >= limits[b]:
                     for k in range(K):
-                        if np.isfinite(scores[b, k]):
-                            finished[b].append(Hypothesis(history[b, k].tolist(), float(scores[b, k]) / lp(history.shape[2])))
+                        if np.isfinite(scores[a, k]):
+                            finished[b].append(Hypothesis(history[a, k].tolist(), float(scores[a, k]) / lp(history.shape[2])))
                     done[b] = True
             if all(done):
                 break
-            state = self.reorder(state, (base + beam_src).reshape(-1))
+            rows = np.arange(A)[:, None] * K + beam_src
+            keep = [a for a, b in enumerate(active) if not done[b]]
+            if len(keep) < A:  # drop the ended sentences' rows, memory included
+                rows, scores, tokens, history = rows[keep], scores[keep], tokens[keep], history[keep]
+                active = [active[a] for a in keep]
+                state = self.select_rows(state, rows.reshape(-1))
+            else:
+                state = self.reorder(state, rows.reshape(-1))
             tokens = tokens.reshape(-1)
         return [sorted(f, key=lambda h: -h.score)[:n_best] for f in finished]
 
