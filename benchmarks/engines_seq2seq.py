@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 ENGINES = ("seqlab", "ort", "hf", "ct2_fp32", "ct2_int8")
+PATHS = {"seqlab": "run", "ort": "onnx", "hf": "hf", "ct2_fp32": "ct2_fp32", "ct2_int8": "ct2_int8"}  # engine -> its weights
 
 
 def log(*a):
@@ -85,6 +86,7 @@ def ct2_from_run(run, out: Path, quantization: str | None = None) -> None:
     spec.config.unk_token, spec.config.eos_token = t.id_to_token(t.unk_id), t.id_to_token(t.eos_id)
     spec.config.bos_token = spec.config.decoder_start_token = t.id_to_token(t.sos_id)
     spec.config.layer_norm_epsilon = float(m.dec_layers[0].norm1.eps)
+    out.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
         spec.validate()
         spec.optimize(quantization=quantization)
@@ -139,9 +141,9 @@ def prepare(run_path: str | None, work: Path, smoke: bool) -> dict:
 def make_engine(name: str, paths: dict, threads: int):
     """``decode(list of source id lists) -> best hypothesis ids per sentence`` for engine ``name`` (beam 5,
     the run's length penalty and limits), or None where the engine has no copy of the weights."""
-    if name not in paths and name != "seqlab":
+    if name != "seqlab" and PATHS[name] not in paths:
         return None
-    if name in ("ort",):
+    if name == "ort":
         import seqlab.onnx
 
         ort = seqlab.onnx.load(paths["onnx"], threads=threads)
@@ -218,7 +220,7 @@ def bench(args, smoke: bool) -> dict:
     with tempfile.TemporaryDirectory() as d:
         paths = prepare(args.seq2seq_run, Path(d), smoke)
         srcs = sources(args.seq2seq_src, seqlab.load(paths["run"]), n)
-        names = [e for e in ENGINES if e == "seqlab" or e in paths]
+        names = [e for e in ENGINES if PATHS[e] in paths]
         if args.isolate:
             raw: dict = {}
             Path(d, "job.json").write_text(json.dumps({"paths": paths, "srcs": srcs}))

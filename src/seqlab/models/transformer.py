@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import transformer_step
 from .decoding import select_memory
 from .encoder import sinusoidal_positions
 
@@ -285,8 +286,15 @@ class Transformer(nn.Module):
         return (logits, w) if return_attn else logits
 
     # ---- incremental decoding protocol -------------------------------------------------------
-    def init_state(self, memory: dict, need_attn: bool = False) -> dict:
-        """Cross-attention keys/values per layer (computed once) and an empty self-attention cache."""
+    def init_state(self, memory: dict, need_attn: bool = False, fast: bool | None = None) -> dict:
+        """Cross-attention keys/values per layer (computed once) and an empty self-attention cache.
+
+        ``fast`` (default: in eval mode, without attention maps or the copy head) decodes through
+        :mod:`~seqlab.models.transformer_step`, the same equations in half the PyTorch calls."""
+        if fast is None:
+            fast = not self.training and not need_attn and self.copy is None
+        if fast:
+            return transformer_step.init(self, memory)
         cross = [layer.cross_attn.kv(memory["enc"]) for layer in self.dec_layers]  # each (B, nh, S, hs)
         return {"memory": memory, "cross": cross, "cache": [None] * len(self.dec_layers), "t": 0,
                 "need_attn": need_attn}
@@ -294,6 +302,8 @@ class Transformer(nn.Module):
     def reorder(self, state: dict, beam_indices: Tensor) -> dict:
         """Select rows of the self-attention caches (beams stay inside their sentence, so the memory
         and cross-attention keys/values, identical across a sentence's beams, are left alone)."""
+        if "fast" in state:
+            return transformer_step.select(state, beam_indices, memory_too=False)
         new = dict(state)
         new["cache"] = [None if kv is None else (kv[0].index_select(0, beam_indices), kv[1].index_select(0, beam_indices))
                         for kv in state["cache"]]
@@ -302,6 +312,8 @@ class Transformer(nn.Module):
     def select_rows(self, state: dict, rows: Tensor) -> dict:
         """Keep rows ``rows`` (R',) of everything carried, memory and cross-attention keys/values included
         (beam search drops the rows of sentences that ended)."""
+        if "fast" in state:
+            return transformer_step.select(state, rows, memory_too=True)
         new = self.reorder(state, rows)
         new["memory"] = select_memory(state["memory"], rows)
         new["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
@@ -309,6 +321,8 @@ class Transformer(nn.Module):
 
     def step(self, state: dict, last_tokens: Tensor):
         """last_tokens (B,) long -> log_probs (B, V), new state, cross-attention (B, S) or None."""
+        if "fast" in state:
+            return transformer_step.step(self, state, last_tokens)
         t = state["t"]
         x = self.embed(self.tgt_embed, last_tokens.unsqueeze(1), start=t)  # (B, 1, C)
         cross_mask = state["memory"]["mask"][:, None, None, :]  # (B, 1, 1, S)

@@ -1,0 +1,121 @@
+"""The encoder-decoder Transformer's decode step for inference, flat: the same equations as
+:meth:`~seqlab.models.transformer.Transformer.step` in about half the PyTorch calls.
+
+A beam-search step at batch 1 multiplies 5 rows by small matrices, so much of its time goes to the fixed
+cost of each PyTorch call (about 45 per decoder layer through the modules). Here, in eval mode:
+
+- the weights are bound once (self-attention's W_q, W_k, W_v fused into one (C, 3C) matrix,
+  every matrix transposed for ``addmm``; rebound when a parameter changes), no ``nn.Module.__call__`` per
+  layer, no dropout calls;
+- the self-attention cache is preallocated per layer, (R, nh, capacity, hs), written in place (capacity
+  doubles when full), instead of concatenated every step;
+- the cross-attention padding mask is an additive bias computed once.
+
+It speaks the decoding protocol's state (``init``, ``step``, ``reorder``, ``select_rows``); the module's
+own ``step`` stays the reference (and is used for attention maps, the copy head and training). Parity
+with it is tested.
+
+Shapes: R rows (sentences x beams), C d_model, nh heads, hs = C / nh, S source length, V vocabulary.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def bind(model) -> list:
+    """Per decoder layer: (norm1, (Wqkv^T, bqkv), (Wo^T, bo), norm2, (Wq^T, bq), (Wo^T, bo), norm3,
+    (W1^T, b1), (W2^T, b2)); each norm a (weight, bias) pair. Made once and kept on the module until a
+    parameter changes (in place, as an optimizer step or load_state_dict does, or replaced)."""
+    key = tuple((p.data_ptr(), p._version) for p in model.dec_layers.parameters())
+    cached = getattr(model, "_fast_step_weights", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    t = lambda lin: (lin.weight.detach().t().contiguous(), lin.bias.detach())  # noqa: E731
+    n = lambda ln: (ln.weight.detach(), ln.bias.detach())  # noqa: E731
+    layers = []
+    for layer in model.dec_layers:
+        sa, ca, ff = layer.self_attn, layer.cross_attn, layer.ff
+        qkv = (torch.cat([sa.W_q.weight, sa.W_k.weight, sa.W_v.weight]).detach().t().contiguous(),
+               torch.cat([sa.W_q.bias, sa.W_k.bias, sa.W_v.bias]).detach())
+        layers.append((n(layer.norm1), qkv, t(sa.W_o), n(layer.norm2), t(ca.W_q), t(ca.W_o), n(layer.norm3),
+                       t(ff.linear1), t(ff.linear2)))
+    model._fast_step_weights = (key, layers)
+    return layers
+
+
+def init(model, memory: dict, capacity: int = 32) -> dict:
+    """The state before step 0: bound weights, cross-attention keys/values, the mask bias, empty caches."""
+    cfg = model.cfg
+    R = memory["enc"].size(0)
+    nh, hs = cfg.n_head, cfg.d_model // cfg.n_head
+    cross = [layer.cross_attn.kv(memory["enc"]) for layer in model.dec_layers]  # each (R, nh, S, hs)
+    dt = memory["enc"].dtype
+    bias = torch.zeros(memory["mask"].shape, dtype=dt, device=memory["mask"].device)
+    bias = bias.masked_fill(~memory["mask"], float("-inf"))[:, None, None, :]  # (R, 1, 1, S)
+    cache = [(memory["enc"].new_empty(R, nh, capacity, hs), memory["enc"].new_empty(R, nh, capacity, hs))
+             for _ in model.dec_layers]
+    return {"fast": bind(model), "memory": memory, "cross": cross, "bias": bias, "cache": cache, "t": 0,
+            "need_attn": False}
+
+
+def _grow(cache: list, t: int) -> list:
+    """Caches with room for slot ``t``: capacity doubled when full."""
+    k0 = cache[0][0]
+    if t < k0.size(2):
+        return cache
+    grown = []
+    for k, v in cache:
+        K, V = k.new_empty(k.size(0), k.size(1), 2 * k.size(2), k.size(3)), v.new_empty(v.size(0), v.size(1), 2 * v.size(2), v.size(3))
+        K[:, :, :t].copy_(k[:, :, :t])
+        V[:, :, :t].copy_(v[:, :, :t])
+        grown.append((K, V))
+    return grown
+
+
+def step(model, state: dict, last_tokens: Tensor):
+    """last_tokens (R,) -> log_probs (R, V) fp32, the new state, None (no attention map on this path)."""
+    cfg = model.cfg
+    t, C, nh = state["t"], cfg.d_model, cfg.n_head
+    hs, eps, pre = C // nh, model.dec_layers[0].norm1.eps, cfg.norm_first
+    scale = 1.0 / math.sqrt(hs)
+    x = model.embed(model.tgt_embed, last_tokens.unsqueeze(1), start=t)[:, 0]  # (R, C); dropout is off in eval
+    R = x.size(0)
+    cache = _grow(state["cache"], t)
+    relu = cfg.activation == "relu"
+    for (n1, qkv, so, n2, cq, co, n3, f1, f2), (K, V), (ck, cv) in zip(state["fast"], cache, state["cross"]):
+        h = F.layer_norm(x, (C,), *n1, eps) if pre else x
+        q, k, v = torch.addmm(qkv[1], h, qkv[0]).view(R, 3, nh, 1, hs).unbind(1)  # 3 x (R, nh, 1, hs)
+        K[:, :, t: t + 1].copy_(k)
+        V[:, :, t: t + 1].copy_(v)
+        w = torch.softmax((q @ K[:, :, : t + 1].transpose(-2, -1)) * scale, -1)  # (R, nh, 1, t+1)
+        a = torch.addmm(so[1], (w @ V[:, :, : t + 1]).view(R, C), so[0])  # (R, C): T = 1, heads side by side
+        x = x + a if pre else F.layer_norm(x + a, (C,), *n1, eps)
+        h = F.layer_norm(x, (C,), *n2, eps) if pre else x
+        q = torch.addmm(cq[1], h, cq[0]).view(R, nh, 1, hs)
+        w = torch.softmax((q @ ck.transpose(-2, -1)) * scale + state["bias"], -1)  # (R, nh, 1, S)
+        a = torch.addmm(co[1], (w @ cv).view(R, C), co[0])
+        x = x + a if pre else F.layer_norm(x + a, (C,), *n2, eps)
+        h = F.layer_norm(x, (C,), *n3, eps) if pre else x
+        u = torch.addmm(f1[1], h, f1[0])
+        u = u.relu_() if relu else F.gelu(u)
+        a = torch.addmm(f2[1], u, f2[0])
+        x = x + a if pre else F.layer_norm(x + a, (C,), *n3, eps)
+    if pre:
+        x = model.dec_norm(x)
+    logits = model.out(x)  # (R, V)
+    return F.log_softmax(logits.float(), dim=-1), dict(state, cache=cache, t=t + 1), None
+
+
+def select(state: dict, rows: Tensor, memory_too: bool) -> dict:
+    """Rows ``rows`` of the caches (and, with ``memory_too``, of the memory, cross keys/values and bias)."""
+    new = dict(state, cache=[(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cache"]])
+    if memory_too:
+        new["memory"] = {key: (v.index_select(0, rows) if torch.is_tensor(v) else v) for key, v in state["memory"].items()}
+        new["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
+        new["bias"] = state["bias"].index_select(0, rows)
+    return new

@@ -1,0 +1,75 @@
+"""The flat inference decode step (models/transformer_step.py) against the Transformer's reference step."""
+
+import pytest
+import torch
+
+from seqlab.models.decoding import beam_search, greedy
+from seqlab.models.transformer import Transformer, TransformerConfig
+
+
+def _model(norm_first, activation):
+    torch.manual_seed(0)
+    return Transformer(TransformerConfig(src_vocab=23, tgt_vocab=19, d_model=32, n_head=4, n_enc_layer=2, n_dec_layer=2,
+                                         d_ff=48, dropout=0.1, activation=activation, norm_first=norm_first)).eval()
+
+
+def _batch():
+    g = torch.Generator().manual_seed(3)
+    src = torch.randint(4, 23, (3, 7), generator=g)
+    mask = torch.arange(7)[None] < torch.tensor([[7], [2], [5]])
+    return src.masked_fill(~mask, 0), mask
+
+
+@pytest.mark.parametrize("norm_first,activation", [(True, "relu"), (False, "relu"), (True, "gelu")])
+def test_fast_step_equals_the_reference_step_through_reorders_shrinks_and_cache_growth(norm_first, activation):
+    model = _model(norm_first, activation)
+    src, mask = _batch()
+    memory = model.encode(src, mask)
+    ref, fast = model.init_state(memory, fast=False), model.init_state(memory)
+    assert "fast" in fast and "fast" not in ref
+    g = torch.Generator().manual_seed(5)
+    tokens = torch.full((3,), 2)
+    with torch.no_grad():
+        for t in range(40):  # past the initial capacity of 32 slots
+            lp_ref, ref, _ = model.step(ref, tokens)
+            lp_fast, fast, _ = model.step(fast, tokens)
+            torch.testing.assert_close(lp_fast, lp_ref, atol=2e-5, rtol=1e-5)
+            tokens = torch.randint(4, 19, (tokens.numel(),), generator=g)
+            rows = torch.randint(0, tokens.numel(), (tokens.numel(),), generator=g)
+            if t == 20:  # drop a row, memory included (an ended sentence)
+                rows = torch.tensor([2, 0])
+                tokens = tokens[:2]
+                ref, fast = model.select_rows(ref, rows), model.select_rows(fast, rows)
+            else:
+                ref, fast = model.reorder(ref, rows), model.reorder(fast, rows)
+
+
+def test_fast_path_only_in_eval_without_attention_maps_and_beam_search_agrees():
+    model = _model(True, "relu")
+    src, mask = _batch()
+    memory = model.encode(src, mask)
+    assert "fast" not in model.init_state(memory, need_attn=True)
+    model.train()
+    assert "fast" not in model.init_state(memory)
+    model.eval()
+    for search in (lambda **k: [[h] for h in greedy(model, src, mask, 2, 3, **k)],
+                   lambda **k: beam_search(model, src, mask, 2, 3, beam=4, n_best=2, **k)):
+        fast = search()
+        ref = search(return_attn=True)  # attention maps: the reference step
+        for a, b in zip(fast, ref):
+            assert [h.tokens for h in a] == [h.tokens for h in b]
+            assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-4)
+
+
+def test_bound_weights_follow_parameter_updates():
+    model = _model(True, "relu")
+    src, mask = _batch()
+    memory = model.encode(src, mask)
+    tokens = torch.full((3,), 2)
+    with torch.no_grad():
+        before, _, _ = model.step(model.init_state(memory), tokens)
+        model.dec_layers[0].self_attn.W_v.weight.mul_(3.0)  # in place, as an optimizer step
+        after, _, _ = model.step(model.init_state(memory), tokens)
+        ref, _, _ = model.step(model.init_state(memory, fast=False), tokens)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, ref, atol=2e-5, rtol=1e-5)
