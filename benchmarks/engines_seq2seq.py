@@ -9,12 +9,17 @@ best hypothesis; the report says how often each equals seqlab's.
 
 Sources: ``--seq2seq-src FILE`` (one sentence a line, .gz read too: e.g. Multi30k's test2016 German), else
 random ids. Batch 1 decodes ``--seq2seq-sentences`` sentences one at a time; batch B decodes them in chunks
-of B. ``--isolate`` times each engine in its own process (one engine's threads cannot slow the next: ONNX
-Runtime's workers spin after each call); otherwise one process, engine order rotated each round.
+of B. ``--isolate`` times each engine in its own process, one process per engine and round with the engine
+order rotated round by round (one engine's threads cannot slow the next: ONNX Runtime's workers spin after
+each call; and a slow spell of a shared machine falls on every engine's round alike); otherwise one
+process, engine order rotated each round. ``--seq2seq-length-penalty A`` overrides the run's for every
+engine (0: raw log-probabilities, the one setting where GNMT's penalty, seqlab's, and the ``length ** A``
+of HF and CTranslate2 agree, so every engine runs the same search).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import subprocess
@@ -147,6 +152,8 @@ def make_engine(name: str, paths: dict, threads: int):
         import seqlab.onnx
 
         ort = seqlab.onnx.load(paths["onnx"], threads=threads)
+        if paths.get("length_penalty") is not None:
+            ort.settings["length_penalty"] = paths["length_penalty"]
         return lambda srcs: [h[0].tokens for h in ort.decode_ids(srcs, beam=5, batch_size=len(srcs))]
     import torch
 
@@ -157,6 +164,8 @@ def make_engine(name: str, paths: dict, threads: int):
     run = seqlab.load(paths["run"])
     run.module.eval()
     data, tok = run.data, run.tgt_tok
+    if paths.get("length_penalty") is not None:
+        data = dataclasses.replace(data, length_penalty=paths["length_penalty"])
     if name == "seqlab":
         def fn(srcs):
             with torch.inference_mode(), run._autocast(rows=len(srcs) * 5):
@@ -188,7 +197,8 @@ def make_engine(name: str, paths: dict, threads: int):
 
     def fn(srcs):  # CTranslate2 takes one length limit per call: the longest of seqlab's per-sentence limits
         res = tr.translate_batch([[src_itos[i] for i in s] for s in srcs], beam_size=5, max_batch_size=len(srcs),
-                                 max_decoding_length=limit(srcs), length_penalty=data.length_penalty)
+                                 max_decoding_length=limit(srcs), length_penalty=data.length_penalty,
+                                 min_decoding_length=0)  # seqlab may end at once (an empty output), as HF
         return [[stoi[w] for w in r.hypotheses[0]] for r in res]
     return fn
 
@@ -219,22 +229,26 @@ def bench(args, smoke: bool) -> dict:
     n = args.seq2seq_sentences if not smoke else 8
     with tempfile.TemporaryDirectory() as d:
         paths = prepare(args.seq2seq_run, Path(d), smoke)
+        paths["length_penalty"] = args.seq2seq_length_penalty
         srcs = sources(args.seq2seq_src, seqlab.load(paths["run"]), n)
-        names = [e for e in ENGINES if PATHS[e] in paths]
-        if args.isolate:
+        names = [e for e in ENGINES if paths.get(PATHS[e])]
+        if args.isolate:  # one process per engine and round, engines rotated: drift hits every engine alike
             raw: dict = {}
             Path(d, "job.json").write_text(json.dumps({"paths": paths, "srcs": srcs}))
-            for name in names:
-                cmd = [sys.executable, __file__, d, name, json.dumps(args.seq2seq_batches), str(args.rounds), str(args.threads)]
-                r = subprocess.run(cmd, capture_output=True, text=True)
-                if r.returncode != 0:
-                    log(f"seq2seq {name} failed: {r.stderr.strip().splitlines()[-1:]}")
-                    continue
-                for key, v in json.loads(r.stdout.strip().splitlines()[-1]).items():
-                    raw.setdefault(key, {}).update(v)
+            for r in range(args.rounds):
+                for name in names[r % len(names):] + names[: r % len(names)]:
+                    cmd = [sys.executable, __file__, d, name, json.dumps(args.seq2seq_batches), "1", str(args.threads)]
+                    res = subprocess.run(cmd, capture_output=True, text=True)
+                    if res.returncode != 0:
+                        log(f"seq2seq {name} failed: {res.stderr.strip().splitlines()[-1:]}")
+                        continue
+                    for key, v in json.loads(res.stdout.strip().splitlines()[-1]).items():
+                        row = raw.setdefault(key, {}).setdefault(name, {"times": [], "hyps": v[name]["hyps"]})
+                        row["times"] += v[name]["times"]
         else:
             raw = time_engines(names, paths, srcs, args.seq2seq_batches, args.rounds, args.threads)
     out = {"run": args.seq2seq_run or "small post-LN model on builtin:reverse", "sources": args.seq2seq_src or "random ids",
+           "length_penalty": "the run's" if args.seq2seq_length_penalty is None else args.seq2seq_length_penalty,
            "sentences": len(srcs), "isolated": bool(args.isolate)}
     for key, res in raw.items():
         B = int(key[5:])
@@ -244,6 +258,8 @@ def bench(args, smoke: bool) -> dict:
                "same_best_as_seqlab": {e: round(sum(a == b for a, b in zip(v["hyps"], ref)) / len(ref), 3)
                                        for e, v in res.items() if e != "seqlab"}}
         row["seqlab_vs"] = {e: round(sps["seqlab"] / s, 2) for e, s in sps.items() if e != "seqlab"}
+        row["seqlab_vs_per_round"] = {e: [round(b / a, 2) for a, b in zip(res["seqlab"]["times"], v["times"])]
+                                      for e, v in res.items() if e != "seqlab"}
         out[key] = row
         log(f"seq2seq beam 5 batch {B}: " + ", ".join(f"{e} {s} sent/s" for e, s in sps.items())
             + f"; same best as seqlab {row['same_best_as_seqlab']}")
