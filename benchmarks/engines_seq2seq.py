@@ -30,8 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-ENGINES = ("seqlab", "ort", "hf", "ct2_fp32", "ct2_int8")
-PATHS = {"seqlab": "run", "ort": "onnx", "hf": "hf", "ct2_fp32": "ct2_fp32", "ct2_int8": "ct2_int8"}  # engine -> its weights
+ENGINES = ("seqlab", "seqlab_fp32", "ort", "hf", "ct2_fp32", "ct2_int8")
+PATHS = {"seqlab": "run", "seqlab_fp32": "run", "ort": "onnx", "hf": "hf", "ct2_fp32": "ct2_fp32", "ct2_int8": "ct2_int8"}  # engine -> its weights
 
 
 def log(*a):
@@ -166,9 +166,9 @@ def make_engine(name: str, paths: dict, threads: int):
     data, tok = run.data, run.tgt_tok
     if paths.get("length_penalty") is not None:
         data = dataclasses.replace(data, length_penalty=paths["length_penalty"])
-    if name == "seqlab":
+    if name in ("seqlab", "seqlab_fp32"):  # as `seqlab translate` runs (bf16 for >= 256 rows of a bf16 run) / fp32
         def fn(srcs):
-            with torch.inference_mode(), run._autocast(rows=len(srcs) * 5):
+            with torch.inference_mode(), run._autocast(rows=len(srcs) * 5 if name == "seqlab" else 0):
                 hyps = decode(run.module, Encoded(srcs, [[] for _ in srcs]), tok, data, "cpu", beam=5, batch_size=len(srcs))
             return [h[0].tokens for h in hyps]
         return fn
@@ -198,7 +198,7 @@ def make_engine(name: str, paths: dict, threads: int):
     def fn(srcs):  # CTranslate2 takes one length limit per call: the longest of seqlab's per-sentence limits
         res = tr.translate_batch([[src_itos[i] for i in s] for s in srcs], beam_size=5, max_batch_size=len(srcs),
                                  max_decoding_length=limit(srcs), length_penalty=data.length_penalty,
-                                 min_decoding_length=0)  # seqlab may end at once (an empty output), as HF
+                                 min_decoding_length=0)  # an empty output allowed, as in seqlab and HF
         return [[stoi[w] for w in r.hypotheses[0]] for r in res]
     return fn
 

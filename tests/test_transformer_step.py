@@ -73,3 +73,18 @@ def test_bound_weights_follow_parameter_updates():
         ref, _, _ = model.step(model.init_state(memory, fast=False), tokens)
     assert not torch.allclose(before, after)
     torch.testing.assert_close(after, ref, atol=2e-5, rtol=1e-5)
+
+
+def test_under_bf16_autocast_the_weights_and_cache_are_bf16_and_the_step_stays_close():
+    model = _model(True, "relu")
+    src, mask = _batch()
+    tokens = torch.full((3,), 2)
+    with torch.no_grad():
+        ref, _, _ = model.step(model.init_state(model.encode(src, mask), fast=False), tokens)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            state = model.init_state(model.encode(src, mask))
+            lp, state, _ = model.step(state, tokens)
+            lp2, state, _ = model.step(state, tokens)
+    assert state["cache"][0][0].dtype == torch.bfloat16 and state["fast"][0][1][0].dtype == torch.bfloat16
+    assert lp.dtype == torch.float32 and torch.isfinite(lp2).all()
+    torch.testing.assert_close(lp, ref, atol=0.1, rtol=0.05)

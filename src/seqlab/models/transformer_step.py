@@ -7,8 +7,9 @@ cost of each PyTorch call (about 45 per decoder layer through the modules). Here
 - the weights are bound once (self-attention's W_q, W_k, W_v fused into one (C, 3C) matrix,
   every matrix transposed for ``addmm``; rebound when a parameter changes), no ``nn.Module.__call__`` per
   layer, no dropout calls;
-- the self-attention cache is preallocated per layer, (R, nh, capacity, hs), written in place (capacity
-  doubles when full), instead of concatenated every step;
+- the self-attention cache is preallocated per layer, time-major (capacity, R, nh, hs), written in place
+  (capacity doubles when full) instead of concatenated every step; its filled slots are one contiguous
+  block, so beam search reorders them with one copy, and attention reads them through strided views;
 - the cross-attention padding mask is an additive bias computed once.
 
 It speaks the decoding protocol's state (``init``, ``step``, ``reorder``, ``select_rows``); the module's
@@ -27,21 +28,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def bind(model) -> list:
+def bind(model, dtype: torch.dtype = torch.float32) -> list:
     """Per decoder layer: (norm1, (Wqkv^T, bqkv), (Wo^T, bo), norm2, (Wq^T, bq), (Wo^T, bo), norm3,
-    (W1^T, b1), (W2^T, b2)); each norm a (weight, bias) pair. Made once and kept on the module until a
-    parameter changes (in place, as an optimizer step or load_state_dict does, or replaced)."""
-    key = tuple((p.data_ptr(), p._version) for p in model.dec_layers.parameters())
+    (W1^T, b1), (W2^T, b2)); each norm a (weight, bias) pair; the matrices and their biases in ``dtype``
+    (autocast's, so it casts none of them per call). Made once and kept on the module until a parameter
+    changes (in place, as an optimizer step or load_state_dict does, or replaced)."""
+    key = (dtype, *((p.data_ptr(), p._version) for p in model.dec_layers.parameters()))
     cached = getattr(model, "_fast_step_weights", None)
     if cached is not None and cached[0] == key:
         return cached[1]
-    t = lambda lin: (lin.weight.detach().t().contiguous(), lin.bias.detach())  # noqa: E731
+    t = lambda lin: (lin.weight.detach().t().contiguous().to(dtype), lin.bias.detach().to(dtype))  # noqa: E731
     n = lambda ln: (ln.weight.detach(), ln.bias.detach())  # noqa: E731
     layers = []
     for layer in model.dec_layers:
         sa, ca, ff = layer.self_attn, layer.cross_attn, layer.ff
-        qkv = (torch.cat([sa.W_q.weight, sa.W_k.weight, sa.W_v.weight]).detach().t().contiguous(),
-               torch.cat([sa.W_q.bias, sa.W_k.bias, sa.W_v.bias]).detach())
+        qkv = (torch.cat([sa.W_q.weight, sa.W_k.weight, sa.W_v.weight]).detach().t().contiguous().to(dtype),
+               torch.cat([sa.W_q.bias, sa.W_k.bias, sa.W_v.bias]).detach().to(dtype))
         layers.append((n(layer.norm1), qkv, t(sa.W_o), n(layer.norm2), t(ca.W_q), t(ca.W_o), n(layer.norm3),
                        t(ff.linear1), t(ff.linear2)))
     model._fast_step_weights = (key, layers)
@@ -54,25 +56,25 @@ def init(model, memory: dict, capacity: int = 32) -> dict:
     R = memory["enc"].size(0)
     nh, hs = cfg.n_head, cfg.d_model // cfg.n_head
     cross = [layer.cross_attn.kv(memory["enc"]) for layer in model.dec_layers]  # each (R, nh, S, hs)
-    dt = memory["enc"].dtype
-    bias = torch.zeros(memory["mask"].shape, dtype=dt, device=memory["mask"].device)
+    device = memory["enc"].device.type
+    dt = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else memory["enc"].dtype
+    bias = torch.zeros(memory["mask"].shape, dtype=memory["enc"].dtype, device=memory["mask"].device)
     bias = bias.masked_fill(~memory["mask"], float("-inf"))[:, None, None, :]  # (R, 1, 1, S)
-    cache = [(memory["enc"].new_empty(R, nh, capacity, hs), memory["enc"].new_empty(R, nh, capacity, hs))
-             for _ in model.dec_layers]
-    return {"fast": bind(model), "memory": memory, "cross": cross, "bias": bias, "cache": cache, "t": 0,
+    cache = [(memory["enc"].new_empty(capacity, R, nh, hs, dtype=dt), memory["enc"].new_empty(capacity, R, nh, hs, dtype=dt))
+             for _ in model.dec_layers]  # time-major: the filled slots [:t] are one contiguous block
+    return {"fast": bind(model, dt), "memory": memory, "cross": cross, "bias": bias, "cache": cache, "t": 0,
             "need_attn": False}
 
 
 def _grow(cache: list, t: int) -> list:
     """Caches with room for slot ``t``: capacity doubled when full."""
-    k0 = cache[0][0]
-    if t < k0.size(2):
+    if t < cache[0][0].size(0):
         return cache
     grown = []
     for k, v in cache:
-        K, V = k.new_empty(k.size(0), k.size(1), 2 * k.size(2), k.size(3)), v.new_empty(v.size(0), v.size(1), 2 * v.size(2), v.size(3))
-        K[:, :, :t].copy_(k[:, :, :t])
-        V[:, :, :t].copy_(v[:, :, :t])
+        K, V = k.new_empty(2 * k.size(0), *k.shape[1:]), v.new_empty(2 * v.size(0), *v.shape[1:])
+        K[:t].copy_(k[:t])
+        V[:t].copy_(v[:t])
         grown.append((K, V))
     return grown
 
@@ -89,11 +91,13 @@ def step(model, state: dict, last_tokens: Tensor):
     relu = cfg.activation == "relu"
     for (n1, qkv, so, n2, cq, co, n3, f1, f2), (K, V), (ck, cv) in zip(state["fast"], cache, state["cross"]):
         h = F.layer_norm(x, (C,), *n1, eps) if pre else x
-        q, k, v = torch.addmm(qkv[1], h, qkv[0]).view(R, 3, nh, 1, hs).unbind(1)  # 3 x (R, nh, 1, hs)
-        K[:, :, t: t + 1].copy_(k)
-        V[:, :, t: t + 1].copy_(v)
-        w = torch.softmax((q @ K[:, :, : t + 1].transpose(-2, -1)) * scale, -1)  # (R, nh, 1, t+1)
-        a = torch.addmm(so[1], (w @ V[:, :, : t + 1]).view(R, C), so[0])  # (R, C): T = 1, heads side by side
+        q, k, v = torch.addmm(qkv[1], h, qkv[0]).view(R, 3, nh, hs).unbind(1)  # 3 x (R, nh, hs)
+        K[t].copy_(k)
+        V[t].copy_(v)
+        keys = K[: t + 1].view(t + 1, R * nh, hs).permute(1, 2, 0)  # (R*nh, hs, t+1), strided: no copy
+        w = torch.softmax(torch.bmm(q.reshape(R * nh, 1, hs), keys) * scale, -1)  # (R*nh, 1, t+1)
+        y = torch.bmm(w, V[: t + 1].view(t + 1, R * nh, hs).permute(1, 0, 2))  # (R*nh, 1, hs)
+        a = torch.addmm(so[1], y.view(R, C), so[0])  # (R, C): heads side by side
         x = x + a if pre else F.layer_norm(x + a, (C,), *n1, eps)
         h = F.layer_norm(x, (C,), *n2, eps) if pre else x
         q = torch.addmm(cq[1], h, cq[0]).view(R, nh, 1, hs)
@@ -112,8 +116,16 @@ def step(model, state: dict, last_tokens: Tensor):
 
 
 def select(state: dict, rows: Tensor, memory_too: bool) -> dict:
-    """Rows ``rows`` of the caches (and, with ``memory_too``, of the memory, cross keys/values and bias)."""
-    new = dict(state, cache=[(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cache"]])
+    """Rows ``rows`` of the caches' filled slots (and, with ``memory_too``, of the memory, cross keys/values
+    and bias): one copy of what is filled, straight into a new time-major buffer."""
+    t = state["t"]
+
+    def pick(x: Tensor) -> Tensor:
+        out = x.new_empty(x.size(0), rows.numel(), *x.shape[2:])
+        torch.index_select(x[:t], 1, rows, out=out[:t])
+        return out
+
+    new = dict(state, cache=[(pick(k), pick(v)) for k, v in state["cache"]])
     if memory_too:
         new["memory"] = {key: (v.index_select(0, rows) if torch.is_tensor(v) else v) for key, v in state["memory"].items()}
         new["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
