@@ -330,6 +330,7 @@ def main():
     ap.add_argument("--seq2seq-src", default=None, help="source sentences, one a line (.gz too); default random ids")
     ap.add_argument("--seq2seq-sentences", type=int, default=64, help="how many sources each engine decodes per round")
     ap.add_argument("--isolate", action="store_true", help="seq2seq: each engine timed in its own process")
+    ap.add_argument("--seq2seq-engines", nargs="+", default=None, help="only these (seqlab is always needed: ratios are to it)")
     ap.add_argument("--seq2seq-length-penalty", type=float, default=None, help="override the run's (0: every engine's same search)")
     ap.add_argument("--rss", action="store_true", help="peak RSS of each GPT engine, one process each")
     ap.add_argument("--only", default=None, choices=GPT_ENGINES, help=argparse.SUPPRESS)

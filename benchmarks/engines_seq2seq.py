@@ -231,7 +231,7 @@ def bench(args, smoke: bool) -> dict:
         paths = prepare(args.seq2seq_run, Path(d), smoke)
         paths["length_penalty"] = args.seq2seq_length_penalty
         srcs = sources(args.seq2seq_src, seqlab.load(paths["run"]), n)
-        names = [e for e in ENGINES if paths.get(PATHS[e])]
+        names = [e for e in ENGINES if paths.get(PATHS[e]) and (not args.seq2seq_engines or e in args.seq2seq_engines)]
         if args.isolate:  # one process per engine and round, engines rotated: drift hits every engine alike
             raw: dict = {}
             Path(d, "job.json").write_text(json.dumps({"paths": paths, "srcs": srcs}))

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -231,3 +232,15 @@ def test_shrinking_the_batch_and_stopping_settled_sentences_change_no_hypothesis
             for ha, hb in zip(a, b):
                 torch.testing.assert_close(ha.attn, hb.attn)
     assert calls and all(n % 4 == 0 and n < 8 * 4 for n in calls)  # the batch shrank, in whole sentences
+
+
+def test_onnx_beam_top_k_equals_a_stable_full_sort_ties_included():
+    from seqlab.onnx.seq2seq import top_stable
+
+    g = np.random.default_rng(0)
+    x = g.integers(0, 6, size=(7, 40)).astype(np.float32)  # many ties
+    x[3] = -np.inf
+    x[4, :5] = 1.0
+    x[4, 5:] = -np.inf  # fewer finite values than asked for
+    for n in (1, 3, 10, 40, 50):
+        assert np.array_equal(top_stable(x, n), np.argsort(-x, axis=1, kind="stable")[:, :n])
