@@ -4,16 +4,20 @@
     state  = model.init_state(memory, need_attn)    everything the decoder carries between steps
     log_probs, state, attn = model.step(state, last_tokens)   (B,) -> (B, V), state, (B, S) or None
     state  = model.reorder(state, beam_indices)     keep rows beam_indices (B',) of the carried state
+    state  = model.select_rows(state, rows)         optional: keep rows of everything, memory included
 
 Each step feeds one token; the model carries its hidden state (RNN) or key/value cache
 (Transformer), so no prefix is recomputed. ``reorder`` only ever moves rows within the beams of
-one sentence, so models need not reorder the memory.
+one sentence, so models need not reorder the memory; ``select_rows`` (where a model has it) lets
+beam search drop the rows of sentences that have ended.
 
 Beam search keeps K hypotheses per sentence. At each step the K*V continuations are scored by
 their summed log-probability; of the best 2K, those ending in <eos> within the top K become
 finished hypotheses (score / lp(length), GNMT length penalty lp(n) = ((5 + n) / 6) ** alpha) and
-the best K others continue. A sentence is done once it has K finished hypotheses or reaches its
-maximum length ``max_len_a * source_length + max_len_b``. With K = 1 this is exactly greedy search.
+the best K others continue. A sentence is done once it has K finished hypotheses, reaches its
+maximum length ``max_len_a * source_length + max_len_b``, or is :func:`settled` (no live hypothesis
+can still enter its n-best: stopping returns what decoding on would). With K = 1 this is exactly
+greedy search.
 
 ``no_repeat_ngram`` = n > 0 forbids any n-gram from occurring twice in one output (as Hugging Face's
 ``no_repeat_ngram_size``): a token that would complete an n-gram already in the hypothesis gets
