@@ -138,3 +138,25 @@ def test_export_overwrite_keeps_the_users_files_and_an_unwritable_out_is_one_lin
     blocker.write_text("x")
     code, _, err = cli("export", run, "--format", "onnx", "--out", blocker / "exp")
     assert code == 2 and "cannot write there" in err and err.count("\n") == 1
+
+
+def test_minutes_take_a_unit_and_a_bad_one_is_one_line():
+    import click
+
+    from seqlab.cli.options import MINUTES
+
+    assert [MINUTES.convert(v, None, None) for v in ("15", "15m", "90s", "1.5h", " 2MIN ", 3)] == [15.0, 15.0, 1.5, 90.0, 2.0, 3.0]
+    for bad in ("10 minutes", "m", "abc", "5d"):
+        with pytest.raises(click.BadParameter, match="expected minutes as a number"):
+            MINUTES.convert(bad, None, None)
+
+
+def test_time_budget_with_a_unit_trains_and_a_bad_value_exits_2(cli, tmp_path, sentiment_csv):
+    code, _, err = cli("train", "classify", "--data", sentiment_csv, "--model", "textcnn", "--time-budget", "5d",
+                       "--out", str(tmp_path / "bad"))
+    assert code == 2 and "expected minutes" in err and "Traceback" not in err
+    out = tmp_path / "ok"
+    code, stdout, _ = cli("train", "classify", "--data", sentiment_csv, "--model", "textcnn", "--time-budget", "30s",
+                          "--epochs", "1", "--out", str(out), "--json")
+    assert code == 0
+    assert json.loads((out / "config.json").read_text())["train"]["time_budget"] == pytest.approx(0.5)

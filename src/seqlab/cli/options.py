@@ -14,6 +14,26 @@ COLUMN_OPTIONS = [
 ]
 
 
+class Minutes(click.ParamType):
+    """A duration in minutes: a bare number (15, 0.5) or with a unit: 90s, 15m, 1.5h."""
+
+    name = "minutes"
+    UNITS = {"s": 1 / 60, "sec": 1 / 60, "m": 1.0, "min": 1.0, "h": 60.0}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, (int, float)):
+            return float(value)
+        text = str(value).strip().lower()
+        number, unit = text.rstrip("abcdefghijklmnopqrstuvwxyz"), text[len(text.rstrip("abcdefghijklmnopqrstuvwxyz")):]
+        try:
+            return float(number) * self.UNITS[unit or "m"]
+        except (ValueError, KeyError):
+            self.fail(f"expected minutes as a number (15) or with a unit (90s, 15m, 1.5h); found {value!r}", param, ctx)
+
+
+MINUTES = Minutes()
+
+
 def column_options(f):
     """Add every column flag; the run says which apply (LoadedRun.column_options) and refuses the others."""
     for flag, dest, help_ in reversed(COLUMN_OPTIONS):

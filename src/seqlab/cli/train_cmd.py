@@ -14,6 +14,7 @@ from ..tasks import TASKS, get_task
 from ..tasks.base import TrainRequest
 from ..train import distributed
 from .launch import run_torchrun
+from .options import MINUTES
 
 # Dedicated flags for task data options; each is the same as --set data.NAME=VALUE.
 # A flag that does not apply to the chosen task is refused with the list of those that do.
@@ -64,9 +65,9 @@ def _data_flag_options(f):
 @click.option("--seed", type=int, default=None, help="Random seed (same seed, same run on the CPU).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None, help="auto picks CUDA when present.")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16", "fp16"]), default=None, help="auto measures fp32 vs bf16 and keeps the faster.")
-@click.option("--time-budget", type=float, default=None, metavar="MINUTES", help="Stop cleanly after this many minutes, keeping the best checkpoint.")
+@click.option("--time-budget", type=MINUTES, default=None, metavar="MINUTES", help="Stop cleanly after this many minutes (or 90s, 1.5h), keeping the best checkpoint.")
 @click.option("--init", default=None, help="Start from the weights of this run (e.g. an mlm run, for classify --model bert).")
-@click.option("--pretrain", type=float, default=None, metavar="MINUTES",
+@click.option("--pretrain", type=MINUTES, default=None, metavar="MINUTES",
               help="--model bert: first pre-train the encoder by masked LM on --data's own text for MINUTES (run OUT-mlm), then fine-tune from it.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing run in --out.")
