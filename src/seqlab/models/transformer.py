@@ -303,7 +303,7 @@ class Transformer(nn.Module):
         """Select rows of the self-attention caches (beams stay inside their sentence, so the memory
         and cross-attention keys/values, identical across a sentence's beams, are left alone)."""
         if "fast" in state:
-            return transformer_step.select(state, beam_indices, memory_too=False)
+            return transformer_step.select(state, beam_indices)
         new = dict(state)
         new["cache"] = [None if kv is None else (kv[0].index_select(0, beam_indices), kv[1].index_select(0, beam_indices))
                         for kv in state["cache"]]
@@ -312,11 +312,11 @@ class Transformer(nn.Module):
     def select_rows(self, state: dict, rows: Tensor) -> dict:
         """Keep rows ``rows`` (R',) of everything carried, memory and cross-attention keys/values included
         (beam search drops the rows of sentences that ended)."""
-        if "fast" in state:
-            return transformer_step.select(state, rows, memory_too=True)
         new = self.reorder(state, rows)
         new["memory"] = select_memory(state["memory"], rows)
         new["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
+        if "bias" in state:  # the fast step's cross-attention mask bias
+            new["bias"] = state["bias"].index_select(0, rows)
         return new
 
     def step(self, state: dict, last_tokens: Tensor):

@@ -12,9 +12,9 @@ cost of each PyTorch call (about 45 per decoder layer through the modules). Here
   block, so beam search reorders them with one copy, and attention reads them through strided views;
 - the cross-attention padding mask is an additive bias computed once.
 
-It speaks the decoding protocol's state (``init``, ``step``, ``reorder``, ``select_rows``); the module's
-own ``step`` stays the reference (and is used for attention maps, the copy head and training). Parity
-with it is tested.
+The Transformer's ``init_state``/``step``/``reorder``/``select_rows`` call ``init``/``step``/``select`` here
+for such a state; the module's own ``step`` stays the reference (and is used for attention maps, the copy
+head and training). Parity with it is tested.
 
 Shapes: R rows (sentences x beams), C d_model, nh heads, hs = C / nh, S source length, V vocabulary.
 """
@@ -115,9 +115,9 @@ def step(model, state: dict, last_tokens: Tensor):
     return F.log_softmax(logits.float(), dim=-1), dict(state, cache=cache, t=t + 1), None
 
 
-def select(state: dict, rows: Tensor, memory_too: bool) -> dict:
-    """Rows ``rows`` of the caches' filled slots (and, with ``memory_too``, of the memory, cross keys/values
-    and bias): one copy of what is filled, straight into a new time-major buffer."""
+def select(state: dict, rows: Tensor) -> dict:
+    """Rows ``rows`` of the caches' filled slots: one copy of what is filled, straight
+    into a new time-major buffer. The memory and cross keys/values are the caller's (Transformer.select_rows)."""
     t = state["t"]
 
     def pick(x: Tensor) -> Tensor:
@@ -125,9 +125,4 @@ def select(state: dict, rows: Tensor, memory_too: bool) -> dict:
         torch.index_select(x[:t], 1, rows, out=out[:t])
         return out
 
-    new = dict(state, cache=[(pick(k), pick(v)) for k, v in state["cache"]])
-    if memory_too:
-        new["memory"] = {key: (v.index_select(0, rows) if torch.is_tensor(v) else v) for key, v in state["memory"].items()}
-        new["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
-        new["bias"] = state["bias"].index_select(0, rows)
-    return new
+    return dict(state, cache=[(pick(k), pick(v)) for k, v in state["cache"]])

@@ -34,15 +34,20 @@ def top_stable(x: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+def _lp(n: int, alpha: float) -> float:
+    """GNMT length penalty lp(n) = ((5 + n) / 6) ** alpha."""
+    return ((5.0 + n) / 6.0) ** alpha
+
+
 def _settled(finished: list, live_best: float, t: int, limit: int, alpha: float, n_best: int) -> bool:
-    """seqlab.models.decoding.settled: no live beam can still enter the ``n_best`` best."""
+    """seqlab.models.decoding.settled (restated here: this module runs without torch): no live beam can
+    still enter the ``n_best`` best."""
     if len(finished) < n_best:
         return False
     if live_best == -np.inf:
         return True
-    lp = lambda n: ((5.0 + n) / 6.0) ** alpha  # noqa: E731
     kth = sorted((h.score for h in finished), reverse=True)[n_best - 1]
-    return kth >= max(live_best / lp(t + 2), live_best / lp(limit))
+    return kth >= max(live_best / _lp(t + 2, alpha), live_best / _lp(limit, alpha))
 
 
 @dataclass
@@ -151,9 +156,7 @@ class OnnxSeq2Seq(Runner):
         history = np.zeros((B, K, 0), np.int64)
         finished: list[list[Hypothesis]] = [[] for _ in range(B)]
         done = [False] * B
-
-        def lp(n):
-            return ((5.0 + n) / 6.0) ** alpha
+        lp = lambda n: _lp(n, alpha)  # noqa: E731
 
         for t in range(max(limits)):
             log_probs, state = self.step(state, tokens)
