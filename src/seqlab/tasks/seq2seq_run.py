@@ -26,9 +26,9 @@ log = logging.getLogger(__name__)
 
 
 # bf16 autocast pays off on the CPU only for large decode batches: per step every small product is cast and
-# run through bf16 kernels slower than fp32's at a few rows. Beam 5 here (2 cores, AVX512-BF16), sentences/s
-# bf16 vs fp32: Multi30k Transformer batch 1 12.2 vs 27.3, batch 4 28.9 vs 48.5, batch 64 92.4 vs 95.2;
-# SAMSum copy Transformer batch 1 3.8 vs 6.9, batch 16 15.5 vs 15.5, batch 64 9.4 vs 7.9.
+# run through bf16 kernels slower than fp32's at a few rows. Multi30k Transformer, beam 5, 2 cores with
+# AVX512-BF16, sentences/s bf16 vs fp32 (benchmarks/seq2seq_decode.py, RESULTS #14): batch 1 12.2 vs 23.2,
+# batch 4 36.7 vs 51.2, batch 16 75.8 vs 72.7, batch 64 97.6 vs 72.3.
 BF16_MIN_ROWS = 256
 
 

@@ -1,0 +1,60 @@
+"""Decode speed of a seq2seq run by precision and batch size (the measurement behind seq2seq_run.BF16_MIN_ROWS).
+
+Translates the first ``--sentences`` lines of ``--src`` with ``run.predict`` (beam ``--beam``) in batches of
+each ``--batches`` size, once under bf16 autocast and once in fp32, alternating precisions over ``--rounds``
+rounds; reports sentences/s (best round) per batch size and precision.
+
+    OMP_NUM_THREADS=2 python benchmarks/seq2seq_decode.py RUN --src $SEQLAB_DATA_MIRROR/multi30k/test_2016_flickr.de.gz \
+        --out benchmarks/results/seq2seq_decode_precision.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run")
+    ap.add_argument("--src", required=True, help="source sentences, one a line (.gz too)")
+    ap.add_argument("--sentences", type=int, default=128)
+    ap.add_argument("--batches", nargs="+", type=int, default=[1, 4, 16, 64])
+    ap.add_argument("--beam", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    import torch
+
+    import seqlab
+    from seqlab.tasks import seq2seq_run
+
+    seq2seq_run.BF16_MIN_ROWS = 0  # every batch in the precision set below
+    opener = gzip.open if args.src.endswith(".gz") else open
+    with opener(args.src, "rt", encoding="utf-8") as f:
+        texts = [line.strip() for line, _ in zip(f, range(args.sentences))]
+    run = seqlab.load(args.run)
+    run.predict(texts[:4], beam=args.beam)  # warm-up
+    res = {"run": args.run, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+           "threads": torch.get_num_threads(), "beam": args.beam, "sentences": len(texts), "sentences_per_s": {}}
+    for B in args.batches:
+        n = min(len(texts), 32) if B == 1 else len(texts)  # batch 1 is slow: 32 sentences are enough
+        best = {}
+        for _ in range(args.rounds):
+            for p in ("bf16", "fp32"):
+                run.precision = p
+                t = time.perf_counter()
+                run.predict(texts[:n], beam=args.beam, batch_size=B)
+                best[p] = max(best.get(p, 0.0), n / (time.perf_counter() - t))
+        res["sentences_per_s"][f"batch{B}"] = {p: round(v, 1) for p, v in best.items()}
+        print(f"batch {B}: bf16 {best['bf16']:.1f}, fp32 {best['fp32']:.1f} sentences/s", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
