@@ -136,7 +136,7 @@ def test_post_ln_seq2seq_transformer_as_marianmtmodel(tmp_path):
     _train(["seq2seq", "--data", "builtin:reverse?n=100", "--model", "transformer", "--set", "model.d_model=16",
             "--set", "model.n_head=2", "--set", "model.d_ff=32", "--set", "model.n_enc_layer=2",
             "--set", "model.n_dec_layer=2", "--set", "model.norm_first=false", "--set", "data.valid_bleu_max=4",
-            "--out", tmp_path / "post"])
+            "--set", "data.copy_source=off", "--out", tmp_path / "post"])  # reversal would turn the copy head on
     run = seqlab.load(tmp_path / "post")
     export_run(tmp_path / "post", "hf", tmp_path / "hf")
     hf = AutoModelForSeq2SeqLM.from_pretrained(tmp_path / "hf").eval()
@@ -171,6 +171,7 @@ def test_models_without_a_hugging_face_equivalent(runs, tmp_path, cli):
             "--set", "model.n_dec_layer=1", "--set", "data.valid_bleu_max=4", "--out", tmp_path / "tf"])
     code, _, err = cli("export", tmp_path / "tf", "--format", "hf", "--out", tmp_path / "x")
     assert code == 2 and "MarianMTModel" in err and "pre-LN" in err
+    assert "copy (pointer-generator)" in err and "--set data.copy_source=off" in err  # reversal data: auto copy
     data = write_sentiment_csv(tmp_path / "r.csv", n=60)
     _train(["mlm", "--data", data, "--model", "bert", *TINY_BERT, "--set", "model.norm=pre", "--out", tmp_path / "pre"])
     code, _, err = cli("export", tmp_path / "pre", "--format", "hf", "--out", tmp_path / "y")

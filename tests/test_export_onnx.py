@@ -174,9 +174,11 @@ def test_rnn_lm_graph_equals_pytorch_and_carries_state(lm_runs, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------- seq2seq
-SEQ2SEQ = {
-    "transformer": ["--set", "model.d_model=16", "--set", "model.n_head=2", "--set", "model.d_ff=32",
-                    "--set", "model.n_enc_layer=1", "--set", "model.n_dec_layer=2"],
+_TRANSFORMER = ["--set", "model.d_model=16", "--set", "model.n_head=2", "--set", "model.d_ff=32",
+                "--set", "model.n_enc_layer=1", "--set", "model.n_dec_layer=2"]
+SEQ2SEQ = {  # name: flags; "transformer-copy" is --model transformer with the copy head (auto on reversal data)
+    "transformer": [*_TRANSFORMER, "--set", "data.copy_source=off"],
+    "transformer-copy": _TRANSFORMER,
     "bahdanau": ["--set", "model.hidden=16", "--set", "model.emb_dim=8", "--set", "model.attn_dim=8"],
     "luong": ["--set", "model.hidden=16", "--set", "model.emb_dim=8", "--set", "model.layers=2"],
     "lstm": ["--set", "model.hidden=16", "--set", "model.emb_dim=8"],
@@ -189,7 +191,7 @@ SEQ2SEQ = {
 def seq2seq_runs(tmp_path_factory):
     d = tmp_path_factory.mktemp("seq2seq")
     for name, extra in SEQ2SEQ.items():
-        _train(["seq2seq", "--data", "builtin:reverse?n=100", "--model", name, *extra, "--set", "data.valid_bleu_max=8",
+        _train(["seq2seq", "--data", "builtin:reverse?n=100", "--model", name.split("-")[0], *extra, "--set", "data.valid_bleu_max=8",
                 "--out", d / name])
     return {name: d / name for name in SEQ2SEQ}
 
@@ -199,6 +201,7 @@ def test_seq2seq_graphs_step_like_pytorch_and_search_gives_seqlabs_tokens(seq2se
     from seqlab.models.decoding import beam_search, greedy
 
     run = seqlab.load(seq2seq_runs[name])
+    assert (getattr(run.module, "copy", None) is not None) == (name == "transformer-copy")
     manifest = export_run(seq2seq_runs[name], "onnx", tmp_path / "x")
     onnx = _load(tmp_path / "x")
     assert set(manifest["tokenizers"]) == {"src", "tgt"}

@@ -96,15 +96,25 @@ def test_transformer_and_teacher_forcing_schedule(cli, tmp_path):
     small = ["--epochs", "1", "--batch-size", "32", "--precision", "fp32", "--set", "model.d_model=32", "--set",
              "model.d_ff=64", "--set", "model.n_enc_layer=1", "--set", "model.n_dec_layer=1", "--set", "model.n_head=2"]
     code, _, err = cli("-q", "train", "translate", "--data", "builtin:reverse?n=100", "--model", "transformer", "--out",
-                       tmp_path / "c0", "--set", "model.copy=true", *small)
+                       tmp_path / "c0", "--set", "model.copy=true", "--set", "data.copy_source=off", *small)
     assert code == 2 and "data.shared_vocab=true" in err
+    code, _, err = cli("-q", "train", "translate", "--data", "builtin:reverse?n=100", "--model", "gru", "--out",
+                       tmp_path / "c1", "--set", "data.copy_source=on", *TINY_RNN)
+    assert code == 2 and "copy head" in err and not (tmp_path / "c1").exists()
+    # reversal copies every source word: auto turns copying on (all but what --set gives)
     code, _, err = cli("-q", "train", "translate", "--data", "builtin:reverse?n=300", "--model", "transformer", "--out",
-                       tmp_path / "copy", "--set", "model.copy=true", "--set", "data.shared_vocab=true", *small)
+                       tmp_path / "copy", "--set", "model.share_embeddings=false", *small)
     assert code == 0, err
+    cfg = json.loads((tmp_path / "copy" / "config.json").read_text())
+    assert cfg["data"]["copy_source"] == "on" and cfg["data"]["shared_vocab"] and cfg["model"]["copy"]
+    assert cfg["model"]["share_embeddings"] is False and cfg["data"]["no_repeat_ngram"] == 0  # given; not shorter
+    assert json.loads((tmp_path / "copy" / "meta.json").read_text())["copy_profile"]["overlap"] == 1.0
     code, stdout, err = cli("predict", tmp_path / "copy", "1 2 3", "--beam", "2", "--json")
     assert code == 0 and "translation" in json.loads(stdout)["predictions"][0], err
     code, _, err = cli("export", tmp_path / "copy", "--format", "onnx", "--out", tmp_path / "exported")
-    assert code == 2 and "pointer-generator" in err, err
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "exported" / "seqlab_export.json").read_text())
+    assert {"enc", "src"} <= {x["name"] for x in manifest["graphs"]["decoder"]["inputs"]}  # what the copy head reads
     out = tmp_path / "gru"
     code, _, err = cli("-q", "train", "seq2seq", "--data", "builtin:reverse?n=600", "--model", "gru", "--out", out,
                        "--epochs", "2", *TINY_RNN, "--set", "data.teacher_forcing=1.0", "--set", "data.tf_schedule=linear",

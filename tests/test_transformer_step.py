@@ -7,10 +7,11 @@ from seqlab.models.decoding import beam_search, greedy
 from seqlab.models.transformer import Transformer, TransformerConfig
 
 
-def _model(norm_first, activation):
-    torch.manual_seed(0)
-    return Transformer(TransformerConfig(src_vocab=23, tgt_vocab=19, d_model=32, n_head=4, n_enc_layer=2, n_dec_layer=2,
-                                         d_ff=48, dropout=0.1, activation=activation, norm_first=norm_first)).eval()
+def _model(norm_first, activation, copy=False):
+    torch.manual_seed(0)  # the copy head needs one vocabulary: 23 on both sides
+    return Transformer(TransformerConfig(src_vocab=23, tgt_vocab=23 if copy else 19, d_model=32, n_head=4, n_enc_layer=2,
+                                         n_dec_layer=2, d_ff=48, dropout=0.1, activation=activation,
+                                         norm_first=norm_first, copy=copy)).eval()
 
 
 def _batch():
@@ -20,9 +21,10 @@ def _batch():
     return src.masked_fill(~mask, 0), mask
 
 
-@pytest.mark.parametrize("norm_first,activation", [(True, "relu"), (False, "relu"), (True, "gelu")])
-def test_fast_step_equals_the_reference_step_through_reorders_shrinks_and_cache_growth(norm_first, activation):
-    model = _model(norm_first, activation)
+@pytest.mark.parametrize("norm_first,activation,copy", [(True, "relu", False), (False, "relu", False),
+                                                        (True, "gelu", False), (True, "relu", True), (False, "relu", True)])
+def test_fast_step_equals_the_reference_step_through_reorders_shrinks_and_cache_growth(norm_first, activation, copy):
+    model = _model(norm_first, activation, copy)
     src, mask = _batch()
     memory = model.encode(src, mask)
     ref, fast = model.init_state(memory, fast=False), model.init_state(memory)

@@ -33,14 +33,16 @@ def check(model, path) -> None:
         why.append(f"its positions are {cfg.positions} (Marian's are fixed sinusoids)")
     if cfg.d_model % 2:
         why.append(f"d_model={cfg.d_model} is odd (the sinusoid halves would not line up)")
+    fix = ["--set model.norm_first=false"]
     if getattr(cfg, "copy", False):
-        why.append("it has a copy (pointer-generator) output, which Marian has no place for")
+        why.append("it has a copy (pointer-generator) output, which Marian has no place for (data.copy_source turned "
+                   "it on: the targets reuse their sources' words)")
+        fix.append("--set data.copy_source=off")
     if why:
         raise UserError(f"{path}: the seq2seq Transformer maps onto MarianMTModel only when it is post-LN with "
                         f"sinusoidal positions; this run has no exact Hugging Face equivalent because "
                         f"{'; and '.join(why)}. BART differs too (a LayerNorm on the embeddings, learned positions "
-                        "offset by 2). Train with --set model.norm_first=false for a Marian-compatible run, or "
-                        "export with --format onnx")
+                        f"offset by 2). Train with {' '.join(fix)} for a Marian-compatible run, or export with --format onnx")
 
 
 def marian_config(cfg, sos_id: int, eos_id: int) -> dict:

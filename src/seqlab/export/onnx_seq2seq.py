@@ -14,6 +14,8 @@ Transformer::
                    cross_keys, cross_values, src_mask
                 -> log_probs (B, V), new_self_keys, new_self_values (n_dec_layer, B, nh, t + 1, hs),
                    attention (B, S) (last layer's cross-attention, head-averaged)
+    with the copy head (model.copy): the encoder also returns enc (B, S, C), and the decoder reads enc and
+    src (B, S) int64 (its log_probs are then the pointer-generator mixture's)
 
 RNN encoder-decoders (rnn, lstm, gru, bahdanau, luong)::
 
@@ -48,7 +50,8 @@ class TransformerEncoderGraph(nn.Module):
     def forward(self, src: Tensor, src_mask: Tensor):
         memory = self.model.encode(src, src_mask)  # {"enc": (B, S, C), "mask"}
         kv = [layer.cross_attn.kv(memory["enc"]) for layer in self.model.dec_layers]  # each (B, nh, S, hs)
-        return torch.stack([k for k, _ in kv]), torch.stack([v for _, v in kv])
+        keys, values = torch.stack([k for k, _ in kv]), torch.stack([v for _, v in kv])
+        return (keys, values, memory["enc"]) if self.model.copy is not None else (keys, values)
 
 
 class TransformerStepGraph(nn.Module):
@@ -59,7 +62,8 @@ class TransformerStepGraph(nn.Module):
         self.model = model
 
     def forward(self, last_tokens: Tensor, position: Tensor, self_keys: Tensor, self_values: Tensor,
-                cross_keys: Tensor, cross_values: Tensor, src_mask: Tensor):
+                cross_keys: Tensor, cross_values: Tensor, src_mask: Tensor, enc: Tensor | None = None,
+                src: Tensor | None = None):
         m = self.model
         pos = m.pos.weight[position] if m.cfg.positions == "learned" else m.pe[position]  # (B, C)
         x = (m.tgt_embed(last_tokens) * m.cfg.d_model ** 0.5 + pos)[:, None]  # (B, 1, C)
@@ -74,15 +78,13 @@ class TransformerStepGraph(nn.Module):
             last = i == len(m.dec_layers) - 1
             x, w_i = layer(x, None, (cross_keys[i], cross_values[i]), cross_mask, self_kv=(k, v), need_weights=last)
             w = w_i if last else w
-        logits = m.out(m.dec_norm(x[:, 0]))  # (B, V)
+        memory = {"enc": enc, "src": src, "mask": src_mask}  # read by the copy head only
+        logits = m.output(m.dec_norm(x), memory)[:, 0]  # (B, V); the copy head's log P if the model has one
         return torch.log_softmax(logits.float(), -1), torch.stack(keys), torch.stack(values), w[:, 0]
 
 
 def _transformer(model, out: Path) -> tuple[dict, dict, dict]:
     cfg = model.cfg
-    if cfg.copy:
-        raise UserError("export: the ONNX seq2seq graphs have no copy (pointer-generator) output yet; this run was "
-                        "trained with model.copy=true, so serve or translate it with seqlab itself")
     nh, hs, L = cfg.n_head, cfg.d_model // cfg.n_head, cfg.n_dec_layer
     B, S, t = 2, 5, 3
     src = torch.randint(1, cfg.src_vocab, (B, S))
@@ -93,23 +95,30 @@ def _transformer(model, out: Path) -> tuple[dict, dict, dict]:
             io("src_mask", ["batch", "src_len"], "bool", "True = a real source token")]
     e_out = [io("cross_keys", cache, "float32", "cross-attention keys of every decoder layer"),
              io("cross_values", cache, "float32", "cross-attention values of every decoder layer")]
+    copy_in = []  # the copy head (model.copy) reads the encoder states and the source ids at every step
+    if cfg.copy:
+        e_out.append(io("enc", ["batch", "src_len", cfg.d_model], "float32", "encoder output states (the copy head's keys)"))
+        copy_in = [dict(e_out[-1]), io("src", ["batch", "src_len"], "int64", "source ids (what the copy head copies)")]
     axes = {"src": {0: "batch", 1: "src_len"}, "src_mask": {0: "batch", 1: "src_len"},
-            "cross_keys": {1: "batch", 3: "src_len"}, "cross_values": {1: "batch", 3: "src_len"}}
+            "cross_keys": {1: "batch", 3: "src_len"}, "cross_values": {1: "batch", 3: "src_len"},
+            "enc": {0: "batch", 1: "src_len"}}
     onnx_export(TransformerEncoderGraph(model).eval(), (src, mask), out / "encoder.onnx", e_in, e_out, axes)
     step_cache = ["n_dec_layer", "batch", "n_head", "t", "head_size"]
     d_in = [io("last_tokens", ["batch"], "int64", "the previous target token of each row (<sos> at step 0)"),
             io("position", ["batch"], "int64", "the step t (the position of last_tokens in the target)"),
             io("self_keys", step_cache, "float32", "self-attention keys of the t earlier target positions"),
             io("self_values", step_cache, "float32", "self-attention values of the t earlier target positions"),
-            *[dict(x) for x in e_out],  # the encoder outputs, read at every step
-            io("src_mask", ["batch", "src_len"], "bool", "True = a real source token")]
+            *[dict(x) for x in e_out[:2]],  # the encoder outputs, read at every step
+            io("src_mask", ["batch", "src_len"], "bool", "True = a real source token"), *copy_in]
     d_out = [io("log_probs", ["batch", cfg.tgt_vocab], "float32", "log p(y_t | y_<t, x)"),
              io("new_self_keys", ["n_dec_layer", "batch", "n_head", "t+1", "head_size"], "float32", "the next self_keys"),
              io("new_self_values", ["n_dec_layer", "batch", "n_head", "t+1", "head_size"], "float32", "the next self_values"),
              io("attention", ["batch", "src_len"], "float32", "last decoder layer's cross-attention, head-averaged")]
     args = (torch.randint(1, cfg.tgt_vocab, (B,)), torch.full((B,), t), torch.randn(L, B, nh, t, hs),
             torch.randn(L, B, nh, t, hs), torch.randn(L, B, nh, S, hs), torch.randn(L, B, nh, S, hs), mask)
-    axes = {"last_tokens": {0: "batch"}, "position": {0: "batch"}, "self_keys": {1: "batch", 3: "t"},
+    if cfg.copy:
+        args += (torch.randn(B, S, cfg.d_model), src)
+    axes = {"enc": {0: "batch", 1: "src_len"}, "src": {0: "batch", 1: "src_len"}, "last_tokens": {0: "batch"}, "position": {0: "batch"}, "self_keys": {1: "batch", 3: "t"},
             "self_values": {1: "batch", 3: "t"}, "cross_keys": {1: "batch", 3: "src_len"},
             "cross_values": {1: "batch", 3: "src_len"}, "src_mask": {0: "batch", 1: "src_len"},
             "log_probs": {0: "batch"}, "new_self_keys": {1: "batch", 3: "t+1"}, "new_self_values": {1: "batch", 3: "t+1"},
@@ -117,7 +126,8 @@ def _transformer(model, out: Path) -> tuple[dict, dict, dict]:
     onnx_export(TransformerStepGraph(model).eval(), args, out / "decoder.onnx", d_in, d_out, axes)
     carry = {"self_keys": ["new_self_keys", 1], "self_values": ["new_self_values", 1]}
     init = {"self_keys": [L, nh, 0, hs], "self_values": [L, nh, 0, hs]}  # per-row shapes, batch on axis 1
-    settings = {"kind": "transformer", "carry": carry, "init": init, "memory_axes": {"cross_keys": 1, "cross_values": 1, "src_mask": 0},
+    settings = {"kind": "transformer", "carry": carry, "init": init,
+                "memory_axes": {"cross_keys": 1, "cross_values": 1, "src_mask": 0, "enc": 0, "src": 0},
                 "max_positions": cfg.max_len}
     return ({"file": "encoder.onnx", "inputs": e_in, "outputs": e_out},
             {"file": "decoder.onnx", "inputs": d_in, "outputs": d_out}, settings)

@@ -289,10 +289,10 @@ class Transformer(nn.Module):
     def init_state(self, memory: dict, need_attn: bool = False, fast: bool | None = None) -> dict:
         """Cross-attention keys/values per layer (computed once) and an empty self-attention cache.
 
-        ``fast`` (default: in eval mode, without attention maps or the copy head) decodes through
+        ``fast`` (default: in eval mode, without attention maps) decodes through
         :mod:`~seqlab.models.transformer_step`, the same equations in half the PyTorch calls."""
         if fast is None:
-            fast = not self.training and not need_attn and self.copy is None
+            fast = not self.training and not need_attn
         if fast:
             return transformer_step.init(self, memory)
         cross = [layer.cross_attn.kv(memory["enc"]) for layer in self.dec_layers]  # each (B, nh, S, hs)

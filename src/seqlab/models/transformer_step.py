@@ -13,8 +13,9 @@ cost of each PyTorch call (about 45 per decoder layer through the modules). Here
 - the cross-attention padding mask is an additive bias computed once.
 
 The Transformer's ``init_state``/``step``/``reorder``/``select_rows`` call ``init``/``step``/``select`` here
-for such a state; the module's own ``step`` stays the reference (and is used for attention maps, the copy
-head and training). Parity with it is tested.
+for such a state; the module's own ``step`` stays the reference (and is used for attention maps and
+training). The output layer is the module's (``Transformer.output``, the copy head included). Parity with the
+reference step is tested.
 
 Shapes: R rows (sentences x beams), C d_model, nh heads, hs = C / nh, S source length, V vocabulary.
 """
@@ -111,7 +112,7 @@ def step(model, state: dict, last_tokens: Tensor):
         x = x + a if pre else F.layer_norm(x + a, (C,), *n3, eps)
     if pre:
         x = model.dec_norm(x)
-    logits = model.out(x)  # (R, V)
+    logits = model.output(x[:, None], state["memory"])[:, 0]  # (R, V); the copy head's log P if the model has one
     return F.log_softmax(logits.float(), dim=-1), dict(state, cache=cache, t=t + 1), None
 
 

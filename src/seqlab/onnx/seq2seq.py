@@ -67,8 +67,9 @@ class OnnxSeq2Seq(Runner):
 
     # ---- the incremental decoding protocol over the two graphs -----------------------------------
     def encode(self, src: np.ndarray, src_mask: np.ndarray) -> dict:
-        """Run the encoder graph: {name: array} plus src_mask (the memory every step reads)."""
-        return {**self.run("encoder", {"src": src, "src_mask": src_mask}), "src_mask": src_mask}
+        """Run the encoder graph: {name: array} plus src_mask and src (the memory every step reads; the decoder
+        graph takes the names it has inputs for: src only with a copy head)."""
+        return {**self.run("encoder", {"src": src, "src_mask": src_mask}), "src_mask": src_mask, "src": src}
 
     def init_state(self, memory: dict) -> dict:
         """The carried arrays before step 0 (bridged states, empty caches, zero input feed) and the step."""

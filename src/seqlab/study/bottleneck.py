@@ -41,7 +41,8 @@ def run(ctx) -> StudyResult:
     data = f"builtin:reverse?n={ctx.n(2000, 8000, 50)}&min_len=3&max_len={max_len}"
     scores, rows = {}, []
     for m, (label, sets) in MODELS.items():
-        sets = {**sets, "data": {"beam": 1, "valid_bleu_max": 100, "label_smoothing": 0.0},
+        sets = {**sets, "data": {"beam": 1, "valid_bleu_max": 100, "label_smoothing": 0.0,
+                                 "copy_source": "off"},  # the architectures alone: no copy head for the Transformer
                 "train": {"patience": 0}}
         ctx.train("seq2seq", m, data, m, sets, epochs=ctx.pick(8, 12), batch_size=32, lr=3e-3)
         run_ = load(ctx.run_dir(m))

@@ -31,6 +31,7 @@ from ..metrics.translation import bleu_chrf
 from ..models.seq2seq import TF_SCHEDULES, Seq2Seq, Seq2SeqConfig
 from ..models.transformer import Transformer, TransformerConfig
 from ..train.engine import TrainConfig
+from . import seq2seq_copy
 from .protocol import ModelSpec, Prepared, TaskBase
 from .seq2seq_io import decode, encode_pairs, seq2seq_loss, teacher_forced_loss, tf_ratio
 
@@ -92,6 +93,9 @@ class Seq2SeqData:
     src_vocab_size: int = 8000  # largest source vocabulary (bpe/wordpiece: merge target)
     tgt_vocab_size: int = 6000  # largest target vocabulary
     shared_vocab: bool = False  # one tokenizer fitted on both sides (needed for model.share_embeddings)
+    copy_source: str = "auto"  # auto | on | off: targets built from their source's words (summaries): one joint
+    # vocabulary, shared embeddings, the Transformer's copy head, and trigram blocking where targets are under half
+    # the source's length; auto = on when ≥ 50% of the target words occur in their source (seq2seq_copy.py)
     max_src_len: int = 0  # longest source in tokens: longer training pairs are dropped, inputs truncated; 0 = auto:
                           # 99% of the training sources fit (at least 100, at most the model's positions)
     max_tgt_len: int = 0  # longest target in tokens: longer training pairs are dropped (counted); 0 = auto, as above
@@ -130,6 +134,8 @@ class Seq2SeqData:
             raise ValueError("max_len_a and max_len_b must be ≥ 0")
         if self.no_repeat_ngram < 0:
             raise ValueError(f"no_repeat_ngram must be ≥ 0 (0 = off); found {self.no_repeat_ngram}")
+        if self.copy_source not in ("auto", "on", "off"):
+            raise ValueError(f"copy_source must be auto, on or off; found {self.copy_source!r}")
 
 
 AUTO_LEN_FLOOR = 100  # an auto length limit is never below this (the limit before auto): short data loses nothing
@@ -193,8 +199,8 @@ class Seq2SeqTask(TaskBase):
 
     def prepare(self, comp, req, run) -> Prepared:
         spec = self.models[comp.model_name]
-        self._check(comp, spec)
-        data, tcfg, seed = comp.data, comp.train, comp.train.seed
+        tcfg, seed = comp.train, comp.train.seed
+        data = comp.data
         train_src = parse_source(req.data, "--data")
         train_p = read_pairs(train_src, data, "train", seed)
         if req.valid:
@@ -209,6 +215,9 @@ class Seq2SeqTask(TaskBase):
             log.info("no --valid given: held out %d of %d training pairs", len(va), len(tr) + len(va))
         if len(train_p.src) < 2:
             raise UserError(f"{train_p.origin}: {len(train_p.src)} usable training pair(s); seq2seq needs more data")
+        copy_profile = None if run is not None else seq2seq_copy.resolve(comp, req, train_p.src, train_p.tgt)
+        data = comp.data  # a resumed run keeps its saved settings
+        self._check(comp, spec)
         test_text = req.test or (req.data if train_src.kind == "dataset" and train_src.split is None else None)
 
         both = data.tokenizer if data.tokenizer != "auto" else (train_p.tokenizer_hint or "bpe")
@@ -234,7 +243,7 @@ class Seq2SeqTask(TaskBase):
                             "--max-src-len/--max-tgt-len")
         meta = {"src_tokenizer": kinds["src"], "tgt_tokenizer": kinds["tgt"], "shared_vocab": data.shared_vocab,
                 "src_vocab": src_tok.vocab_size, "tgt_vocab": tgt_tok.vocab_size, "n_train": len(train_enc),
-                "n_valid": len(valid_enc), "train": tstats, "valid": vstats}
+                "n_valid": len(valid_enc), "train": tstats, "valid": vstats, "copy_profile": copy_profile}
         comp.model = dataclasses.replace(comp.model, src_vocab=src_tok.vocab_size, tgt_vocab=tgt_tok.vocab_size,
                                          pad_id=pad_id)
         model_cfg, sos, eos, bs = comp.model, tgt_tok.sos_id, tgt_tok.eos_id, tcfg.batch_size
