@@ -104,6 +104,9 @@ def test_cli_run_records_the_size_it_chose_and_resumes_with_it(tmp_path, monkeyp
     assert meta["sizing"]["size"] == "nanogpt-shakespeare"  # 4 steps are all it asks for: the largest fits
     assert (cfg["model"]["n_layer"], cfg["model"]["n_embd"], cfg["data"]["block_size"]) == (6, 384, 256)
     assert cfg["train"]["lr"] == 5e-3  # --lr given: kept
+    assert cfg["train"]["epochs"] == lm_sizing.BUDGET_EPOCHS  # no --epochs: the budget (or early stopping) ends it
     args[args.index("train.max_steps=4")] = "train.max_steps=6"
     assert main([*args, "--resume"]) == 0  # the saved size is the run's; no second choice
     assert json.loads((out / "summary.json").read_text())["steps"] == 6
+    assert main([*args[:-2], "--epochs", "3", "--out", str(tmp_path / "e3")]) == 0
+    assert json.loads((tmp_path / "e3" / "config.json").read_text())["train"]["epochs"] == 3  # --epochs given: kept

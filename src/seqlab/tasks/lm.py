@@ -123,6 +123,8 @@ class LMTask(TaskBase):
         device = pick_device(tcfg.device)
         sizing = None
         if lm_sizing.applies(req, comp):  # a --time-budget and no size given: the largest GPT that fits it
+            if not req.given("train", "epochs"):  # the size is chosen for the whole budget: train to its end
+                tcfg = comp.train = dataclasses.replace(tcfg, epochs=lm_sizing.BUDGET_EPOCHS)  # (patience still stops)
             vocab_cfg = dataclasses.replace(comp.model, vocab_size=tok.vocab_size)
             choice, sizing = lm_sizing.choose(
                 vocab_cfg, comp.train, spec.build, LMLoss(False, False),

@@ -12,6 +12,10 @@ the largest that reaches :data:`MIN_STEPS` steps within the budget (or, for a sh
 is used; the smallest when none does. The rule's one number comes from nanoGPT's CPU recipe
 (its baby GPT trains for 2,000 iterations), not from tuning on any data here.
 
+Without ``--epochs`` such a run trains until the budget ends (epochs = :data:`BUDGET_EPOCHS`; early
+stopping on the validation loss still ends it sooner): the size was chosen for the whole budget, and the
+default 10 epochs would end a small model's run early (the baby GPT on tinyshakespeare: 10.5 of 15 minutes).
+
 The choice and its timings are logged and kept in the run's config.json (the sizes) and meta.json
 (``sizing``), so ``--resume`` and ``predict`` see the same model; under torchrun rank 0 decides for all.
 """
@@ -40,6 +44,7 @@ LADDER = (
     ("small", {"n_layer": 4, "n_head": 4, "n_embd": 256, "attn_dropout": 0.0}, 128, 2e-3),  # RESULTS #4's flags
     ("baby", {"n_layer": 4, "n_head": 4, "n_embd": 128, "attn_dropout": 0.0}, 64, 1e-3),  # nanoGPT's CPU recipe
 )
+BUDGET_EPOCHS = 100_000  # epochs of a sized run without --epochs: the budget (or early stopping) ends it
 SIZE_KEYS = ("n_layer", "n_head", "n_embd", "n_inner", "block_size")
 
 
