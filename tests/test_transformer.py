@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from seqlab.models.transformer import MultiHeadAttention, Transformer, TransformerConfig
@@ -184,3 +185,27 @@ def _decoder_states(model, tgt, memory):
     for layer in model.dec_layers:
         x, _ = layer(x, causal, layer.cross_attn.kv(memory["enc"]), memory["mask"][:, None, None, :])
     return x
+
+
+def test_copy_head_values_and_gradients_equal_the_dense_mixture_with_repeated_source_tokens():
+    from seqlab.tasks.seq2seq_io import smoothed_nll
+
+    model = _model(src_vocab=V_TGT, copy=True)
+    g = torch.Generator().manual_seed(7)
+    src = torch.randint(4, 9, (3, 7), generator=g)  # 5 distinct tokens in 7 positions: repeats in every row
+    mask = torch.arange(7)[None] < torch.tensor([[7], [4], [6]])
+    memory = model.encode(src, mask)
+    h = torch.randn(3, 5, 16, requires_grad=True)
+    logits = model.out(h)
+    target = torch.randint(0, V_TGT, (15,), generator=g)
+    target[[2, 9]] = 0  # padding: ignored
+    grads = []
+    for mixture in (lambda: model.copy(h, logits, memory), lambda: model.copy.reference(h, logits, memory)):
+        logp = mixture()
+        loss = smoothed_nll(logp.flatten(0, 1), target, 0.1, 0)
+        ref = F.cross_entropy(logp.flatten(0, 1), target, ignore_index=0, label_smoothing=0.1)
+        torch.testing.assert_close(loss, ref)  # normalised log-probabilities: the same loss without a second softmax
+        grads.append((logp.detach(), *torch.autograd.grad(loss, [h, model.copy.W_c.weight, model.copy.gate.weight],
+                                                           retain_graph=True)))
+    for new, old in zip(*grads):
+        torch.testing.assert_close(new, old, atol=1e-5, rtol=1e-4)

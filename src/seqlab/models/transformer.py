@@ -183,7 +183,7 @@ class CopyHead(nn.Module):
         P(y)  = g_t softmax(out(h_t))_y + (1 - g_t) sum_{s: x_s = y} a_ts
 
     so a source token (a name in a dialogue) can be produced however rare it is in the targets.
-    Returns log P (B, T, V) in fp32.
+    Returns log P (B, T, V) in fp32 (normalised: the loss reads it as log-probabilities, no second softmax).
     """
 
     def __init__(self, d_model: int):
@@ -196,6 +196,27 @@ class CopyHead(nn.Module):
         scores = self.W_c(h) @ m.transpose(1, 2) / math.sqrt(m.size(-1))  # (B, T, S)
         a = scores.float().masked_fill(~memory["mask"][:, None, :], float("-inf")).softmax(-1)  # (B, T, S)
         g = torch.sigmoid(self.gate(torch.cat([h, (a.to(m.dtype) @ m)], -1)).float())  # (B, T, 1)
+        # log P = log g + log_softmax(out(h)) for every token, then the source's tokens corrected: only two passes
+        # over the (B, T, V) scores (a dense mixture costs five, and as many backward)
+        lsm, log_g = F.log_softmax(logits.float(), -1), g.log()
+        out = lsm + log_g  # (B, T, V): the generating part
+        B, T, S = a.shape
+        same = (src[:, :, None] == src[:, None, :]).float()  # (B, S, S): positions holding the same token
+        with torch.autocast(a.device.type, enabled=False):  # fp32, as the attention weights a
+            copied = a @ same  # (B, T, S): the copy mass of the token at each position, sum_{s': x_s' = x_s} a_ts'
+        idx = src[:, None, :].expand(B, T, S)
+        gen = lsm.gather(2, idx) + log_g  # (B, T, S): log g + log softmax at each source token (out is changed below)
+        mixed = (gen.exp() + (1 - g) * copied).clamp_min(1e-12).log()  # log P of each source token
+        # each token is corrected once: its k positions each add 1/k of the difference
+        return out.scatter_add_(2, idx, (mixed - gen) / same.sum(-1)[:, None, :])
+
+    def reference(self, h: Tensor, logits: Tensor, memory: dict) -> Tensor:
+        """The mixture as the equations read, dense over the vocabulary (the tests' and benchmark's reference;
+        ``forward`` returns the same values and gradients in fewer passes over (B, T, V))."""
+        m, src = memory["enc"], memory["src"]
+        scores = self.W_c(h) @ m.transpose(1, 2) / math.sqrt(m.size(-1))
+        a = scores.float().masked_fill(~memory["mask"][:, None, :], float("-inf")).softmax(-1)
+        g = torch.sigmoid(self.gate(torch.cat([h, (a.to(m.dtype) @ m)], -1)).float())
         B, T, S = a.shape
         p = (g * logits.float().softmax(-1)).scatter_add_(2, src[:, None, :].expand(B, T, S), (1 - g) * a)
         return p.clamp_min(1e-12).log()

@@ -75,9 +75,22 @@ def seq2seq_loss(model, batch, label_smoothing: float = 0.0, pad_id: int = 0, te
         logits = model(batch["src"], batch["src_mask"], batch["tgt_in"])  # (B, T, V)
     else:
         logits = model(batch["src"], batch["src_mask"], batch["tgt_in"], teacher_forcing=teacher_forcing)
-    loss = F.cross_entropy(logits.float().flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=pad_id,
-                           label_smoothing=label_smoothing)
+    target = batch["tgt_out"].flatten()
+    if getattr(model, "copy", None) is not None:  # the copy head returns log-probabilities: no second log_softmax
+        loss = smoothed_nll(logits.flatten(0, 1), target, label_smoothing, pad_id)
+    else:
+        loss = F.cross_entropy(logits.float().flatten(0, 1), target, ignore_index=pad_id, label_smoothing=label_smoothing)
     return loss, int((batch["tgt_out"] != pad_id).sum())
+
+
+def smoothed_nll(log_probs, target, label_smoothing: float, pad_id: int):
+    """``F.cross_entropy(x, target, ignore_index=pad_id, label_smoothing=eps)`` for x = log-probabilities
+    (N, V) that are already normalised: mean over real targets of (1 - eps) (-log p_y) + eps mean_v (-log p_v)."""
+    keep = (target != pad_id).to(log_probs.dtype)  # (N,): masked, not selected (a selection copies N x V)
+    nll = -log_probs.gather(1, target[:, None])[:, 0]
+    if label_smoothing:
+        nll = (1 - label_smoothing) * nll - label_smoothing * log_probs.mean(-1)
+    return (nll * keep).sum() / keep.sum()
 
 
 def decode(model, enc: Encoded, tgt_tok, data, device, beam: int = 1, n_best: int = 1,
