@@ -262,7 +262,8 @@ class Seq2SeqTask(TaskBase):
             tf = tf_ratio(data, progress["p"]) if scheduled else None
             return seq2seq_loss(m, batch, data.label_smoothing, pad_id, tf)
 
-        valid_batches = [valid_enc.batch(b, pad_id, sos, eos) for b in bucket_batches(valid_enc.lengths, 128, shuffle=False)]
+        valid_batches = [valid_enc.batch(b, pad_id, sos, eos)  # capped as the training batches: long documents
+                         for b in bucket_batches(valid_enc.lengths, 128, shuffle=False, max_tokens=data.max_batch_tokens)]
         device = pick_device(tcfg.device)
         refs = valid_p.tgt[: data.valid_bleu_max]
 

@@ -168,7 +168,8 @@ class LoadedSeq2Seq(LoadedRun):
         pairs = read_pairs(parse_source(src, "--data"), self._data(columns), "test", self.comp.train.seed)
         enc, stats = encode_pairs(self.src_tok, self.tgt_tok, pairs, self.data, drop_long=False)
         pad_id, sos, eos = self.tgt_tok.pad_id, self.tgt_tok.sos_id, self.tgt_tok.eos_id
-        batches = [enc.batch(b, pad_id, sos, eos) for b in bucket_batches(enc.lengths, 128, shuffle=False)]
+        batches = [enc.batch(b, pad_id, sos, eos)  # capped at the training batches' padded tokens (memory)
+                   for b in bucket_batches(enc.lengths, 128, shuffle=False, max_tokens=self.data.max_batch_tokens)]
         metrics: dict = {"n": len(enc), "beam": beam, "length_penalty": data.length_penalty,
                          "no_repeat_ngram": data.no_repeat_ngram, "precision": self.precision}
         with self._autocast():
