@@ -191,11 +191,17 @@ class CopyHead(nn.Module):
         self.W_c = nn.Linear(d_model, d_model)
         self.gate = nn.Linear(2 * d_model, 1)
 
-    def forward(self, h: Tensor, logits: Tensor, memory: dict) -> Tensor:
-        m, src = memory["enc"], memory["src"]  # (B, S, C), (B, S)
+    def attend(self, h: Tensor, memory: dict) -> tuple[Tensor, Tensor]:
+        """The copy attention a (B, T, S) and the generation probability g (B, T, 1), both fp32."""
+        m = memory["enc"]  # (B, S, C)
         scores = self.W_c(h) @ m.transpose(1, 2) / math.sqrt(m.size(-1))  # (B, T, S)
         a = scores.float().masked_fill(~memory["mask"][:, None, :], float("-inf")).softmax(-1)  # (B, T, S)
         g = torch.sigmoid(self.gate(torch.cat([h, (a.to(m.dtype) @ m)], -1)).float())  # (B, T, 1)
+        return a, g
+
+    def forward(self, h: Tensor, logits: Tensor, memory: dict) -> Tensor:
+        src = memory["src"]  # (B, S)
+        a, g = self.attend(h, memory)
         # log P = log g + log_softmax(out(h)) for every token, then the source's tokens corrected: only two passes
         # over the (B, T, V) scores (a dense mixture costs five, and as many backward)
         lsm, log_g = F.log_softmax(logits.float(), -1), g.log()
@@ -213,10 +219,8 @@ class CopyHead(nn.Module):
     def reference(self, h: Tensor, logits: Tensor, memory: dict) -> Tensor:
         """The mixture as the equations read, dense over the vocabulary (the tests' and benchmark's reference;
         ``forward`` returns the same values and gradients in fewer passes over (B, T, V))."""
-        m, src = memory["enc"], memory["src"]
-        scores = self.W_c(h) @ m.transpose(1, 2) / math.sqrt(m.size(-1))
-        a = scores.float().masked_fill(~memory["mask"][:, None, :], float("-inf")).softmax(-1)
-        g = torch.sigmoid(self.gate(torch.cat([h, (a.to(m.dtype) @ m)], -1)).float())
+        src = memory["src"]
+        a, g = self.attend(h, memory)
         B, T, S = a.shape
         p = (g * logits.float().softmax(-1)).scatter_add_(2, src[:, None, :].expand(B, T, S), (1 - g) * a)
         return p.clamp_min(1e-12).log()
