@@ -118,9 +118,9 @@ def _transformer(model, out: Path) -> tuple[dict, dict, dict]:
             torch.randn(L, B, nh, t, hs), torch.randn(L, B, nh, S, hs), torch.randn(L, B, nh, S, hs), mask)
     if cfg.copy:
         args += (torch.randn(B, S, cfg.d_model), src)
-    axes = {"enc": {0: "batch", 1: "src_len"}, "src": {0: "batch", 1: "src_len"}, "last_tokens": {0: "batch"}, "position": {0: "batch"}, "self_keys": {1: "batch", 3: "t"},
-            "self_values": {1: "batch", 3: "t"}, "cross_keys": {1: "batch", 3: "src_len"},
-            "cross_values": {1: "batch", 3: "src_len"}, "src_mask": {0: "batch", 1: "src_len"},
+    axes = {"enc": {0: "batch", 1: "src_len"}, "src": {0: "batch", 1: "src_len"}, "last_tokens": {0: "batch"},
+            "position": {0: "batch"}, "self_keys": {1: "batch", 3: "t"}, "self_values": {1: "batch", 3: "t"},
+            "cross_keys": {1: "batch", 3: "src_len"}, "cross_values": {1: "batch", 3: "src_len"}, "src_mask": {0: "batch", 1: "src_len"},
             "log_probs": {0: "batch"}, "new_self_keys": {1: "batch", 3: "t+1"}, "new_self_values": {1: "batch", 3: "t+1"},
             "attention": {0: "batch", 1: "src_len"}}
     onnx_export(TransformerStepGraph(model).eval(), args, out / "decoder.onnx", d_in, d_out, axes)

@@ -199,8 +199,7 @@ class Seq2SeqTask(TaskBase):
 
     def prepare(self, comp, req, run) -> Prepared:
         spec = self.models[comp.model_name]
-        tcfg, seed = comp.train, comp.train.seed
-        data = comp.data
+        data, tcfg, seed = comp.data, comp.train, comp.train.seed
         train_src = parse_source(req.data, "--data")
         train_p = read_pairs(train_src, data, "train", seed)
         if req.valid:

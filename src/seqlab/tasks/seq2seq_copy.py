@@ -68,9 +68,7 @@ def resolve(comp, req, src: list[str], tgt: list[str]) -> dict | None:
         data = dataclasses.replace(data, copy_source="on" if on else "off")
     if data.copy_source == "on":
         prof = prof or profile(src, tgt)
-        set_data = {"shared_vocab": True}
-        if prof.length_ratio <= SUMMARY_RATIO and not req.given("data", "no_repeat_ngram"):
-            set_data["no_repeat_ngram"] = 3
+        set_data = {"shared_vocab": True, **({"no_repeat_ngram": 3} if prof.length_ratio <= SUMMARY_RATIO else {})}
         set_model = {"copy": True, "share_embeddings": True}
         data = dataclasses.replace(data, **{k: v for k, v in set_data.items() if not req.given("data", k)})
         model = dataclasses.replace(model, **{k: v for k, v in set_model.items() if not req.given("model", k)})
