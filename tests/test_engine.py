@@ -132,3 +132,26 @@ def test_a_crash_inside_a_checkpoint_resumes_from_the_previous_one(tmp_path, sen
     steps = [[json.loads(x)["step"] for x in (tmp_path / r / "metrics.jsonl").read_text().splitlines()]
              for r in ("full", "cut")]
     assert steps[0] == steps[1]
+
+
+def test_adamw_is_fused_on_cpu_and_updates_as_the_loop_does():
+    from seqlab.train.engine import TrainConfig, _adamw, _param_groups
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.LayerNorm(7), torch.nn.Linear(7, 3))
+    copy = torch.nn.Sequential(torch.nn.Linear(5, 7), torch.nn.LayerNorm(7), torch.nn.Linear(7, 3))
+    copy.load_state_dict(model.state_dict())
+    start = model[0].weight.detach().clone()
+    cfg = TrainConfig(lr=0.01, weight_decay=0.1)
+    fused = _adamw(model, cfg, torch.device("cpu"))
+    loop = torch.optim.AdamW(_param_groups(copy, cfg.weight_decay), lr=cfg.lr, betas=(0.9, 0.98), foreach=False)
+    assert fused.defaults["fused"] is True and [g["weight_decay"] for g in fused.param_groups] == [0.1, 0.0]
+    x = torch.randn(16, 5)
+    for _ in range(5):
+        for m, opt in ((model, fused), (copy, loop)):
+            opt.zero_grad()
+            m(x).square().mean().backward()
+            opt.step()
+    for a, b in zip(model.parameters(), copy.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(model[0].weight, start)  # it did move

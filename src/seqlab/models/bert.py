@@ -28,9 +28,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .fast_dropout import Dropout
-from .fast_dropout import attention as attend
 from .encoder import attention_weights
+from .fast_dropout import Dropout, dropout
+from .fast_dropout import attention as attend
 
 NORMS = ("post", "pre")
 ACTIVATIONS = ("gelu", "gelu_tanh")
@@ -117,7 +117,7 @@ class EncoderLayer(nn.Module):
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         if need_weights:
             weights = attention_weights(q, k, attn_mask)  # (B, nh, T, T), rows sum to 1 over real keys
-            y = F.dropout(weights, self.attn_dropout, self.training) @ v  # (B, nh, T, hs)
+            y = dropout(weights, self.attn_dropout, self.training) @ v  # (B, nh, T, hs)
         else:
             y = attend(q, k, v, attn_mask=attn_mask, dropout_p=self.attn_dropout, training=self.training)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C)

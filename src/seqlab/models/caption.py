@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .attention import BahdanauAttention
+from .fast_dropout import Dropout
 from .transformer import DecoderLayer, TransformerConfig, sinusoidal_table
 
 DECODERS = ("gru", "transformer")
@@ -125,7 +126,7 @@ class Captioner(nn.Module):
             C = cfg.hidden
             self.feat_proj = nn.Linear(cfg.feature_dim, C)
         self.mem_dim = C
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         V, E, H = cfg.vocab, cfg.emb_dim, cfg.hidden
         if cfg.decoder == "gru":
             self.embed = nn.Embedding(V, E, padding_idx=cfg.pad_id)

@@ -25,6 +25,7 @@ from .heads import POOLS, ClassifierHead
 from .rnn import CELLS, IMPLS
 
 NONLINEARITIES = ("tanh", "relu")
+from .fast_dropout import Dropout
 from .textcnn import MODES, TextCNN, load_word_vectors
 
 
@@ -56,7 +57,7 @@ class Embed(nn.Module):
             self.table = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_id)
         else:
             self.table = nn.Linear(input_dim, embed_dim)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     @torch.no_grad()
     def load_vectors(self, path: str, vocab: list[str], freeze: bool, pad_id: int = 0) -> int:
@@ -206,7 +207,7 @@ class TextCNNClassifier(nn.Module):
         self.cfg = cfg
         self.cnn = TextCNN(vocab_size, cfg.embed_dim, cfg.widths, cfg.n_maps, cfg.mode, pad_id, cfg.input_dim,
                            cfg.embed_dropout)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.out = nn.Linear(self.cnn.out_dim, n_classes)
 
     def init_from_vocab(self, vocab: list[str]) -> int:

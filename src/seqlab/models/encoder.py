@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .fast_dropout import Dropout, attention, dropout
 
 POSITIONS = ("sinusoidal", "learned")
 ACTIVATIONS = ("gelu", "relu")
@@ -90,10 +91,10 @@ class MultiHeadSelfAttention(nn.Module):
         attn_mask = keys[:, None, None, :]  # (B, 1, 1, T): True = may attend (SDPA's bool convention)
         if need_weights:
             weights = attention_weights(q, k, attn_mask)  # (B, nh, T, T)
-            y = F.dropout(weights, self.dropout, self.training) @ v  # (B, nh, T, hs)
+            y = dropout(weights, self.dropout, self.training) @ v  # (B, nh, T, hs)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                               dropout_p=self.dropout if self.training else 0.0)  # (B, nh, T, hs)
+            y = attention(q, k, v, attn_mask=attn_mask, dropout_p=self.dropout,
+                          training=self.training)  # (B, nh, T, hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C): heads side by side
         return (self.out_proj(y), weights) if need_weights else self.out_proj(y)
 
@@ -111,7 +112,7 @@ class EncoderLayer(nn.Module):
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.ff1, self.ff2 = nn.Linear(d_model, d_ff), nn.Linear(d_ff, d_model)  # W_1, W_2
         self.act = nn.GELU() if activation == "gelu" else nn.ReLU()
-        self.drop_attn, self.drop_ff, self.drop_out = nn.Dropout(dropout), nn.Dropout(dropout), nn.Dropout(dropout)
+        self.drop_attn, self.drop_ff, self.drop_out = Dropout(dropout), Dropout(dropout), Dropout(dropout)
 
     def _ffn(self, x: Tensor) -> Tensor:
         return self.drop_out(self.ff2(self.drop_ff(self.act(self.ff1(x)))))  # (B, T, C)
@@ -165,7 +166,7 @@ class TransformerEncoder(nn.Module):
         self.pos = nn.Embedding(max_len, d_model) if positions == "learned" else None
         if self.pos is not None:
             nn.init.normal_(self.pos.weight, std=0.02)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.layers = nn.ModuleList(
             EncoderLayer(d_model, n_head, d_ff, dropout, activation, norm_first, residual) for _ in range(n_layer))
         self.norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .encoder import attention_weights
-from .fast_dropout import Dropout, attention
+from .fast_dropout import Dropout, attention, dropout
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +138,7 @@ class CausalSelfAttention(nn.Module):
         # softmax(q kᵀ / sqrt(hs) + mask) v
         if need_weights:  # written out only when asked: (B, nh, T, S), rows sum to 1 over allowed keys
             weights = attention_weights(q, k, attn_mask, is_causal)
-            y = F.dropout(weights, self.attn_dropout, self.training) @ v  # (B, nh, T, hs)
+            y = dropout(weights, self.attn_dropout, self.training) @ v  # (B, nh, T, hs)
         else:
             y = attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal, dropout_p=self.attn_dropout,
                           training=self.training)  # (B, nh, T, hs)

@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .fast_dropout import Dropout
+
 POOLS = ("last", "mean", "max", "attention", "cls")
 
 
@@ -94,7 +96,7 @@ class ClassifierHead(nn.Module):
             raise ValueError(f"bidirectional vectors need an even width; got in_dim={in_dim}")
         self.pool, self.bidirectional = pool, bidirectional
         self.attention = AttentionPool(in_dim) if pool == "attention" else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out = nn.Linear(in_dim, n_classes)
 
     def pooled(self, h: Tensor, mask: Tensor) -> Tensor:

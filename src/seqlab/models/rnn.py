@@ -27,6 +27,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from .fast_dropout import dropout
+
 IMPLS = ("fused", "reference")
 
 
@@ -166,7 +168,7 @@ class _Recurrent:
         layer_in = x
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0:
-                layer_in = F.dropout(layer_in, self.dropout, self.training)  # between layers, as torch
+                layer_in = dropout(layer_in, self.dropout, self.training)  # between layers, as torch
             outs = []
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
@@ -215,7 +217,7 @@ class _Recurrent:
         layer_in = x  # (B, T, F) for layer 0, (B, T, D*H) after
         for layer in range(self.num_layers):
             if layer > 0 and self.dropout > 0:
-                layer_in = F.dropout(layer_in, self.dropout, self.training)  # between layers, as torch
+                layer_in = dropout(layer_in, self.dropout, self.training)  # between layers, as torch
             outs = []
             for d in range(D):
                 k = layer * D + d

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .fast_dropout import Dropout
 from .rnn import GRU, LSTM, RNN
 
 CELLS = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
@@ -86,7 +87,7 @@ class RNNLM(nn.Module):
         super().__init__()
         self.config = config
         self.embed = nn.Embedding(config.vocab_size, config.d_emb)
-        self.drop = nn.Dropout(config.dropout)
+        self.drop = Dropout(config.dropout)
         extra = {"nonlinearity": config.nonlinearity} if config.cell == "rnn" else {}
         self.rnn = CELLS[config.cell](
             config.d_emb, config.hidden, num_layers=config.n_layer, batch_first=True,

@@ -35,6 +35,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .attention import build_attention
 from .decoding import select_memory
+from .fast_dropout import Dropout
 
 RNN_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 ATTENTIONS = ("none", "bahdanau", "luong", "luong-dot", "luong-general")
@@ -98,7 +99,7 @@ class Encoder(nn.Module):
         self.rnn = RNN_CELLS[cfg.cell](cfg.emb_dim, cfg.hidden, num_layers=cfg.layers, batch_first=True,
                                        dropout=cfg.dropout if cfg.layers > 1 else 0.0,
                                        bidirectional=cfg.bidirectional)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def forward(self, src: Tensor, src_mask: Tensor):
         """src (B, S) long, src_mask (B, S) bool True = real token (a prefix of each row).
@@ -150,7 +151,7 @@ class Seq2Seq(nn.Module):
             nn.init.normal_(self.tgt_embed.weight, std=E ** -0.5)
             with torch.no_grad():
                 self.tgt_embed.weight[cfg.pad_id].zero_()
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     @classmethod
     def from_config(cls, cfg: Seq2SeqConfig) -> "Seq2Seq":

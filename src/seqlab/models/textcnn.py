@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import UserError
+from .fast_dropout import Dropout
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class TextCNN(nn.Module):
         if self.static_embed is not None:
             self.static_embed.weight.requires_grad_(False)
             self.static_embed.weight.data.copy_(self.embed.weight.data)
-        self.embed_drop = nn.Dropout(embed_dropout)
+        self.embed_drop = Dropout(embed_dropout)
         channels = embed_dim * (2 if self.static_embed is not None else 1)
         self.convs = nn.ModuleList(nn.Conv1d(channels, n_maps, w) for w in self.widths)
         self.out_dim = n_maps * len(self.widths)

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from . import transformer_step
 from .decoding import select_memory
 from .encoder import sinusoidal_positions
+from .fast_dropout import Dropout, attention, dropout
 
 
 @dataclass
@@ -117,9 +118,9 @@ class MultiHeadAttention(nn.Module):
             if mask is not None:
                 scores = scores.masked_fill(~mask, float("-inf"))
             w = scores.softmax(-1)  # (B, nh, T, S)
-            y = F.dropout(w, p, self.training) @ v  # (B, nh, T, hs)
+            y = dropout(w, p, self.training) @ v  # (B, nh, T, hs)
         else:
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, nh, T, hs)
+            y = attention(q, k, v, attn_mask=mask, dropout_p=p, training=self.training)  # (B, nh, T, hs)
         y = self.W_o(y.transpose(1, 2).reshape(B, T, C))  # (B, nh, T, hs) -> (B, T, C)
         return y, (w.mean(1) if need_weights else None)  # weights averaged over heads (B, T, S)
 
@@ -129,7 +130,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.linear1, self.linear2 = nn.Linear(cfg.d_model, cfg.d_ff), nn.Linear(cfg.d_ff, cfg.d_model)
         self.act = nn.ReLU() if cfg.activation == "relu" else nn.GELU()
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear2(self.dropout(self.act(self.linear1(x))))
@@ -141,7 +142,7 @@ class EncoderLayer(nn.Module):
         self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_head, cfg.dropout)
         self.ff = FeedForward(cfg)
         self.norm1, self.norm2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.norm_first = cfg.norm_first
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
@@ -159,7 +160,7 @@ class DecoderLayer(nn.Module):
         self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.n_head, cfg.dropout)
         self.ff = FeedForward(cfg)
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(cfg.d_model) for _ in range(3))
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         self.norm_first = cfg.norm_first
 
     def forward(self, x, self_mask, cross_kv, cross_mask, self_kv=None, need_weights=False):
@@ -247,7 +248,7 @@ class Transformer(nn.Module):
         if cfg.tie_output:
             self.out.weight = self.tgt_embed.weight
         self.copy = CopyHead(C) if cfg.copy else None
-        self.dropout = nn.Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.dropout)
         for name, p in self.named_parameters():  # Xavier for matrices, as the paper's reference code
             if p.dim() > 1 and "embed" not in name:
                 nn.init.xavier_uniform_(p)

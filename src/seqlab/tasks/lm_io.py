@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from ..models.rnnlm import detach_state
+from ..train.xent import cross_entropy
 
 
 def gpt_batches(stream: torch.Tensor, T: int, B: int, seed: int, epoch: int) -> list[dict]:
@@ -67,7 +68,7 @@ class LMLoss:
             self.state = detach_state(new_state) if self.stateful else None
         else:
             logits = model(batch["x"])  # (B, T, V)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), batch["y"].flatten())
+        loss = cross_entropy(logits.flatten(0, 1), batch["y"].flatten())
         return loss, batch["y"].numel()
 
 

@@ -11,12 +11,12 @@ import logging
 import math
 
 import torch
-import torch.nn.functional as F
 
 from ..data.batching import pad
 from ..data.pairs import Pairs
 from ..models.decoding import beam_search, greedy
 from ..models.seq2seq import teacher_forcing_ratio
+from ..train.xent import cross_entropy
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def seq2seq_loss(model, batch, label_smoothing: float = 0.0, pad_id: int = 0, te
     if getattr(model, "copy", None) is not None:  # the copy head returns log-probabilities: no second log_softmax
         loss = smoothed_nll(logits.flatten(0, 1), target, label_smoothing, pad_id)
     else:
-        loss = F.cross_entropy(logits.float().flatten(0, 1), target, ignore_index=pad_id, label_smoothing=label_smoothing)
+        loss = cross_entropy(logits.flatten(0, 1), target, ignore_index=pad_id, label_smoothing=label_smoothing)
     return loss, int((batch["tgt_out"] != pad_id).sum())
 
 

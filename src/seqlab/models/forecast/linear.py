@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..fast_dropout import Dropout
 from .checks import check_window
 from .patchtst import RevIN
 
@@ -66,7 +67,7 @@ class _Base(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.revin = RevIN(cfg.n_channels) if cfg.revin else None
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     @classmethod
     def from_config(cls, cfg: LinearConfig):

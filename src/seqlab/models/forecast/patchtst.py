@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..fast_dropout import Dropout
 from .checks import check_window
 
 
@@ -96,10 +97,10 @@ class EncoderLayer(nn.Module):
         self.qkv = nn.Linear(cfg.d_model, 3 * cfg.d_model)
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.norm1 = _BatchNormTokens(cfg.d_model)
-        self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), nn.Dropout(cfg.dropout),
+        self.ff = nn.Sequential(nn.Linear(cfg.d_model, cfg.d_ff), nn.GELU(), Dropout(cfg.dropout),
                                 nn.Linear(cfg.d_ff, cfg.d_model))
         self.norm2 = _BatchNormTokens(cfg.d_model)
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, N, d = x.shape
@@ -118,9 +119,9 @@ class PatchTST(nn.Module):
         self.revin = RevIN(cfg.n_channels) if cfg.revin else None
         self.W_P = nn.Linear(cfg.patch_len, cfg.d_model)
         self.W_pos = nn.Parameter(torch.empty(cfg.n_patches, cfg.d_model).uniform_(-0.02, 0.02))
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         self.layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_layer))
-        self.head_drop = nn.Dropout(cfg.head_dropout)
+        self.head_drop = Dropout(cfg.head_dropout)
         self.head = nn.Linear(cfg.n_patches * cfg.d_model, cfg.horizon)
 
     @classmethod

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..fast_dropout import Dropout
 from .checks import check_window
 from .patchtst import RevIN
 
@@ -59,7 +60,7 @@ class RecurrentForecaster(nn.Module):
         drop = cfg.dropout if cfg.n_layer > 1 else 0.0
         self.encoder = rnn(cfg.n_channels, cfg.hidden, cfg.n_layer, batch_first=True, dropout=drop)
         self.revin = RevIN(cfg.n_channels) if cfg.norm == "revin" else None
-        self.drop = nn.Dropout(cfg.dropout)
+        self.drop = Dropout(cfg.dropout)
         if cfg.decoder == "direct":
             self.head = nn.Linear(cfg.hidden, cfg.horizon * cfg.n_targets)
         else:
