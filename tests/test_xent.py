@@ -40,3 +40,40 @@ def test_no_ignored_rows_and_all_ignored():
 def test_shapes_refused():
     with pytest.raises(ValueError, match=r"expected logits \(N, V\)"):
         xent.cross_entropy(torch.randn(2, 3, 4), torch.zeros(2, 3, dtype=torch.long))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_native_kernel_equals_the_pytorch_slices(monkeypatch, dtype):
+    from seqlab.native import xent as native
+
+    if not native.takes(torch.zeros(1, 1)):
+        pytest.skip("no C compiler here")
+    g = torch.Generator().manual_seed(2)
+    N, V = 300, 1003
+    x = (torch.randn(N, V, generator=g) * 4).to(dtype)
+    x[7, 5] = 30.0  # a row dominated by one logit
+    y = torch.randint(0, V, (N,), generator=g)
+    w = torch.rand(N, generator=g)
+    w[::3] = 0  # ignored rows
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        lse, loss = native.forward(x, y, 0.1)
+        ref_lse, ref_loss = xent._forward_slices(x, y[:, None], 0.1)
+        assert torch.allclose(lse, ref_lse, rtol=1e-6, atol=1e-5) and torch.allclose(loss, ref_loss, rtol=1e-6, atol=1e-5)
+        grad = native.backward(x, y, 0.1, lse, w)
+        before = x.clone()
+        ref = xent._backward_slices(x, y[:, None], 0.1, lse, w)
+        assert torch.equal(x, before)  # the logits are read, never written
+        assert grad.dtype == dtype and (grad[::3] == 0).all()
+        tol = (1e-6 if dtype == torch.float32 else 4e-3) * ref.float().abs().max().item()  # exp to ~2e-7; bf16 rounding
+        assert torch.allclose(grad.float(), ref.float(), rtol=0, atol=tol)
+        if threads == 1:
+            one = grad
+        else:
+            assert torch.equal(one, grad)  # the same bits for any thread count
+
+
+def test_a_target_out_of_range_is_an_error_not_a_wrong_loss():
+    with pytest.raises(IndexError, match="Target 9 is out of bounds"):
+        xent.cross_entropy(torch.randn(3, 5), torch.tensor([0, 9, 1]))
+    assert xent.cross_entropy(torch.randn(3, 5), torch.tensor([0, 9, 1]), ignore_index=9).isfinite()

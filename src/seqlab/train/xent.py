@@ -2,9 +2,10 @@
 
 ``F.cross_entropy(logits.float(), y, ignore_index=pad, label_smoothing=eps)`` on bf16 logits (N, V) makes
 an fp32 copy, an fp32 log_softmax kept for the backward pass, and in that pass a zero-filled gradient, a
-second one for the smoothing term and their sum: six passes over N x V floats in memory. Here the rows go
-through in slices that stay in cache; the forward keeps only one float per row (its log-sum-exp) and the
-backward writes the gradient once, in the logits' dtype:
+second one for the smoothing term and their sum: six passes over N x V floats in memory. Here the forward
+keeps only one float per row (its log-sum-exp) and the backward writes the gradient once, in the logits'
+dtype; on the CPU in C (seqlab/native/xent.c: one pass over each row, reading bf16 as it is) where that
+kernel builds, else with PyTorch ops on slices of rows that stay in cache:
 
     loss_i   = lse_i - (1 - eps) x_{i, y_i} - eps mean_v x_{i, v},      lse_i = log sum_v exp x_{i, v}
     d/dx_iv  = w_i (softmax(x_i)_v - (1 - eps) [v = y_i] - eps / V),     w_i = g [y_i != ignore] / n_kept
@@ -19,7 +20,39 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..native import xent as native_xent
+
 SLICE = 1 << 19  # elements in one slice of rows (2 MiB in fp32): past it, per-slice overhead is under 5%
+
+
+def _forward_slices(logits: Tensor, safe: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """(lse, loss) fp32 (N,) with PyTorch ops, a slice of rows at a time; safe (N, 1): targets in [0, V)."""
+    N, V = logits.shape
+    lse = torch.empty(N, dtype=torch.float32, device=logits.device)
+    loss = torch.empty(N, dtype=torch.float32, device=logits.device)
+    rows = max(1, SLICE // max(V, 1))
+    for a in range(0, N, rows):
+        x = logits[a:a + rows].float()  # (R, V)
+        lp = torch.log_softmax(x, -1)
+        lse[a:a + rows] = x[:, 0] - lp[:, 0]
+        nll = -lp.gather(1, safe[a:a + rows])[:, 0]
+        loss[a:a + rows] = (1 - eps) * nll - eps * lp.mean(-1) if eps else nll
+    return lse, loss
+
+
+def _backward_slices(logits: Tensor, safe: Tensor, eps: float, lse: Tensor, w: Tensor) -> Tensor:
+    """The gradient (N, V) in the logits' dtype with PyTorch ops, a slice of rows at a time."""
+    N, V = logits.shape
+    grad = torch.empty_like(logits)
+    rows = max(1, SLICE // max(V, 1))
+    for a in range(0, N, rows):
+        b = min(N, a + rows)
+        p = logits[a:b].to(torch.float32, copy=True).sub_(lse[a:b, None]).exp_()  # softmax (R, V); a copy even in fp32
+        if eps:
+            p.sub_(eps / V)
+        p.scatter_add_(1, safe[a:b], torch.full((b - a, 1), eps - 1.0, device=p.device))
+        grad[a:b] = p.mul_(w[a:b, None])
+    return grad
 
 
 class _SmoothedCE(torch.autograd.Function):
@@ -28,15 +61,13 @@ class _SmoothedCE(torch.autograd.Function):
         N, V = logits.shape
         keep = target != ignore_index  # (N,)
         safe = torch.where(keep, target, 0)[:, None]  # (N, 1): an ignored row reads column 0, then weighs 0
-        lse = torch.empty(N, dtype=torch.float32, device=logits.device)
-        loss = torch.empty(N, dtype=torch.float32, device=logits.device)
-        rows = max(1, SLICE // max(V, 1))
-        for a in range(0, N, rows):
-            x = logits[a:a + rows].float()  # (R, V)
-            lp = torch.log_softmax(x, -1)
-            lse[a:a + rows] = x[:, 0] - lp[:, 0]
-            nll = -lp.gather(1, safe[a:a + rows])[:, 0]
-            loss[a:a + rows] = (1 - eps) * nll - eps * lp.mean(-1) if eps else nll
+        if N and (safe.min() < 0 or safe.max() >= V):
+            bad = target[keep & ((target < 0) | (target >= V))][0].item()
+            raise IndexError(f"Target {bad} is out of bounds: the logits have {V} classes")
+        if native_xent.takes(logits):
+            lse, loss = native_xent.forward(logits, safe[:, 0].contiguous(), eps)
+        else:
+            lse, loss = _forward_slices(logits, safe, eps)
         n = keep.sum()
         ctx.save_for_backward(logits, safe, keep, lse, n)
         ctx.eps = eps
@@ -46,17 +77,11 @@ class _SmoothedCE(torch.autograd.Function):
     def backward(ctx, g: Tensor):
         logits, safe, keep, lse, n = ctx.saved_tensors
         eps = ctx.eps
-        N, V = logits.shape
         w = (g / n) * keep.float()  # (N,)
-        grad = torch.empty_like(logits)
-        rows = max(1, SLICE // max(V, 1))
-        for a in range(0, N, rows):
-            b = min(N, a + rows)
-            p = logits[a:b].float().sub_(lse[a:b, None]).exp_()  # softmax (R, V)
-            if eps:
-                p.sub_(eps / V)
-            p.scatter_add_(1, safe[a:b], torch.full((b - a, 1), eps - 1.0, device=p.device))
-            grad[a:b] = p.mul_(w[a:b, None])
+        if native_xent.takes(logits):
+            grad = native_xent.backward(logits, safe[:, 0].contiguous(), eps, lse, w)
+        else:
+            grad = _backward_slices(logits, safe, eps, lse, w)
         return grad, None, None, None
 
 

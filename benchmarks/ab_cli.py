@@ -1,0 +1,78 @@
+"""One `seqlab train` command at two commits, rounds alternating, in one session: the speed-up a change gives
+through the real CLI (data, batching, engine and all), as a ratio measured on the same machine minutes apart.
+
+The base commit is checked out into a temporary git worktree and run with ``PYTHONPATH`` pointing at its
+``src``; the other side runs the working tree. Each round runs both, in alternating order, each into a fresh
+``--out``; what is compared is the trained tokens per second the command reports (its own clock, excluding data
+preparation and the test set), plus the wall time of the whole command.
+
+    SEQLAB_DATA_MIRROR=/work/shared/data OMP_NUM_THREADS=2 python benchmarks/ab_cli.py --base 86be72b --rounds 3 \
+        --out benchmarks/results/ab_train_step_multi30k.json -- train translate --data multi30k:de-en \
+        --model transformer --set model.dropout=0.3 --set data.shared_vocab=true --set model.share_embeddings=true \
+        --set data.src_vocab_size=10000 --set train.ema=0.999 --set train.max_steps=60 --set data.valid_bleu_max=16
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_util import git_commit, machine, now  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(src: Path, args: list[str], out: Path) -> dict:
+    env = dict(os.environ, PYTHONPATH=str(src))
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "seqlab.cli.main", "-q", *args, "--out", str(out), "--json"],
+                          env=env, capture_output=True, text=True, cwd=ROOT)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"exit {proc.returncode} from {src}: {proc.stderr.strip()[-2000:]}")
+    summary = json.loads(proc.stdout)
+    return {"tokens_per_s": summary.get("tokens_per_s"), "train_wall_s": summary.get("wall_s"),
+            "steps": summary.get("steps"), "precision": summary.get("precision"), "command_wall_s": round(wall, 1)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--base", required=True, help="the commit to compare against (run from a git worktree)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("args", nargs=argparse.REMAINDER, help="-- then the seqlab arguments (without --out/--json)")
+    a = ap.parse_args()
+    args = a.args[1:] if a.args[:1] == ["--"] else a.args
+    base = subprocess.run(["git", "rev-parse", "--short", a.base], capture_output=True, text=True, cwd=ROOT,
+                          check=True).stdout.strip()
+    rows = {"base": [], "head": []}
+    with tempfile.TemporaryDirectory(prefix="seqlab-ab-") as tmp:
+        tree = Path(tmp) / "base"
+        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), base], cwd=ROOT, check=True)
+        try:
+            for r in range(a.rounds):
+                order = ["base", "head"] if r % 2 == 0 else ["head", "base"]
+                for side in order:
+                    src = tree / "src" if side == "base" else ROOT / "src"
+                    rows[side].append(run(src, args, Path(tmp) / f"{side}{r}"))
+                    print(f"round {r} {side}: {rows[side][-1]}", file=sys.stderr, flush=True)
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+    ratios = [h["tokens_per_s"] / b["tokens_per_s"] for b, h in zip(rows["base"], rows["head"])]
+    result = {"benchmark": "ab_cli", "date": now(), "commit": git_commit(), "base": base, "machine": machine(),
+              "command": " ".join(sys.argv), "runs": rows, "head_over_base_tokens_per_s": [round(x, 3) for x in ratios]}
+    print(json.dumps(result, indent=1))
+    if a.out:
+        Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
