@@ -8,7 +8,8 @@ Each variant turns on one more of the changes, rounds alternating the order:
 - ``before``: ``torch.nn`` dropout (``bernoulli_`` per element, SDPA's dropout path),
   ``F.cross_entropy(logits.float())``, AdamW's per-tensor loop: what seqlab ran before
 - ``+dropout``: seqlab's CPU dropout (``models/fast_dropout.py``) in every model
-- ``+xent``: and the sliced cross-entropy (``train/xent.py``): no fp32 copy of the logits
+- ``+xent``: and seqlab's cross-entropy (``train/xent.py``: in C where it builds, ``native/xent.c``, else PyTorch
+  slices): no fp32 copy of the logits
 - ``+fused``: and AdamW's fused kernel (``train/engine.py``): the step seqlab now runs
 
     OMP_NUM_THREADS=2 python benchmarks/train_step.py --out benchmarks/results/train_step_multi30k.json
