@@ -97,3 +97,18 @@ def test_bf16_attention_keeps_bf16_matmuls_and_stays_close_to_fp32():
     assert ours.dtype == torch.bfloat16
     ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     torch.testing.assert_close(ours.float(), ref, atol=3e-2, rtol=3e-2)
+
+
+def test_no_model_uses_torch_dropout_directly():
+    """Every model's dropout goes through fast_dropout (the CPU masks); torch's is used only there."""
+    import re
+    from pathlib import Path
+
+    import seqlab.models
+
+    root = Path(seqlab.models.__file__).parent
+    sdpa_dropout = re.compile(r"scaled_dot_product_attention\([^)]*dropout_p=(?!0\.0\b)")  # SDPA's own dropout
+    offenders = [str(f.relative_to(root)) for f in root.rglob("*.py") if f.name != "fast_dropout.py"
+                 and (any(s in f.read_text(encoding="utf-8") for s in ("nn.Dropout(", "F.dropout("))
+                      or sdpa_dropout.search(f.read_text(encoding="utf-8")))]
+    assert not offenders, offenders
