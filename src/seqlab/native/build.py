@@ -2,8 +2,8 @@
 
 A kernel is one C file in this package, compiled with the system C compiler (``$CC``, else ``cc``) for the
 CPU it runs on (``-march=native``) into ``<cache>/native/<name>-<hash>.so`` (cache: ``$SEQLAB_CACHE`` or
-``~/.cache/seqlab``). The hash covers the source, the compiler's version, the flags and the CPU's feature
-flags, so an edited source, another compiler or another machine builds afresh. Each build goes to a
+``~/.cache/seqlab``). The hash covers the source and the package's headers, the compiler's version, the
+flags and the CPU's feature flags, so an edited source, another compiler or another machine builds afresh. Each build goes to a
 temporary file renamed into place, so concurrent processes never load a half-written library.
 
 No compiler, a failed compile, or ``SEQLAB_NATIVE=0`` in the environment: :func:`load` returns None, says
@@ -63,7 +63,8 @@ def library_path(name: str, defines: tuple[str, ...] = (), cc: tuple[str, str] |
     cc = cc or _compiler()
     if cc is None:
         return None
-    source = (SOURCE_DIR / f"{name}.c").read_bytes()
+    source = b"".join([(SOURCE_DIR / f"{name}.c").read_bytes()]  # the kernel and the headers it may include
+                      + [h.read_bytes() for h in sorted(SOURCE_DIR.glob("*.h"))])
     key = hashlib.sha256(b"\0".join([source, cc[0].encode(), cc[1].encode(), " ".join(FLAGS + defines).encode(),
                                      _cpu_flags().encode()])).hexdigest()[:16]
     return cache_dir() / "native" / f"{name}-{key}.so"

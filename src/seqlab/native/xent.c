@@ -8,51 +8,19 @@
  * ``ignore`` get loss 0 and a zero gradient. Rows are split over ``threads`` threads, each row summed by one
  * thread in a fixed order, so the results are the same bits for any thread count.
  *
- * exp is a polynomial (range reduction by ln 2, degree-6 minimax-style Taylor terms, 2^n from the exponent
- * bits) written so that the compiler vectorises the loops (-O3 -march=native -fopenmp-simd): relative
- * error below 2e-7 against expf on [-87, 0], the only range used (x - max, x - lse <= 0 up to rounding).
- * bf16 is read as the high half of an fp32 and written rounded to nearest even.
+ * exp is floats.h's polynomial (about 2 ulp), so the loops vectorize; bf16 is read as the high half of an
+ * fp32 and written rounded to nearest even (NaN stays NaN).
  */
 #include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
-static inline float f_exp(float x) {
-    x = x < -87.0f ? -87.0f : x;
-    float n = rintf(x * 1.44269504088896341f);
-    float r = x - n * 0.693359375f;          /* ln 2 in two parts: exact high, small low */
-    r = r + n * 2.12194440e-4f;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    int32_t e = ((int32_t)n + 127) << 23;
-    float s;
-    memcpy(&s, &e, 4);
-    return p * s;
-}
-
-static inline float bf16_to_f32(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, 4);
-    return f;
-}
-
-static inline uint16_t f32_to_bf16(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
-}
+#include "floats.h"
 
 typedef struct {
     const void *x;
-    int bf16;
+    int is_bf16;
     int64_t n, v, stride; /* rows, columns, elements between rows */
     const int64_t *target;
     int64_t ignore;
@@ -65,8 +33,8 @@ typedef struct {
 } Job;
 
 static const float *row_f32(const Job *j, int64_t i, float *buf) {
-    if (!j->bf16) return (const float *)j->x + i * j->stride;
-    const uint16_t *h = (const uint16_t *)j->x + i * j->stride;
+    if (!j->is_bf16) return (const float *)j->x + i * j->stride;
+    const bf16 *h = (const bf16 *)j->x + i * j->stride;
     int64_t V = j->v;
 #pragma omp simd
     for (int64_t k = 0; k < V; k++) buf[k] = bf16_to_f32(h[k]);
@@ -87,7 +55,7 @@ static void *forward_rows(void *arg) {
         }
         float s = 0.0f;
 #pragma omp simd reduction(+ : s)
-        for (int64_t k = 0; k < V; k++) s += f_exp(x[k] - mx);
+        for (int64_t k = 0; k < V; k++) s += exp_poly(x[k] - mx);
         float lse = mx + logf(s);
         j->lse[i] = lse;
         if (y == j->ignore || y < 0 || y >= V) {
@@ -107,19 +75,19 @@ static void *backward_rows(void *arg) {
         int64_t y = j->target[i];
         float w = j->w[i], lse = j->lse[i];
         int skip = (y == j->ignore || y < 0 || y >= V || w == 0.0f);
-        if (j->bf16) {
-            uint16_t *g = (uint16_t *)j->grad + i * V;
+        if (j->is_bf16) {
+            bf16 *g = (bf16 *)j->grad + i * V;
             if (skip) { memset(g, 0, (size_t)V * 2); continue; }
             const float *x = row_f32(j, i, j->buf);
 #pragma omp simd
-            for (int64_t k = 0; k < V; k++) g[k] = f32_to_bf16(w * (f_exp(x[k] - lse) - floor_));
-            g[y] = f32_to_bf16(w * (f_exp(x[y] - lse) - floor_) - w * (1.0f - j->eps));
+            for (int64_t k = 0; k < V; k++) g[k] = f32_to_bf16(w * (exp_poly(x[k] - lse) - floor_));
+            g[y] = f32_to_bf16(w * (exp_poly(x[y] - lse) - floor_) - w * (1.0f - j->eps));
         } else {
             float *g = (float *)j->grad + i * V;
             if (skip) { memset(g, 0, (size_t)V * 4); continue; }
             const float *x = (const float *)j->x + i * j->stride;
 #pragma omp simd
-            for (int64_t k = 0; k < V; k++) g[k] = w * (f_exp(x[k] - lse) - floor_);
+            for (int64_t k = 0; k < V; k++) g[k] = w * (exp_poly(x[k] - lse) - floor_);
             g[y] -= w * (1.0f - j->eps);
         }
     }
@@ -151,15 +119,15 @@ static int run(Job *base, int threads, void *(*fn)(void *), float *scratch) {
 }
 
 /* scratch: threads * v floats (used for bf16 rows). Returns the threads used. */
-int seqlab_xent_forward(const void *x, int bf16, int64_t n, int64_t v, int64_t stride, const int64_t *target,
+int seqlab_xent_forward(const void *x, int is_bf16, int64_t n, int64_t v, int64_t stride, const int64_t *target,
                         int64_t ignore, float eps, float *lse, float *loss, float *scratch, int threads) {
-    Job j = {x, bf16, n, v, stride, target, ignore, eps, lse, loss, NULL, NULL, 0, n, NULL};
+    Job j = {x, is_bf16, n, v, stride, target, ignore, eps, lse, loss, NULL, NULL, 0, n, NULL};
     return run(&j, threads, forward_rows, scratch);
 }
 
-int seqlab_xent_backward(const void *x, int bf16, int64_t n, int64_t v, int64_t stride, const int64_t *target,
+int seqlab_xent_backward(const void *x, int is_bf16, int64_t n, int64_t v, int64_t stride, const int64_t *target,
                          int64_t ignore, float eps, const float *lse, const float *w, void *grad, float *scratch,
                          int threads) {
-    Job j = {x, bf16, n, v, stride, target, ignore, eps, (float *)lse, NULL, w, grad, 0, n, NULL};
+    Job j = {x, is_bf16, n, v, stride, target, ignore, eps, (float *)lse, NULL, w, grad, 0, n, NULL};
     return run(&j, threads, backward_rows, scratch);
 }
