@@ -77,3 +77,9 @@ def test_a_target_out_of_range_is_an_error_not_a_wrong_loss():
     with pytest.raises(IndexError, match="Target 9 is out of bounds"):
         xent.cross_entropy(torch.randn(3, 5), torch.tensor([0, 9, 1]))
     assert xent.cross_entropy(torch.randn(3, 5), torch.tensor([0, 9, 1]), ignore_index=9).isfinite()
+
+
+def test_int32_targets_read_as_int64():
+    x, y = torch.randn(6, 9), torch.tensor([0, 8, 3, 3, 1, 2])
+    assert torch.allclose(xent.cross_entropy(x, y.int(), label_smoothing=0.1),
+                          F.cross_entropy(x, y, label_smoothing=0.1), atol=1e-6)

@@ -60,7 +60,7 @@ class _SmoothedCE(torch.autograd.Function):
     def forward(ctx, logits: Tensor, target: Tensor, eps: float, ignore_index: int) -> Tensor:
         N, V = logits.shape
         keep = target != ignore_index  # (N,)
-        safe = torch.where(keep, target, 0)[:, None]  # (N, 1): an ignored row reads column 0, then weighs 0
+        safe = torch.where(keep, target, 0).long()[:, None]  # (N, 1) int64: an ignored row reads column 0, weighs 0
         if N and (safe.min() < 0 or safe.max() >= V):
             bad = target[keep & ((target < 0) | (target >= V))][0].item()
             raise IndexError(f"Target {bad} is out of bounds: the logits have {V} classes")
