@@ -17,7 +17,6 @@ from ..data.batching import bucket_batches, pad
 from ..data.builtin_scenes import attribute_accuracy
 from ..data.captions import CaptionSet, to_model_input
 from ..models.decoding import beam_search, greedy
-from ..train.xent import cross_entropy
 
 
 class EncodedCaptions:
@@ -50,8 +49,8 @@ def batches(enc: EncodedCaptions, batch_size: int, pad_id: int, sos: int, eos: i
 def caption_loss(model, batch: dict, label_smoothing: float = 0.0, pad_id: int = 0):
     """Mean token cross-entropy over real caption tokens; returns (loss, number of tokens)."""
     logits = model(batch["images"], batch["tgt_in"])  # (B, T, V)
-    loss = cross_entropy(logits.flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=pad_id,
-                         label_smoothing=label_smoothing)
+    loss = F.cross_entropy(logits.float().flatten(0, 1), batch["tgt_out"].flatten(), ignore_index=pad_id,
+                           label_smoothing=label_smoothing)
     return loss, int((batch["tgt_out"] != pad_id).sum())
 
 

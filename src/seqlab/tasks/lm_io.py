@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 
 from ..models.rnnlm import detach_state
-from ..train.xent import cross_entropy
 
 
 def gpt_batches(stream: torch.Tensor, T: int, B: int, seed: int, epoch: int) -> list[dict]:
@@ -68,7 +67,7 @@ class LMLoss:
             self.state = detach_state(new_state) if self.stateful else None
         else:
             logits = model(batch["x"])  # (B, T, V)
-        loss = cross_entropy(logits.flatten(0, 1), batch["y"].flatten())
+        loss = F.cross_entropy(logits.float().flatten(0, 1), batch["y"].flatten())
         return loss, batch["y"].numel()
 
 

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 from ..data.batching import bucket_batches, pad
 from ..data.mlm import IGNORE_INDEX, MLMCollator
 from ..data.tokenizers import Tokenizer
-from ..train.xent import cross_entropy
 
 
 def encode_sentences(tok: Tokenizer, texts: list[str], max_len: int) -> tuple[list[list[int]], int]:
@@ -46,7 +45,7 @@ def mlm_loss(model, batch):
     if n == 0:  # a tiny batch where nothing was chosen: no signal, but a finite zero loss
         return model.mlm.decoder.bias.sum() * 0.0, 0
     logits = model(batch["ids"], batch["mask"], select=select)  # (N, V)
-    return cross_entropy(logits, batch["labels"][select]), n
+    return F.cross_entropy(logits.float(), batch["labels"][select]), n
 
 
 @torch.inference_mode()
