@@ -4,8 +4,9 @@
  *   lse_i  = log sum_v exp x_v                       (max subtracted first)
  *   loss_i = lse_i - (1 - eps) x_y - eps mean_v x_v
  *   grad_v = w_i (exp(x_v - lse_i) - eps / V) - w_i (1 - eps) [v = y]
- * (seqlab/train/xent.py documents the math and holds the PyTorch path these equal.) Rows whose target is
- * ``ignore`` get loss 0 and a zero gradient. Rows are split over ``threads`` threads, each row summed by one
+ * (seqlab/train/xent.py documents the math and holds the PyTorch path these equal.) The caller passes targets
+ * in [0, V) (ignored rows with any such target) and weighs ignored rows 0: their gradient is zero. A target
+ * outside [0, V) reads nothing (loss 0, zero gradient). Rows are split over ``threads`` threads, each row summed by one
  * thread in a fixed order, so the results are the same bits for any thread count.
  *
  * exp is floats.h's polynomial (about 2 ulp), so the loops vectorize; bf16 is read as the high half of an
@@ -23,7 +24,6 @@ typedef struct {
     int is_bf16;
     int64_t n, v, stride; /* rows, columns, elements between rows */
     const int64_t *target;
-    int64_t ignore;
     float eps;
     float *lse, *loss;       /* forward outputs, (n,) */
     const float *w;          /* backward: per-row weight (n,) */
@@ -58,7 +58,7 @@ static void *forward_rows(void *arg) {
         for (int64_t k = 0; k < V; k++) s += exp_poly(x[k] - mx);
         float lse = mx + logf(s);
         j->lse[i] = lse;
-        if (y == j->ignore || y < 0 || y >= V) {
+        if (y < 0 || y >= V) {
             j->loss[i] = 0.0f;
             continue;
         }
@@ -74,7 +74,7 @@ static void *backward_rows(void *arg) {
     for (int64_t i = j->row0; i < j->row1; i++) {
         int64_t y = j->target[i];
         float w = j->w[i], lse = j->lse[i];
-        int skip = (y == j->ignore || y < 0 || y >= V || w == 0.0f);
+        int skip = (y < 0 || y >= V || w == 0.0f);
         if (j->is_bf16) {
             bf16 *g = (bf16 *)j->grad + i * V;
             if (skip) { memset(g, 0, (size_t)V * 2); continue; }
@@ -120,14 +120,14 @@ static int run(Job *base, int threads, void *(*fn)(void *), float *scratch) {
 
 /* scratch: threads * v floats (used for bf16 rows). Returns the threads used. */
 int seqlab_xent_forward(const void *x, int is_bf16, int64_t n, int64_t v, int64_t stride, const int64_t *target,
-                        int64_t ignore, float eps, float *lse, float *loss, float *scratch, int threads) {
-    Job j = {x, is_bf16, n, v, stride, target, ignore, eps, lse, loss, NULL, NULL, 0, n, NULL};
+                        float eps, float *lse, float *loss, float *scratch, int threads) {
+    Job j = {x, is_bf16, n, v, stride, target, eps, lse, loss, NULL, NULL, 0, n, NULL};
     return run(&j, threads, forward_rows, scratch);
 }
 
 int seqlab_xent_backward(const void *x, int is_bf16, int64_t n, int64_t v, int64_t stride, const int64_t *target,
-                         int64_t ignore, float eps, const float *lse, const float *w, void *grad, float *scratch,
+                         float eps, const float *lse, const float *w, void *grad, float *scratch,
                          int threads) {
-    Job j = {x, is_bf16, n, v, stride, target, ignore, eps, (float *)lse, NULL, w, grad, 0, n, NULL};
+    Job j = {x, is_bf16, n, v, stride, target, eps, (float *)lse, NULL, w, grad, 0, n, NULL};
     return run(&j, threads, backward_rows, scratch);
 }

@@ -18,9 +18,8 @@ _P, _I64, _F = ctypes.c_void_p, ctypes.c_int64, ctypes.c_float
 def _library():
     lib = load("xent")
     if lib is not None and not hasattr(lib, "_seqlab_typed"):
-        lib.seqlab_xent_forward.argtypes = [_P, ctypes.c_int, _I64, _I64, _I64, _P, _I64, _F, _P, _P, _P, ctypes.c_int]
-        lib.seqlab_xent_backward.argtypes = [_P, ctypes.c_int, _I64, _I64, _I64, _P, _I64, _F, _P, _P, _P, _P,
-                                             ctypes.c_int]
+        lib.seqlab_xent_forward.argtypes = [_P, ctypes.c_int, _I64, _I64, _I64, _P, _F, _P, _P, _P, ctypes.c_int]
+        lib.seqlab_xent_backward.argtypes = [_P, ctypes.c_int, _I64, _I64, _I64, _P, _F, _P, _P, _P, _P, ctypes.c_int]
         lib.seqlab_xent_forward.restype = lib.seqlab_xent_backward.restype = ctypes.c_int
         lib._seqlab_typed = True
     return lib
@@ -44,7 +43,7 @@ def forward(logits: Tensor, target: Tensor, eps: float) -> tuple[Tensor, Tensor]
     head, scratch, threads = _args(logits, target)
     lse = torch.empty(logits.shape[0], dtype=torch.float32)
     loss = torch.empty(logits.shape[0], dtype=torch.float32)
-    _library().seqlab_xent_forward(*head, -1, eps, lse.data_ptr(), loss.data_ptr(), scratch.data_ptr(), threads)
+    _library().seqlab_xent_forward(*head, eps, lse.data_ptr(), loss.data_ptr(), scratch.data_ptr(), threads)
     return lse, loss
 
 
@@ -52,6 +51,6 @@ def backward(logits: Tensor, target: Tensor, eps: float, lse: Tensor, w: Tensor)
     """The gradient (N, V) in the logits' dtype for per-row weights ``w`` fp32 (N,) (0 = the row is ignored)."""
     head, scratch, threads = _args(logits, target)
     grad = torch.empty(logits.shape, dtype=logits.dtype)
-    _library().seqlab_xent_backward(*head, -1, eps, lse.data_ptr(), w.contiguous().data_ptr(), grad.data_ptr(),
+    _library().seqlab_xent_backward(*head, eps, lse.data_ptr(), w.contiguous().data_ptr(), grad.data_ptr(),
                                     scratch.data_ptr(), threads)
     return grad

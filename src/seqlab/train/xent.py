@@ -26,7 +26,7 @@ SLICE = 1 << 19  # elements in one slice of rows (2 MiB in fp32): past it, per-s
 
 
 def _forward_slices(logits: Tensor, safe: Tensor, eps: float) -> tuple[Tensor, Tensor]:
-    """(lse, loss) fp32 (N,) with PyTorch ops, a slice of rows at a time; safe (N, 1): targets in [0, V)."""
+    """(lse, loss) fp32 (N,) with PyTorch ops, a slice of rows at a time; safe (N,): targets in [0, V)."""
     N, V = logits.shape
     lse = torch.empty(N, dtype=torch.float32, device=logits.device)
     loss = torch.empty(N, dtype=torch.float32, device=logits.device)
@@ -35,7 +35,7 @@ def _forward_slices(logits: Tensor, safe: Tensor, eps: float) -> tuple[Tensor, T
         x = logits[a:a + rows].float()  # (R, V)
         lp = torch.log_softmax(x, -1)
         lse[a:a + rows] = x[:, 0] - lp[:, 0]
-        nll = -lp.gather(1, safe[a:a + rows])[:, 0]
+        nll = -lp.gather(1, safe[a:a + rows, None])[:, 0]
         loss[a:a + rows] = (1 - eps) * nll - eps * lp.mean(-1) if eps else nll
     return lse, loss
 
@@ -50,7 +50,7 @@ def _backward_slices(logits: Tensor, safe: Tensor, eps: float, lse: Tensor, w: T
         p = logits[a:b].to(torch.float32, copy=True).sub_(lse[a:b, None]).exp_()  # softmax (R, V); a copy even in fp32
         if eps:
             p.sub_(eps / V)
-        p.scatter_add_(1, safe[a:b], torch.full((b - a, 1), eps - 1.0, device=p.device))
+        p.scatter_add_(1, safe[a:b, None], torch.full((b - a, 1), eps - 1.0, device=p.device))
         grad[a:b] = p.mul_(w[a:b, None])
     return grad
 
@@ -60,12 +60,12 @@ class _SmoothedCE(torch.autograd.Function):
     def forward(ctx, logits: Tensor, target: Tensor, eps: float, ignore_index: int) -> Tensor:
         N, V = logits.shape
         keep = target != ignore_index  # (N,)
-        safe = torch.where(keep, target, 0).long()[:, None]  # (N, 1) int64: an ignored row reads column 0, weighs 0
+        safe = torch.where(keep, target, 0).long().contiguous()  # (N,) int64: an ignored row reads column 0, weighs 0
         if N and (safe.min() < 0 or safe.max() >= V):
             bad = target[keep & ((target < 0) | (target >= V))][0].item()
             raise IndexError(f"Target {bad} is out of bounds: the logits have {V} classes")
         if native_xent.takes(logits):
-            lse, loss = native_xent.forward(logits, safe[:, 0].contiguous(), eps)
+            lse, loss = native_xent.forward(logits, safe, eps)
         else:
             lse, loss = _forward_slices(logits, safe, eps)
         n = keep.sum()
@@ -79,7 +79,7 @@ class _SmoothedCE(torch.autograd.Function):
         eps = ctx.eps
         w = (g / n) * keep.float()  # (N,)
         if native_xent.takes(logits):
-            grad = native_xent.backward(logits, safe[:, 0].contiguous(), eps, lse, w)
+            grad = native_xent.backward(logits, safe, eps, lse, w)
         else:
             grad = _backward_slices(logits, safe, eps, lse, w)
         return grad, None, None, None
@@ -87,7 +87,8 @@ class _SmoothedCE(torch.autograd.Function):
 
 def cross_entropy(logits: Tensor, target: Tensor, ignore_index: int = -100, label_smoothing: float = 0.0) -> Tensor:
     """``F.cross_entropy(logits.float(), target, ignore_index=..., label_smoothing=...)`` (mean over the
-    rows whose target is not ``ignore_index``), computed slice by slice on the CPU; logits (N, V), target (N,)."""
+    rows whose target is not ``ignore_index``); on the CPU without an fp32 copy of the logits (module docstring),
+    elsewhere ``F.cross_entropy`` itself. logits (N, V), target (N,)."""
     if logits.dim() != 2 or target.shape != logits.shape[:1]:
         raise ValueError(f"expected logits (N, V) and target (N,); found {tuple(logits.shape)} and {tuple(target.shape)}")
     if logits.device.type != "cpu":  # a GPU's fused kernels win there; slices would be many small launches
