@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_util import git_commit, machine, now  # noqa: E402
+from bench_util import emit, git_commit, machine, now  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,9 +68,7 @@ def main() -> int:
     ratios = [h["tokens_per_s"] / b["tokens_per_s"] for b, h in zip(rows["base"], rows["head"])]
     result = {"benchmark": "ab_cli", "date": now(), "commit": git_commit(), "base": base, "machine": machine(),
               "command": " ".join(sys.argv), "runs": rows, "head_over_base_tokens_per_s": [round(x, 3) for x in ratios]}
-    print(json.dumps(result, indent=1))
-    if a.out:
-        Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    emit(result, a.out)
     return 0
 
 

@@ -87,3 +87,21 @@ def write_results(out: Path, title: str, info: dict, rows: list[dict], columns: 
         lines += ["", "Commands:", ""] + [f"    {c}" for c in cmds]
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def emit(result: dict, out: str | None) -> None:
+    """Print a one-file benchmark's result as JSON and, with ``out``, write it there too."""
+    text = json.dumps(result, indent=1)
+    print(text)
+    if out:
+        Path(out).write_text(text + "\n")
+
+
+def seq2seq_batch(B: int, S: int, T: int, V: int):
+    """A synthetic seq2seq batch from seed 0: src (B, S) and tgt_in, tgt_out (B, T) ids in [4, V), all-true mask (B, S)."""
+    import torch
+
+    torch.manual_seed(0)
+    src = torch.randint(4, V, (B, S))
+    mask = torch.ones(B, S, dtype=torch.bool)
+    return src, mask, torch.randint(4, V, (B, T)), torch.randint(4, V, (B, T))

@@ -15,13 +15,12 @@ one ``--vocab`` vocabulary), under bf16 autocast as the run trains, three ways, 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_util import git_commit, machine, now  # noqa: E402
+from bench_util import emit, git_commit, machine, now, seq2seq_batch  # noqa: E402
 
 
 def main() -> int:
@@ -40,11 +39,8 @@ def main() -> int:
     from seqlab.models.transformer import Transformer, TransformerConfig
     from seqlab.tasks.seq2seq_io import smoothed_nll
 
-    torch.manual_seed(0)
     B, S, T, V = args.batch, args.src_len, args.tgt_len, args.vocab
-    src = torch.randint(4, V, (B, S))
-    mask = torch.ones(B, S, dtype=torch.bool)
-    tgt_in, tgt_out = torch.randint(4, V, (B, T)), torch.randint(4, V, (B, T))
+    src, mask, tgt_in, tgt_out = seq2seq_batch(B, S, T, V)
     cfg = dict(src_vocab=V, tgt_vocab=V, share_embeddings=True, max_len=512)
     models = {"copy": Transformer(TransformerConfig(**cfg, copy=True)),
               "no_copy": Transformer(TransformerConfig(**cfg))}
@@ -87,9 +83,7 @@ def main() -> int:
               "loss": losses, "best_step_ms": {n: round(1e3 * v, 1) for n, v in best.items()},
               "reference_over_seqlab": round(best["copy_reference"] / best["copy"], 3),
               "copy_over_no_copy": round(best["copy"] / best["no_copy"], 3)}
-    print(json.dumps(result, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    emit(result, args.out)
     return 0
 
 

@@ -18,13 +18,12 @@ Each variant turns on one more of the changes, rounds alternating the order:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_util import git_commit, machine, now  # noqa: E402
+from bench_util import emit, git_commit, machine, now, seq2seq_batch  # noqa: E402
 
 VARIANTS = ["before", "+dropout", "+xent", "+fused"]
 
@@ -49,11 +48,8 @@ def main() -> int:
     from seqlab.train.engine import _param_groups
     from seqlab.train.xent import cross_entropy
 
-    torch.manual_seed(0)
     B, S, T, V = args.batch, args.src_len, args.tgt_len, args.vocab
-    src = torch.randint(4, V, (B, S))
-    mask = torch.ones(B, S, dtype=torch.bool)
-    tgt_in, tgt_out = torch.randint(4, V, (B, T)), torch.randint(4, V, (B, T))
+    src, mask, tgt_in, tgt_out = seq2seq_batch(B, S, T, V)
     tgt_out[:, -3:] = 0  # some padding, as in real batches
     cfg = TransformerConfig(src_vocab=V, tgt_vocab=V, share_embeddings=True, dropout=args.dropout)
     state = {}
@@ -99,9 +95,7 @@ def main() -> int:
               "step_ms_per_round": {n: [round(1e3 * t, 1) for t in v] for n, v in times.items()},
               "before_over_now": round(best["before"] / best["+fused"], 3),
               "before_over_now_per_round": [round(a / b, 3) for a, b in zip(times["before"], times["+fused"])]}
-    print(json.dumps(result, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    emit(result, args.out)
     return 0
 
 
