@@ -151,7 +151,29 @@ def test_adamw_is_fused_on_cpu_and_updates_as_the_loop_does():
         for m, opt in ((model, fused), (copy, loop)):
             opt.zero_grad()
             m(x).square().mean().backward()
+            before = [p._version for p in m.parameters()]
             opt.step()
+            assert all(p._version > v for p, v in zip(m.parameters(), before))  # an in-place change, as autograd sees it
     for a, b in zip(model.parameters(), copy.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     assert not torch.allclose(model[0].weight, start)  # it did move
+
+
+def test_the_transformer_decode_step_sees_weights_a_fused_step_changed():
+    """Regression: the fused AdamW kernel wrote the parameters without bumping their versions, so the decode
+    step's weight cache (keyed on them) kept the first validation's decoder for the rest of a run."""
+    from seqlab.models import transformer_step
+    from seqlab.models.transformer import Transformer, TransformerConfig
+    from seqlab.train.engine import TrainConfig, _adamw
+
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(src_vocab=11, tgt_vocab=13, d_model=16, n_head=2, d_ff=32, n_enc_layer=1, n_dec_layer=1))
+    opt = _adamw(model, TrainConfig(lr=0.05), torch.device("cpu"))
+    stale = [t.clone() for t in transformer_step.bind(model)[0][1]]  # the fused QKV (W^T, b), cached on the model
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)
+    opt.step()
+    fresh = transformer_step.bind(model)[0][1]
+    sa = model.dec_layers[0].self_attn
+    torch.testing.assert_close(fresh[0], torch.cat([sa.W_q.weight, sa.W_k.weight, sa.W_v.weight]).detach().t())
+    assert not torch.allclose(fresh[0], stale[0])
