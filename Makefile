@@ -8,7 +8,7 @@ BIN     = $(VENV)/bin
 # instead of pulling the registry's CUDA build; elsewhere pick your own build first.
 TORCH  ?= torch==2.13.*
 
-.PHONY: install demo test chromium study bench-help clean
+.PHONY: install demo test chromium allocators study bench-help clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,15 @@ chromium:
 	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; } \
 	  || echo "chromium not installed (needs root and apt-get): the browser tests will skip"
 
-test: install chromium
+# SEQLAB_ALLOCATOR=tcmalloc|jemalloc (src/seqlab/allocator.py) preloads these; the tests restart a command under
+# each where it is installed (here where apt-get can be used; they skip otherwise).
+allocators:
+	@ls /usr/lib/*/libjemalloc.so.2 /usr/lib/*/libtcmalloc_minimal.so.4 >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null 2>&1 && apt-get update -qq \
+	  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libjemalloc2 libtcmalloc-minimal4 >/dev/null; } \
+	  || echo "libjemalloc2 / libtcmalloc-minimal4 not installed (needs root and apt-get): their tests will skip"
+
+test: install chromium allocators
 	$(BIN)/python -m pytest
 
 # every claim of the lecture notes measured, quick mode (< 10 min on 2 cores): seqlab-study/index.html

@@ -2,9 +2,17 @@
 
 import sys
 
-from torch.distributed.elastic.multiprocessing.errors import record
+from .allocator import reexec
 
-from .cli.main import main
+try:
+    reexec()  # before torch is imported: it may start this command again under jemalloc (seqlab/allocator.py)
+except ValueError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+from torch.distributed.elastic.multiprocessing.errors import record  # noqa: E402
+
+from .cli.main import main  # noqa: E402
 
 # record: under torchrun, a rank's uncaught exception is written where the launcher reads it, so its
 # failure report names the rank and shows the traceback (outside torchrun it changes nothing)

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from .. import allocator
 from ..cpu import choose_threads
 from ..device import autocast, resolve_precision
 from ..errors import UserError
@@ -333,7 +334,7 @@ class Trainer:
                    "eval_s": round(st["eval_s"], 2),
                    "tokens_per_s": round(st["tokens"] / max(1e-9, wall - st["eval_s"]), 1), "precision": precision,
                    "precision_probe_ms": st["precision_probe"], "device": str(self.device),
-                   **distributed.describe(self.device)}
+                   "allocator": allocator.in_use(), **distributed.describe(self.device)}
         return distributed.on_main(lambda: self._finish(summary))  # rank 0's summary, once it is written
 
     def _local(self, batch: dict) -> tuple[dict, float]:
