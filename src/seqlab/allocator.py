@@ -8,13 +8,14 @@ performance guide recommends them, and PyTorch's own CPU launcher (``python -m t
 preloads them the same way: ``LD_PRELOAD`` has to be set before the process starts, so the command starts itself
 again, once, with the same command line.
 
-``SEQLAB_ALLOCATOR``: ``system`` (the default: glibc's), ``tcmalloc`` (Debian/Ubuntu: ``apt-get install
-libtcmalloc-minimal4``) or ``jemalloc`` (``libjemalloc2``); a library that is not found is an error that says
-what to install. Measured on one training command so far (RESULTS.md #18, the Multi30k recipe on two cores):
-tcmalloc 1.00-1.17x the tokens/s with 13% less peak memory, jemalloc 17% less memory at 0.90-0.96x; so not the
-default yet. An allocator already in ``LD_PRELOAD``
-is left as it is. Linux only; elsewhere nothing happens. Only the command-line entry points (``seqlab``,
-``python -m seqlab``) call :func:`reexec`; importing seqlab changes nothing.
+``SEQLAB_ALLOCATOR``: ``auto`` (the default: tcmalloc where its library is installed, else glibc's), ``tcmalloc``
+(Debian/Ubuntu: ``apt-get install libtcmalloc-minimal4``), ``jemalloc`` (``libjemalloc2``) or ``system``
+(glibc's); a library named but not found is an error that says what to install. Measured (RESULTS.md #18, two
+cores): tcmalloc gave 1.00-1.17x the tokens/s with 13% less peak memory on the Multi30k recipe and 1.09-1.11x
+with 8% less on the default GPT; jemalloc 8-17% less memory but 0.61-0.96x the speed, so it is opt-in. An
+allocator already in ``LD_PRELOAD`` is left as it is. Linux only; elsewhere nothing happens. Only the
+command-line entry points (``seqlab``, ``python -m seqlab``) call :func:`reexec`; importing seqlab changes
+nothing.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 ENV = "SEQLAB_ALLOCATOR"
 LIBRARIES = {"tcmalloc": ("libtcmalloc_minimal.so.4", "libtcmalloc.so.4"), "jemalloc": ("libjemalloc.so.2",)}
 PACKAGES = {"tcmalloc": "libtcmalloc-minimal4", "jemalloc": "libjemalloc2"}
-CHOICES = ("system", *LIBRARIES)
+CHOICES = ("auto", "system", *LIBRARIES)
+AUTO = "tcmalloc"  # what auto picks when its library is installed
 _DONE = "_SEQLAB_ALLOCATOR_DONE"  # set in the restarted process: never restart twice
 
 
@@ -47,10 +49,10 @@ def find(name: str) -> str | None:
 
 def choice() -> str:
     """``SEQLAB_ALLOCATOR``, checked; raises ValueError with the one-line reason when it is not a choice."""
-    value = os.environ.get(ENV, "system").strip().lower() or "system"
+    value = os.environ.get(ENV, "auto").strip().lower() or "auto"
     if value not in CHOICES:
         raise ValueError(f"{ENV} must be one of {', '.join(CHOICES)}; got {os.environ[ENV]!r} "
-                         f"(unset it for the default, system)")
+                         f"(unset it for the default, auto)")
     return value
 
 
@@ -72,13 +74,16 @@ def reexec() -> None:
         return
     if "malloc" in os.environ.get("LD_PRELOAD", "") or in_use() != "system":
         return  # an allocator is preloaded already (this one, or the user's own): theirs
-    lib = find(want)
+    lib = find(AUTO if want == "auto" else want)
     if lib is None:
+        if want == "auto":
+            return
         raise ValueError(f"{ENV}={want} but {' or '.join(LIBRARIES[want])} is in none of "
                          f"{', '.join(str(d) for d in search_dirs())}; install it (Debian/Ubuntu: apt-get install "
                          f"{PACKAGES[want]}) or unset {ENV}")
     preload = os.environ.get("LD_PRELOAD", "")
     env = dict(os.environ, LD_PRELOAD=f"{lib}:{preload}" if preload else lib, **{_DONE: "1"})
+    env.setdefault("TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD", str(1 << 60))  # no stderr line per allocation over 1 GiB
     argv = [sys.executable, *(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])[1:]]  # the same line
     sys.stdout.flush()
     sys.stderr.flush()
