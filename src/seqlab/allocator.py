@@ -11,8 +11,9 @@ again, once, with the same command line.
 ``SEQLAB_ALLOCATOR``: ``auto`` (the default: tcmalloc where its library is installed, else glibc's), ``tcmalloc``
 (Debian/Ubuntu: ``apt-get install libtcmalloc-minimal4``), ``jemalloc`` (``libjemalloc2``) or ``system``
 (glibc's); a library named but not found is an error that says what to install. Measured (RESULTS.md #18, two
-cores): tcmalloc gave 1.00-1.17x the tokens/s with 13% less peak memory on the Multi30k recipe and 1.09-1.11x
-with 8% less on the default GPT; jemalloc 8-17% less memory but 0.61-0.96x the speed, so it is opt-in. An
+cores): tcmalloc gave 1.00-1.17x the tokens/s with 13% less peak memory on the Multi30k recipe, 1.09-1.11x with
+8% less on the default GPT, 1.30-1.36x with 43% less on SAMSum; jemalloc 8-17% less memory but 0.61-0.96x the
+speed, so it is opt-in. An
 allocator already in ``LD_PRELOAD`` is left as it is. Linux only; elsewhere nothing happens. Only the
 command-line entry points (``seqlab``, ``python -m seqlab``) call :func:`reexec`; importing seqlab changes
 nothing.
