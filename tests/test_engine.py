@@ -177,3 +177,18 @@ def test_the_transformer_decode_step_sees_weights_a_fused_step_changed():
     sa = model.dec_layers[0].self_attn
     torch.testing.assert_close(fresh[0], torch.cat([sa.W_q.weight, sa.W_k.weight, sa.W_v.weight]).detach().t())
     assert not torch.allclose(fresh[0], stale[0])
+
+
+def test_switching_to_eval_rebinds_the_decode_step_weights_whatever_changed_them():
+    from seqlab.models import transformer_step
+    from seqlab.models.transformer import Transformer, TransformerConfig
+
+    torch.manual_seed(0)
+    model = Transformer(TransformerConfig(src_vocab=11, tgt_vocab=13, d_model=16, n_head=2, d_ff=32, n_enc_layer=1,
+                                          n_dec_layer=1)).eval()
+    transformer_step.bind(model)
+    lin = model.dec_layers[0].ff.linear1
+    lin.weight.data.add_(1.0)  # through .data: no version bump, as a hand-written kernel might do
+    assert not torch.equal(transformer_step.bind(model)[0][7][0], lin.weight.detach().t())  # cached: stale
+    model.train().eval()
+    torch.testing.assert_close(transformer_step.bind(model)[0][7][0], lin.weight.detach().t())

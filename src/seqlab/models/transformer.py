@@ -262,6 +262,13 @@ class Transformer(nn.Module):
     def from_config(cls, cfg: TransformerConfig) -> "Transformer":
         return cls(cfg)
 
+    def train(self, mode: bool = True) -> "Transformer":
+        """nn.Module.train, also dropping the decode step's bound weights (transformer_step.bind): they are
+        rebound at the next decode, so switching to eval() after any change of the weights (an optimizer that
+        does not bump version counters included) decodes with the current ones."""
+        self.__dict__.pop("_fast_step_weights", None)
+        return super().train(mode)
+
     def embed(self, table: nn.Embedding, ids: Tensor, start: int = 0) -> Tensor:
         """ids (B, T) -> (B, T, C): sqrt(d_model) * E[ids] + position(start .. start+T-1)."""
         T = ids.size(1)
