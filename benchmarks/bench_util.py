@@ -54,7 +54,8 @@ def machine() -> str:
 
 
 def run_seqlab(args: list[str], log: Path) -> tuple[dict | None, float, str]:
-    """Run ``seqlab ARGS --json`` (a train command); returns (summary or None on failure, seconds, command line)."""
+    """Run ``seqlab ARGS --json`` (a train command) as a user's ``seqlab`` runs (``python -m seqlab``: the same entry
+    point, allocator choice included); returns (summary or None on failure, seconds, command line)."""
     cmd = ["seqlab", *args, "--json"]
     line = shlex.join(cmd)
     print(f"[{now()}] {line}", file=sys.stderr, flush=True)
@@ -62,7 +63,7 @@ def run_seqlab(args: list[str], log: Path) -> tuple[dict | None, float, str]:
     with open(log, "w") as f:
         f.write(f"$ {line}\n\n")
         f.flush()
-        p = subprocess.run([sys.executable, "-m", "seqlab.cli.main", *cmd[1:]], stdout=subprocess.PIPE, stderr=f, text=True)
+        p = subprocess.run([sys.executable, "-m", "seqlab", *cmd[1:]], stdout=subprocess.PIPE, stderr=f, text=True)
         f.write(p.stdout)
     secs = time.time() - t0
     if p.returncode != 0:
