@@ -5,7 +5,7 @@ its own process under ``/usr/bin/time -v``, variants in rotated order each round
 set size, the wall time and the trained tokens per second the command reports (its own clock). Used to tell
 activation memory from allocator fragmentation (glibc serves freed tensors' memory again only when it fits;
 ``MALLOC_MMAP_THRESHOLD_`` sends large allocations to mmap, returned to the system on free) and to compare
-allocators (``LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2``; Debian's ``libjemalloc2``).
+allocators (``--env SEQLAB_ALLOCATOR=system --env SEQLAB_ALLOCATOR=tcmalloc``: seqlab/allocator.py).
 
     SEQLAB_DATA_MIRROR=/work/shared/data python benchmarks/train_rss.py --env - --env MALLOC_MMAP_THRESHOLD_=65536 \\
         --out benchmarks/results/train_rss_samsum.json -- seq2seq --data samsum --set train.max_steps=40 \\

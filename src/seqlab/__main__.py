@@ -2,13 +2,9 @@
 
 import sys
 
-from .allocator import reexec
+from .cli.entry import allocator_or_exit
 
-try:
-    reexec()  # before torch is imported: it may start this command again under jemalloc (seqlab/allocator.py)
-except ValueError as e:
-    print(f"error: {e}", file=sys.stderr)
-    sys.exit(2)
+allocator_or_exit()  # before torch is imported: it may start this command again (seqlab/allocator.py)
 
 from torch.distributed.elastic.multiprocessing.errors import record  # noqa: E402
 

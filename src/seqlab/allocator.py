@@ -73,7 +73,8 @@ def reexec() -> None:
     want = choice()
     if want == "system" or not sys.platform.startswith("linux") or os.environ.get(_DONE):
         return
-    if "malloc" in os.environ.get("LD_PRELOAD", "") or in_use() != "system":
+    preload = os.environ.get("LD_PRELOAD", "")
+    if "malloc" in preload or in_use() != "system":
         return  # an allocator is preloaded already (this one, or the user's own): theirs
     lib = find(AUTO if want == "auto" else want)
     if lib is None:
@@ -82,7 +83,6 @@ def reexec() -> None:
         raise ValueError(f"{ENV}={want} but {' or '.join(LIBRARIES[want])} is in none of "
                          f"{', '.join(str(d) for d in search_dirs())}; install it (Debian/Ubuntu: apt-get install "
                          f"{PACKAGES[want]}) or unset {ENV}")
-    preload = os.environ.get("LD_PRELOAD", "")
     env = dict(os.environ, LD_PRELOAD=f"{lib}:{preload}" if preload else lib, **{_DONE: "1"})
     env.setdefault("TCMALLOC_LARGE_ALLOC_REPORT_THRESHOLD", str(1 << 60))  # no stderr line per allocation over 1 GiB
     argv = [sys.executable, *(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])[1:]]  # the same line
