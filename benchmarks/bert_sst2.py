@@ -25,7 +25,7 @@ BERT = ["--set", "model.n_layer=4", "--set", "model.n_head=4", "--set", "model.d
 
 
 def cli(*args) -> dict:
-    cmd = [sys.executable, "-m", "seqlab.cli.main", "-q", *map(str, args), "--json"]
+    cmd = [sys.executable, "-m", "seqlab", "-q", *map(str, args), "--json"]
     print("$", " ".join(cmd), flush=True)
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode:

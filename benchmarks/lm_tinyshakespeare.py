@@ -46,7 +46,7 @@ def main():
     args = ap.parse_args()
     if "SEQLAB_DATA_MIRROR" not in os.environ and Path("/work/shared/data/tinyshakespeare").is_dir():
         os.environ["SEQLAB_DATA_MIRROR"] = "/work/shared/data"
-    seqlab = [sys.executable, "-m", "seqlab.cli.main"]
+    seqlab = [sys.executable, "-m", "seqlab"]
     results = {"date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "minutes": args.minutes,
                "threads": os.environ.get("OMP_NUM_THREADS", "default"), "models": {}}
     for name in args.models.split(","):

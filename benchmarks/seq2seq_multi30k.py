@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                 log = open(out / f"{model}.train.log", "w")
                 log.write(f"$ {shlex.join(cmd)}\n\n")
                 log.flush()
-                procs[model] = (cmd, subprocess.Popen([sys.executable, "-m", "seqlab.cli.main", *cmd[1:]], stdout=subprocess.PIPE,
+                procs[model] = (cmd, subprocess.Popen([sys.executable, "-m", "seqlab", *cmd[1:]], stdout=subprocess.PIPE,
                                                       stderr=log, text=True), time.time(), log)
             for model, (cmd, proc, t0, log) in procs.items():
                 stdout, _ = proc.communicate()
