@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_util import emit, git_commit, machine, now  # noqa: E402
+from bench_util import base_worktree, emit, git_commit, machine, now  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -50,21 +50,14 @@ def main() -> int:
     ap.add_argument("args", nargs=argparse.REMAINDER, help="-- then the seqlab arguments (without --out/--json)")
     a = ap.parse_args()
     args = a.args[1:] if a.args[:1] == ["--"] else a.args
-    base = subprocess.run(["git", "rev-parse", "--short", a.base], capture_output=True, text=True, cwd=ROOT,
-                          check=True).stdout.strip()
     rows = {"base": [], "head": []}
-    with tempfile.TemporaryDirectory(prefix="seqlab-ab-") as tmp:
-        tree = Path(tmp) / "base"
-        subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), base], cwd=ROOT, check=True)
-        try:
-            for r in range(a.rounds):
-                order = ["base", "head"] if r % 2 == 0 else ["head", "base"]
-                for side in order:
-                    src = tree / "src" if side == "base" else ROOT / "src"
-                    rows[side].append(run(src, args, Path(tmp) / f"{side}{r}"))
-                    print(f"round {r} {side}: {rows[side][-1]}", file=sys.stderr, flush=True)
-        finally:
-            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, check=False)
+    with tempfile.TemporaryDirectory(prefix="seqlab-ab-") as tmp, base_worktree(a.base, Path(tmp)) as (tree, base):
+        for r in range(a.rounds):
+            order = ["base", "head"] if r % 2 == 0 else ["head", "base"]
+            for side in order:
+                src = tree / "src" if side == "base" else ROOT / "src"
+                rows[side].append(run(src, args, Path(tmp) / f"{side}{r}"))
+                print(f"round {r} {side}: {rows[side][-1]}", file=sys.stderr, flush=True)
     ratios = [h["tokens_per_s"] / b["tokens_per_s"] for b, h in zip(rows["base"], rows["head"])]
     result = {"benchmark": "ab_cli", "date": now(), "commit": git_commit(), "base": base, "machine": machine(),
               "command": " ".join(sys.argv), "runs": rows, "head_over_base_tokens_per_s": [round(x, 3) for x in ratios]}

@@ -7,6 +7,7 @@ writes ``OUT/results.json`` + ``OUT/results.md`` with the exact commands, git co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -43,6 +44,21 @@ def git_commit() -> str:
                               cwd=Path(__file__).parent).stdout.strip() or "unknown"
     except OSError:
         return "unknown"
+
+
+@contextlib.contextmanager
+def base_worktree(rev: str, tmp: Path):
+    """``rev`` checked out into a git worktree under ``tmp`` (yields its path and the short commit); removed after.
+    A/B scripts run the working tree's benchmark code with ``PYTHONPATH`` at one side's ``src``."""
+    root = Path(__file__).resolve().parent.parent
+    short = subprocess.run(["git", "rev-parse", "--short", rev], capture_output=True, text=True, cwd=root,
+                           check=True).stdout.strip()
+    tree = tmp / "base"
+    subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tree), short], cwd=root, check=True)
+    try:
+        yield tree, short
+    finally:
+        subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)
 
 
 def now() -> str:

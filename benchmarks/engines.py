@@ -55,8 +55,9 @@ def log(*a):
 
 
 # ---- GPT: build one set of weights, then every engine's copy of them ----------------------------------
-def build_gpt(size: str, positions: int, work: Path) -> dict:
-    """A random GPT-2 checkpoint -> a seqlab run (import-hf) -> its ONNX (fp32, int8) and HF exports -> CT2."""
+def build_gpt(size: str, positions: int, work: Path, engines=GPT_ENGINES) -> dict:
+    """A random GPT-2 checkpoint -> a seqlab run (import-hf) -> its ONNX (fp32, int8) and HF exports -> CT2
+    (each export only when one of ``engines`` needs it)."""
     import torch
     import transformers
     from tokenizers import Tokenizer, models, pre_tokenizers
@@ -77,10 +78,15 @@ def build_gpt(size: str, positions: int, work: Path) -> dict:
     from_hf(ckpt, out=run, overwrite=True)
     paths = {"run": run, "ckpt": ckpt}
     for p in ("fp32", "int8"):
-        export_run(run, "onnx", work / f"onnx-{p}", precision=p, overwrite=True)
-        paths[f"onnx_{p}"] = work / f"onnx-{p}"
+        if f"ort_{p}" in engines:
+            export_run(run, "onnx", work / f"onnx-{p}", precision=p, overwrite=True)
+            paths[f"onnx_{p}"] = work / f"onnx-{p}"
+    if not any(e.startswith(("hf_", "ct2_")) for e in engines):
+        return paths
     export_run(run, "hf", work / "hf", overwrite=True)
     paths["hf"] = work / "hf"
+    if not any(e.startswith("ct2_") for e in engines):
+        return paths
     try:
         from ctranslate2.converters import TransformersConverter
 
@@ -169,14 +175,14 @@ class GPTEngines:
 
 
 def bench_gpt(size: str, batches: list[int], new_tokens: int, rounds: int, threads: int, hf_compile: bool,
-              only: str | None = None, artifacts: str | None = None) -> dict:
+              only: str | None = None, artifacts: str | None = None, engines=GPT_ENGINES) -> dict:
     with tempfile.TemporaryDirectory() as d:
         if artifacts:  # built by the parent (--rss): this process loads one engine only
             paths = json.loads(Path(artifacts, "paths.json").read_text())
         else:
-            paths = build_gpt(size, 16 + new_tokens, Path(d))
+            paths = build_gpt(size, 16 + new_tokens, Path(d), engines)
+        names = [only] if only else list(engines)
         engines = GPTEngines(paths, threads, hf_compile)
-        names = [only] if only else list(GPT_ENGINES)
         g = np.random.default_rng(0)
         out = {}
         for B in batches:
@@ -244,9 +250,9 @@ def rss_per_engine(args) -> dict:
     and CTranslate2) and generates."""
     out = {}
     with tempfile.TemporaryDirectory() as d:
-        paths = build_gpt(args.sizes[0], 16 + args.new_tokens, Path(d))
+        paths = build_gpt(args.sizes[0], 16 + args.new_tokens, Path(d), args.gpt_engines)
         Path(d, "paths.json").write_text(json.dumps({k: str(v) for k, v in paths.items()}))
-        for name in GPT_ENGINES:
+        for name in args.gpt_engines:
             if name == "hf_compile" and not args.hf_compile:
                 continue
             cmd = [sys.executable, __file__, "--only", name, "--artifacts", d, "--sizes", args.sizes[0], "--batches",
@@ -333,6 +339,8 @@ def main():
     ap.add_argument("--seq2seq-engines", nargs="+", default=None, help="only these (seqlab is always needed: ratios are to it)")
     ap.add_argument("--seq2seq-length-penalty", type=float, default=None, help="override the run's (0: every engine's same search)")
     ap.add_argument("--rss", action="store_true", help="peak RSS of each GPT engine, one process each")
+    ap.add_argument("--gpt-engines", nargs="+", default=list(GPT_ENGINES), choices=GPT_ENGINES,
+                    help="only these GPT engines (timing and --rss)")
     ap.add_argument("--only", default=None, choices=GPT_ENGINES, help=argparse.SUPPRESS)
     ap.add_argument("--artifacts", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, one round: checks that every path runs")
@@ -362,8 +370,8 @@ def main():
     except ImportError as e:
         log(f"missing engine: {e}")
     if "gpt" in args.sections:
-        res["gpt"] = {size: bench_gpt(size, args.batches, args.new_tokens, args.rounds, args.threads, args.hf_compile)
-                      for size in args.sizes}
+        res["gpt"] = {size: bench_gpt(size, args.batches, args.new_tokens, args.rounds, args.threads, args.hf_compile,
+                                      engines=args.gpt_engines) for size in args.sizes}
     if args.rss:  # also alone: --sections --rss --sizes gpt2
         res["gpt_peak_rss_mib"] = {"size": args.sizes[0], "batch": 1, **rss_per_engine(args)}
     if "seq2seq" in args.sections:

@@ -14,7 +14,7 @@ from seqlab.models.gpt import KVCache
 from seqlab.models.gpt_decode import GPTDecoder
 from seqlab.models.sampling import GenerationConfig, generate
 from seqlab.native import build
-from seqlab.native.gpt_step import native_gpt_step, pack_bf16, pack_f32, pack_int8
+from seqlab.native.gpt_step import native_gpt_step, pack_bf16, pack_int8
 
 
 def _step_or_skip(model, weights="bf16", portable=False):
@@ -61,9 +61,9 @@ SHAPES = [
 ]
 
 
-@pytest.mark.parametrize("weights,portable", [("bf16", False), ("bf16", True), ("fp32", False), ("int8", False),
-                                              ("int8", True)],
-                         ids=["bf16", "bf16-portable", "fp32", "int8", "int8-portable"])
+@pytest.mark.parametrize("weights,portable", [("bf16", False), ("bf16", True), ("fp32", False), ("fp32", True),
+                                              ("int8", False), ("int8", True)],
+                         ids=["bf16", "bf16-portable", "fp32", "fp32-portable", "int8", "int8-portable"])
 @pytest.mark.parametrize("shape", SHAPES, ids=["small", "odd", "wide"])
 def test_step_equals_the_same_arithmetic_in_pytorch(shape, weights, portable):
     """Each step from the same cache as the PyTorch module's step. With bf16 weights, fp32 sums in another
@@ -76,7 +76,7 @@ def test_step_equals_the_same_arithmetic_in_pytorch(shape, weights, portable):
     elif weights == "int8":
         step, ref = _step_or_skip(m, "int8", portable), int8_emulated(m)
     else:
-        step, ref = _step_or_skip(m, "fp32"), m
+        step, ref = _step_or_skip(m, "fp32", portable), m
     cfg = m.config
     ids = torch.randint(0, cfg.vocab_size, (1, 5), generator=torch.Generator().manual_seed(1))
     cache = KVCache(cfg, 1, cfg.block_size, "cpu", torch.float32)
@@ -132,11 +132,16 @@ def test_int8_vnni_and_portable_loops_give_the_same_bits():
     assert not plain.uses_vnni and torch.equal(a, b)
 
 
-def test_pack_f32_layout():
-    w = torch.randn(70, 5)
-    p = pack_f32(w)
-    assert p.shape == (2, 5, 64) and p.dtype == torch.float32
-    assert torch.equal(p[0].t(), w[:64]) and torch.equal(p[1, :, :6].t(), w[64:]) and p[1, :, 6:].abs().sum() == 0
+def test_fp32_weights_are_read_in_place():
+    """fp32: the kernel reads the module's own tensors (no second copy of the weights, 500 MB at GPT-2 size),
+    the tied output layer included; bf16 and int8 get packed copies."""
+    m = tiny_gpt()
+    step = _step_or_skip(m, "fp32")
+    mine = {t.data_ptr() for t in step._keep}
+    assert {p.data_ptr() for p in m.parameters()} <= mine and len(mine) == len({p.data_ptr() for p in m.parameters()})
+    packed = _step_or_skip(m, "bf16")
+    linears = {mod.weight.data_ptr() for blk in m.h for mod in blk.modules() if isinstance(mod, nn.Linear)}
+    assert linears and not linears & {t.data_ptr() for t in packed._keep}
 
 
 @pytest.mark.parametrize("weights", ["bf16", "fp32", "int8"])
@@ -308,3 +313,70 @@ def test_thread_chooser_ignores_differences_within_its_margin():
         n = c.pick()
         c.record(n, {2: 1.0, 1: 0.5}[n])  # one thread twice as fast: beyond it
     assert c.best == 1
+
+
+@pytest.mark.parametrize("chunk", [256, 4], ids=["one-call", "chunked"])
+@pytest.mark.parametrize("weights", ["fp32", "bf16", "int8"])
+def test_native_prefill_equals_the_modules_prompt_pass(weights, chunk, monkeypatch):
+    """Prompts run through the C step's many-rows call (keys and values of every position written before
+    any is read) fill the cache and give the last logits as the module's forward does with the same weights:
+    left padding, a row that is all padding, and prompts split into chunks of a few tokens."""
+    import seqlab.models.gpt_decode as gpt_decode
+
+    monkeypatch.setattr(gpt_decode, "PREFILL_CHUNK", chunk)
+    m = tiny_gpt(n_embd=40, n_head=4, n_layer=3)
+    ref_model = {"fp32": m, "bf16": bf16_emulated(m), "int8": int8_emulated(m)}[weights]
+    d = GPTDecoder(m, weights)
+    if d.native is None:
+        pytest.skip("the native decode step cannot be compiled here")
+    idx = torch.randint(0, 50, (3, 11), generator=torch.Generator().manual_seed(1))
+    mask = torch.ones(3, 11, dtype=torch.bool)
+    mask[0, :4] = False
+    mask[2, :] = False  # all padding: attends to its last token only, at position 0, as in the module
+    atol = {"fp32": 1e-5, "bf16": 5e-3, "int8": 5e-3}[weights]  # bf16/int8: a rounding flip now and then (above)
+    for rows_mask in (mask, None):
+        with torch.inference_mode():
+            want_cache = KVCache(m.config, 3, 20, "cpu", torch.float32)
+            want = ref_model(idx, mask=rows_mask, cache=want_cache, last_only=True)[:, -1]
+            got, cache = d.prefill(idx, rows_mask, 9)
+        assert (got - want).abs().max().item() <= atol
+        assert cache.length == want_cache.length == 11 and torch.equal(cache.tokens, want_cache.tokens)
+        n_pad = torch.zeros(3, dtype=torch.long) if want_cache.n_pad is None else want_cache.n_pad
+        assert (cache.n_pad is None) == (want_cache.n_pad is None)
+        for b in range(3):
+            s = min(int(n_pad[b]), 10)  # the all-padding row: its last slot, the one its logits come from
+            assert (cache.k[:, b, :, s:11] - want_cache.k[:, b, :, s:11]).abs().max().item() <= atol
+            assert (cache.v[:, b, :, s:11] - want_cache.v[:, b, :, s:11]).abs().max().item() <= atol
+
+
+def test_native_prefill_refuses_what_the_module_refuses():
+    m = tiny_gpt()
+    d = GPTDecoder(m, "fp32")
+    if d.native is None:
+        pytest.skip("the native decode step cannot be compiled here")
+    with pytest.raises(ValueError, match="padding must be on the left"):
+        d.prefill(torch.ones(1, 4, dtype=torch.long), torch.tensor([[True, False, True, True]]), 4)
+    with pytest.raises(ValueError, match="exceeds block_size"):
+        d.prefill(torch.ones(1, 33, dtype=torch.long), None, 4)
+    cache = KVCache(m.config, 1, 8, "cpu", torch.float32)
+    one = torch.ones(1, dtype=torch.int32)
+    with pytest.raises(ValueError, match="out of range"):  # cache row 1 of a 1-row cache
+        d.native.rows(one.long(), one * 0, one * 0, one * 0, one, cache.k, cache.v)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_generation_reads_the_model_and_copies_nothing(precision):
+    """With the C step, every precision decodes from the model as given: no copy of it (in fp32 or bf16),
+    its weights and mode untouched, so a loaded run holds one module plus the step's packed weights."""
+    from seqlab.models.sampling import prepare_for_generation
+
+    m = tiny_gpt().train()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    d, used = prepare_for_generation(m, precision)
+    if d.native is None:
+        pytest.skip("the native decode step cannot be compiled here")
+    assert used == precision and d.model is m and m.training
+    out = generate(d, [[1, 2, 3]], GenerationConfig(max_new_tokens=40, greedy=True))  # slides the window
+    assert len(out[0]) == 40
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())
+    assert all(p.dtype == torch.float32 for p in m.parameters())

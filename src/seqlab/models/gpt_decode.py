@@ -21,8 +21,10 @@ token for a 6-layer model. :class:`GPTDecoder` attacks both:
   ``threads`` threads, and none of the ~80 PyTorch calls' fixed costs (run A of benchmarks/RESULTS.md:
   3.9x the oneDNN bf16 step, 4.8x the addmm fp32 step).
 
-The prompt itself (prefill) and the re-encoding when the context window slides run through the model's
-ordinary ``forward`` on the same cache, so padding masks, positions and sliding keep one implementation.
+With the C step, the prompt itself (prefill) and the re-encoding when the context window slides run in C
+too (many positions a call, :meth:`NativeGPTStep.rows`), so decoding needs nothing but the step's weights:
+fp32 reads the model's own tensors, bf16 and int8 one packed copy, and the model is never copied into
+another dtype. Without it they run through the model's ordinary ``forward`` on the same cache.
 
 Shapes: B batch, C = n_embd, nh heads, hs = C / nh head size, L cache slots, V vocabulary.
 """
@@ -43,6 +45,7 @@ from .gpt import GPT, KVCache
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16", "int8")
+PREFILL_CHUNK = 256  # prompt tokens per C call of the native prefill (bounds its scratch: ~15 x 256 x C floats)
 
 
 def has_onednn_bf16() -> bool:
@@ -161,9 +164,11 @@ def _num_threads(n: int | None):
 class GPTDecoder(nn.Module):
     """A GPT bound for fast decoding in ``precision`` (fp32 | bf16 | int8); speaks the generation protocol.
 
-    ``model`` is used as given for the prompt (prefill) and for re-encoding when the window slides, so it
-    should already be in eval mode and in the matching dtype (fp32 for ``fp32``, bf16 otherwise); the
-    one-token step uses weights bound from it once. ``threads``: how many CPU threads the one-token step
+    With the C step (``native`` and a compiler) ``model`` is only read: the step binds its weights once
+    (fp32: the model's own tensors) and runs the prompt and the window slides too, whatever the model's
+    mode and dtype. Without it ``model`` is used as given for the prompt (prefill) and for re-encoding when
+    the window slides, so it should already be in eval mode and in the matching dtype (fp32 for ``fp32``,
+    bf16 otherwise); the one-token step uses weights bound from it once. ``threads``: how many CPU threads the one-token step
     uses (None = leave PyTorch's setting alone); at batch 1 the matrices are small and one thread can beat
     two. The step's logits match ``model``'s to float rounding (fp32: ~1e-6). ``native``: in fp32 and bf16,
     run the step in the C kernel when it can be built here. ``kernel`` says what runs the step:
@@ -224,13 +229,73 @@ class GPTDecoder(nn.Module):
     def prefill(self, idx: Tensor, mask: Tensor | None, max_new_tokens: int) -> tuple[Tensor, KVCache]:
         """Prompts (B, T) left-padded (mask True = real token) -> next-token logits (B, V) and the cache."""
         B, T = idx.shape
+        if T > self.config.block_size:
+            raise ValueError(f"sequence of {T} positions exceeds block_size {self.config.block_size}")
         capacity = min(self.config.block_size, T + max_new_tokens)
         # the cache (and so attention) stays fp32 for bf16 weights too, as GPT.prefill does on the CPU: the
         # bf16 attention kernels are slower there for a single query
         cache = KVCache(self.config, B, capacity, idx.device, torch.float32)
         self._bound = None
+        if self.native is not None:
+            with _num_threads(self.threads):
+                return self._native_fill(idx, mask, cache, emit=True), cache
         logits = self.model(idx, mask=mask, cache=cache, last_only=True)  # (B, 1, V)
         return logits[:, -1], cache
+
+    def _native_fill(self, idx: Tensor, mask: Tensor | None, cache: KVCache, emit: bool) -> Tensor | None:
+        """Prompts (B, T) left-padded into an empty ``cache`` through the C step, as ``GPT.forward`` with the
+        cache would (positions count real tokens; padding slots are never attended to; a row that is all
+        padding sees only its last token, at position 0); returns the last position's logits (B, V) when
+        ``emit``. The rows go in slot-major chunks of at most PREFILL_CHUNK tokens (the last one holding
+        every row's last token), each chunk one C call that reads the weights once."""
+        B, T = idx.shape
+        n_pad = None
+        if mask is not None:
+            n_pad = (~mask).sum(1)  # (B,)
+            if not torch.equal(mask, torch.arange(T)[None, :] >= n_pad[:, None]):
+                raise ValueError("with a cache, padding must be on the left (mask False then True per row)")
+            n_pad = n_pad if bool(n_pad.any()) else None
+        cache.n_pad = n_pad
+        cache.tokens[:, :T] = idx
+        slot_grid = torch.arange(T)[:, None].expand(T, B)  # (T, B): slot-major, so a chunk only needs earlier slots
+        row_grid = torch.arange(B)[None, :].expand(T, B)
+        if n_pad is None:
+            slots, crow = slot_grid.reshape(-1), row_grid.reshape(-1)
+            pad = torch.zeros_like(slots)
+        else:
+            first = n_pad.clamp(max=T - 1)  # (B,): the first slot run per row (an all-padding row: its last)
+            take = slot_grid >= first[None, :]
+            slots, crow = slot_grid[take], row_grid[take]
+            pad = n_pad[crow]
+        tokens = idx[crow, slots]  # (R,)
+        pos = (slots - pad).clamp(min=0)
+        start = torch.minimum(pad, slots)
+        R, size = slots.shape[0], max(PREFILL_CHUNK, B)
+        logits = None
+        for hi in range(R, 0, -size)[::-1]:  # chunks ending at R, R - size, ...; the last holds the last B rows
+            lo = max(0, hi - size)
+            last = emit and hi == R
+            out = self.native.rows(tokens[lo:hi], pos[lo:hi], start[lo:hi], slots[lo:hi], crow[lo:hi], cache.k, cache.v,
+                                   emit=torch.arange(hi - B - lo, hi - lo) if last else None)
+            if last:
+                logits = out
+        cache.length = T
+        return logits
+
+    def _slide(self, cache: KVCache) -> None:
+        """The cache is full: keep its last 3/4 of tokens and re-encode them from position 0 (GPT._slide)."""
+        if self.native is None:
+            self.model._slide(cache)
+            return
+        keep = cache.capacity - max(1, cache.capacity // 4)
+        idx = cache.tokens[:, cache.capacity - keep:].clone()  # (B, keep)
+        mask = None
+        if cache.n_pad is not None:
+            n_pad = (cache.n_pad - (cache.capacity - keep)).clamp(min=0)  # (B,)
+            mask = torch.arange(keep)[None, :] >= n_pad[:, None]  # (B, keep)
+        cache.reset()
+        self._bound = None
+        self._native_fill(idx, mask, cache, emit=False)
 
     def _bind(self, cache: KVCache) -> tuple:
         if self._bound is None or self._bound[0] is not cache or self._bound[4] is not cache.n_pad:
@@ -243,9 +308,9 @@ class GPTDecoder(nn.Module):
 
     def decode(self, token: Tensor, cache: KVCache) -> Tensor:
         """Append one token per row (B,) int64 and return the next-token logits (B, V)."""
-        if cache.length == cache.capacity:
-            self.model._slide(cache)  # re-encodes the last 3/4 of the window through the model's forward
         with _num_threads(self.threads):
+            if cache.length == cache.capacity:
+                self._slide(cache)  # re-encodes the last 3/4 of the window
             return self._step(token, cache)
 
     def _step(self, token: Tensor, cache: KVCache) -> Tensor:

@@ -278,11 +278,14 @@ def prepare_for_generation(model: nn.Module, precision: str = "auto",
         t32, t16 = min(t["fp32"], t["fp32b"]), min(t["bf16"], t["bf16b"])
         logger.info("generation precision auto: fp32 %.2f ms/token, bf16 %.2f ms/token", t32 * 1e3, t16 * 1e3)
         return (bf16, "bf16") if t16 < 0.9 * t32 else (fp32, "fp32")
+    if fast and _native_available(model, precision):
+        # the C step packs its own weights from the model's and runs the prompt too: the model is read,
+        # never copied or changed (no second copy beside the packed one: 500 MB at GPT-2 size in fp32)
+        return GPTDecoder(model, precision, threads), precision
     if precision == "fp32":
         if not fast:
             return model.eval(), "fp32"
-        # an eval-mode fp32 model is used as it is (the decoder never changes it): no second copy of the
-        # weights (500 MB at GPT-2 size) beside the C step's packed ones
+        # an eval-mode fp32 model is used as it is (the decoder never changes it)
         ready = not model.training and all(p.dtype == torch.float32 for p in model.parameters())
         return GPTDecoder(model if ready else copy.deepcopy(model).eval().float(), "fp32", threads), "fp32"
     m = copy.deepcopy(model).eval().to(torch.bfloat16)
@@ -296,9 +299,12 @@ def prepare_for_generation(model: nn.Module, precision: str = "auto",
     return m, precision
 
 
-def _native_available() -> bool:
+def _native_available(model: nn.Module | None = None, precision: str = "fp32") -> bool:
+    """seqlab's C step can be built here (and, given a GPT, runs it in ``precision``: int8 needs n_embd >= 4)."""
     from ..native.build import load
 
+    if model is not None and precision == "int8" and model.config.n_embd < 4:
+        return False
     return load("gpt_step") is not None
 
 

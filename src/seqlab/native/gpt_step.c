@@ -1,4 +1,5 @@
-/* seqlab native decode step: one token through a GPT-2-layout decoder, batch 1, on the CPU.
+/* seqlab native decode step: one token per row through a GPT-2-layout decoder on the CPU (and, through
+ * seqlab_gpt_rows, many positions at once: a prompt's prefill).
  *
  * At batch 1 a token costs one read of every weight plus a few hundred small vector operations. Run as
  * ~80 PyTorch calls, the fixed cost of each call (dispatch, oneDNN primitive lookup) is larger than the
@@ -10,7 +11,8 @@
  * slab read front to back. bf16: [out/64][in/2][64][2] (inputs padded to an even count), so each 64-byte
  * load holds two inputs for 16 outputs, the operand layout of AVX512-BF16's VDPBF16PS (acc[j] += w[2j] x0 +
  * w[2j+1] x1); the inputs are rounded to bf16 for it. Without AVX512-BF16 a portable loop computes the same
- * sums. fp32: [out/64][in][64], one broadcast input times 64 rows at a time. int8: [out/64][in/4][64][4]
+ * sums. fp32: PyTorch's own (out, in) layout, read in place (no second copy of the weights), as dot
+ * products of four output rows with each activation row at a time. int8: [out/64][in/4][64][4]
  * (inputs padded to a multiple of 4), one scale per output row (W ~ scale[o] W_q[o]) and each row's sum of
  * W_q; the inputs are quantized per row, symmetric, to int8 and offset by 128 to uint8, the operand layout
  * of AVX512-VNNI's VPDPBUSD (acc[j] += sum_k x[4q+k] w[4j+k] in int32, exact), then y = s_x scale[o]
@@ -36,11 +38,14 @@
 #include <immintrin.h>
 #define SEQLAB_VNNI 1
 #endif
+#if defined(__AVX512F__) && !defined(SEQLAB_PORTABLE)
+#include <immintrin.h>
+#endif
 
 enum { W_BF16 = 0, W_FP32 = 1, W_INT8 = 2 };
 
 typedef struct {
-    const void *w;        /* packed, see above: bf16 [out/64][in/2][64][2], fp32 [out/64][in][64], int8 [out/64][in/4][64][4] */
+    const void *w;        /* see above: bf16 [out/64][in/2][64][2], fp32 (out, in) as is, int8 [out/64][in/4][64][4] */
     const float *b;       /* (out,) or NULL */
     const float *wscale;  /* int8 only: (out,) per-row scales */
     const int32_t *wsum;  /* int8 only: (out,) per-row sums of W_q */
@@ -121,19 +126,57 @@ static inline __attribute__((always_inline)) void block_bf16(const bf16 *restric
 #endif
 }
 
-/* acc[r] (64) <- one block of 64 output rows of an fp32 weight times row r's inputs x[r] (n of them) */
+/* acc[r][o] (o < rows <= 64) <- output row o of an fp32 weight in PyTorch's own layout (rows of n inputs,
+ * contiguous) times row r's inputs x[r]: dot products, four output rows and R activation rows at a time,
+ * sixteen inputs per vector. Each sum runs lane by lane over the inputs, then adds its 16 lanes in a fixed
+ * tree: the same order whatever R or the output group, so a row's result does not depend on its batch. */
 static inline __attribute__((always_inline)) void block_f32(const float *restrict w, const float *const *x, int n,
-                                                              int R, float *const *acc) {
-    float a[SL_ROWS][64];
-    for (int r = 0; r < R; r++)
-        for (int o = 0; o < 64; o++) a[r][o] = 0.0f;
-    for (int i = 0; i < n; i++, w += 64)
-        for (int r = 0; r < R; r++) {
-            const float xi = x[r][i];
-#pragma omp simd
-            for (int o = 0; o < 64; o++) a[r][o] += w[o] * xi;
+                                                              int rows, int R, float *const *acc) {
+#if defined(__AVX512F__) && !defined(SEQLAB_PORTABLE)
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1u);
+    const int n16 = n & ~15;
+    for (int o = 0; o < rows; o += 4) {
+        const float *wr[4];
+        for (int c = 0; c < 4; c++) wr[c] = w + (size_t)(o + c < rows ? o + c : o) * n; /* past the end: any row */
+        __m512 a[4][SL_ROWS];
+        for (int c = 0; c < 4; c++)
+            for (int r = 0; r < R; r++) a[c][r] = _mm512_setzero_ps();
+        for (int i = 0; i < n16; i += 16) {
+            const __m512 w0 = _mm512_loadu_ps(wr[0] + i), w1 = _mm512_loadu_ps(wr[1] + i),
+                         w2 = _mm512_loadu_ps(wr[2] + i), w3 = _mm512_loadu_ps(wr[3] + i);
+            for (int r = 0; r < R; r++) {
+                const __m512 xv = _mm512_loadu_ps(x[r] + i);
+                a[0][r] = _mm512_fmadd_ps(w0, xv, a[0][r]);
+                a[1][r] = _mm512_fmadd_ps(w1, xv, a[1][r]);
+                a[2][r] = _mm512_fmadd_ps(w2, xv, a[2][r]);
+                a[3][r] = _mm512_fmadd_ps(w3, xv, a[3][r]);
+            }
         }
-    for (int r = 0; r < R; r++) memcpy(acc[r], a[r], sizeof a[r]);
+        if (tail) {
+            const __m512 w0 = _mm512_maskz_loadu_ps(tail, wr[0] + n16), w1 = _mm512_maskz_loadu_ps(tail, wr[1] + n16),
+                         w2 = _mm512_maskz_loadu_ps(tail, wr[2] + n16), w3 = _mm512_maskz_loadu_ps(tail, wr[3] + n16);
+            for (int r = 0; r < R; r++) {
+                const __m512 xv = _mm512_maskz_loadu_ps(tail, x[r] + n16);
+                a[0][r] = _mm512_fmadd_ps(w0, xv, a[0][r]);
+                a[1][r] = _mm512_fmadd_ps(w1, xv, a[1][r]);
+                a[2][r] = _mm512_fmadd_ps(w2, xv, a[2][r]);
+                a[3][r] = _mm512_fmadd_ps(w3, xv, a[3][r]);
+            }
+        }
+        for (int c = 0; c < 4 && o + c < rows; c++)
+            for (int r = 0; r < R; r++) acc[r][o + c] = _mm512_reduce_add_ps(a[c][r]);
+    }
+#else
+    for (int o = 0; o < rows; o++)
+        for (int r = 0; r < R; r++) {
+            float lane[16] = {0.0f};
+            const float *restrict wo = w + (size_t)o * n, *restrict xr = x[r];
+            for (int i = 0; i < n; i++) lane[i & 15] += wo[i] * xr[i];
+            float s = 0.0f;
+            for (int l = 0; l < 16; l++) s += lane[l];
+            acc[r][o] = s;
+        }
+#endif
 }
 
 /* acc[r] (64 int32) <- one block of 64 output rows of an int8 weight times row r's uint8 inputs xq[r] (Q
@@ -204,12 +247,13 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
         return;
     }
     if (L->kind == W_FP32) {
-        const float *w = (const float *)L->w + ob * L->in * 64;
+        const float *w = (const float *)L->w + ob * 64 * L->in;
+        const int rows = L->out - (int)ob * 64 < 64 ? L->out - (int)ob * 64 : 64;
         switch (R) {
-        case 1: block_f32(w, x, L->in, 1, acc); break;
-        case 2: block_f32(w, x, L->in, 2, acc); break;
-        case 3: block_f32(w, x, L->in, 3, acc); break;
-        default: block_f32(w, x, L->in, 4, acc);
+        case 1: block_f32(w, x, L->in, rows, 1, acc); break;
+        case 2: block_f32(w, x, L->in, rows, 2, acc); break;
+        case 3: block_f32(w, x, L->in, rows, 3, acc); break;
+        default: block_f32(w, x, L->in, rows, 4, acc);
         }
     } else {
         const bf16 *w = (const bf16 *)L->w + ob * P * 128;
@@ -338,6 +382,10 @@ typedef struct {
     const int32_t *pos, *start;
     int32_t B, slot, L, n;
     float *k, *v, *logits, *scratch;
+    /* seqlab_gpt_rows only (NULL in a decode step): per row its slot and cache row (of Bc), and the rows
+     * whose logits are wanted (n_emit of them, in order) */
+    const int32_t *slots, *crow, *emit;
+    int32_t Bc, n_emit;
 } sl_job;
 
 static struct {
@@ -398,13 +446,27 @@ static void run(const sl_job *j, int id) {
             layer_norm(x + (size_t)b * C, h + (size_t)b * C, ly->ln1_w, ly->ln1_b, C, m->eps);
         linear(&ly->qkv, h, qkv, OUT_STORE, xb, B, id, n);
         barrier(n);
-        for (int u = B * nh * id / n; u < B * nh * (id + 1) / n; u++) { /* (row, head) pairs */
-            const int b = u / nh, hd = u % nh, t0 = j->start[b], T = j->slot + 1 - t0;
-            const size_t cache = (((size_t)l * B + b) * nh + hd) * L * hs; /* (n_layer, B, nh, L, hs) */
+        const int u0 = B * nh * id / n, u1 = B * nh * (id + 1) / n; /* this thread's (row, head) pairs */
+        if (j->slots) { /* rows may share a cache row: every key and value is written before any is read */
+            for (int u = u0; u < u1; u++) {
+                const int b = u / nh, hd = u % nh;
+                const size_t cache = (((size_t)l * j->Bc + j->crow[b]) * nh + hd) * L * hs;
+                const float *row = qkv + (size_t)b * 3 * C;
+                memcpy(j->k + cache + (size_t)j->slots[b] * hs, row + C + hd * hs, hs * sizeof(float));
+                memcpy(j->v + cache + (size_t)j->slots[b] * hs, row + 2 * C + hd * hs, hs * sizeof(float));
+            }
+            barrier(n);
+        }
+        for (int u = u0; u < u1; u++) {
+            const int b = u / nh, hd = u % nh, slot = j->slots ? j->slots[b] : j->slot, t0 = j->start[b];
+            const int T = slot + 1 - t0;
+            const size_t cache = (((size_t)l * j->Bc + (j->crow ? j->crow[b] : b)) * nh + hd) * L * hs; /* (n_layer, Bc, nh, L, hs) */
             float *Kh = j->k + cache, *Vh = j->v + cache;
             const float *row = qkv + (size_t)b * 3 * C, *q = row + hd * hs;
-            memcpy(Kh + (size_t)j->slot * hs, row + C + hd * hs, hs * sizeof(float));
-            memcpy(Vh + (size_t)j->slot * hs, row + 2 * C + hd * hs, hs * sizeof(float));
+            if (!j->slots) {
+                memcpy(Kh + (size_t)slot * hs, row + C + hd * hs, hs * sizeof(float));
+                memcpy(Vh + (size_t)slot * hs, row + 2 * C + hd * hs, hs * sizeof(float));
+            }
             for (int t = 0; t < T; t++) sc[t] = dot(q, Kh + (size_t)(t0 + t) * hs, hs) * scale;
             softmax(sc, T);
             weighted_sum(sc, Vh + (size_t)t0 * hs, T, hs, att + (size_t)b * C + hd * hs);
@@ -419,9 +481,10 @@ static void run(const sl_job *j, int id) {
         linear(&ly->fc_proj, f, x, OUT_ADD, xb, B, id, n);
         barrier(n);
     }
-    for (int b = 0; b < B; b++)
-        layer_norm(x + (size_t)b * C, h + (size_t)b * C, m->lnf_w, m->lnf_b, C, m->eps);
-    linear(&m->head, h, j->logits, OUT_STORE, xb, B, id, n);
+    const int E = j->slots ? j->n_emit : B; /* the rows whose logits are wanted: emit[..] or all */
+    for (int e = 0; e < E; e++)
+        layer_norm(x + (size_t)(j->slots ? j->emit[e] : e) * C, h + (size_t)e * C, m->lnf_w, m->lnf_b, C, m->eps);
+    if (E > 0) linear(&m->head, h, j->logits, OUT_STORE, xb, E, id, n);
 }
 
 static void *worker(void *arg) {
@@ -451,21 +514,8 @@ static void after_fork_in_child(void) { /* the child has no workers; start afres
     pool.n_workers = 0;
 }
 
-/* One token for each of B rows. tokens (B,); pos (B,): each token's position (row of wpe); k, v: the cache
- * (n_layer, B, nh, L, hs) fp32, contiguous; slot: where the tokens' keys and values go; row b attends to
- * slots start[b]..slot (start > 0: left padding). logits (B, V). scratch: at least
- * seqlab_gpt_scratch_floats(B, C, L, n_threads) floats. Returns the number of threads used (fewer than
- * asked if the system refused to start more), or -1 (and does nothing) if a token, a position or a slot is
- * out of range. */
-int32_t seqlab_gpt_step(const sl_model *m, int32_t B, const int64_t *tokens, const int32_t *pos,
-                        const int32_t *start, int32_t slot, int32_t L, float *k, float *v, float *logits,
-                        float *scratch, int32_t n_threads) {
-    sl_job job = {m, tokens, pos, start, B, slot, L, 1, k, v, logits, scratch};
-    if (slot < 0 || slot >= L) return -1;
-    for (int b = 0; b < B; b++)
-        if (tokens[b] < 0 || tokens[b] >= m->head.out || pos[b] < 0 || pos[b] >= m->n_positions || start[b] < 0 ||
-            start[b] > slot)
-            return -1;
+/* Runs `job` on n_threads threads (the caller and pool workers); returns the number used. */
+static int32_t dispatch(sl_job job, int32_t n_threads) {
     if (n_threads <= 1) {
         run(&job, 0);
         return 1;
@@ -493,4 +543,43 @@ int32_t seqlab_gpt_step(const sl_model *m, int32_t B, const int64_t *tokens, con
         if (spins > 256) sched_yield(); else cpu_relax();
     pthread_mutex_unlock(&pool.call);
     return job.n;
+}
+
+/* One token for each of B rows. tokens (B,); pos (B,): each token's position (row of wpe); k, v: the cache
+ * (n_layer, B, nh, L, hs) fp32, contiguous; slot: where the tokens' keys and values go; row b attends to
+ * slots start[b]..slot (start > 0: left padding). logits (B, V). scratch: at least
+ * seqlab_gpt_scratch_floats(B, C, L, n_threads) floats. Returns the number of threads used (fewer than
+ * asked if the system refused to start more), or -1 (and does nothing) if a token, a position or a slot is
+ * out of range. */
+int32_t seqlab_gpt_step(const sl_model *m, int32_t B, const int64_t *tokens, const int32_t *pos,
+                        const int32_t *start, int32_t slot, int32_t L, float *k, float *v, float *logits,
+                        float *scratch, int32_t n_threads) {
+    sl_job job = {m, tokens, pos, start, B, slot, L, 1, k, v, logits, scratch, NULL, NULL, NULL, B, 0};
+    if (slot < 0 || slot >= L) return -1;
+    for (int b = 0; b < B; b++)
+        if (tokens[b] < 0 || tokens[b] >= m->head.out || pos[b] < 0 || pos[b] >= m->n_positions || start[b] < 0 ||
+            start[b] > slot)
+            return -1;
+    return dispatch(job, n_threads);
+}
+
+/* R tokens anywhere in a cache of Bc rows (the prompt's prefill, many positions at once): row r's token
+ * tokens[r] at position pos[r] goes into slot slots[r] of cache row crow[r] and attends to that cache row's
+ * slots start[r]..slots[r], which must already be filled or be written by this call (the keys and values of
+ * all R rows are written before any row attends, layer by layer). logits (n_emit, V): those of rows
+ * emit[0..n_emit) (n_emit may be 0). scratch: seqlab_gpt_scratch_floats(R, C, L, n_threads) floats.
+ * Returns the number of threads used, or -1 (and does nothing) if an index is out of range. */
+int32_t seqlab_gpt_rows(const sl_model *m, int32_t R, const int64_t *tokens, const int32_t *pos,
+                        const int32_t *start, const int32_t *slots, const int32_t *crow, int32_t Bc, int32_t L,
+                        float *k, float *v, const int32_t *emit, int32_t n_emit, float *logits, float *scratch,
+                        int32_t n_threads) {
+    sl_job job = {m, tokens, pos, start, R, 0, L, 1, k, v, logits, scratch, slots, crow, emit, Bc, n_emit};
+    if (R < 1 || n_emit < 0 || n_emit > R) return -1;
+    for (int r = 0; r < R; r++)
+        if (tokens[r] < 0 || tokens[r] >= m->head.out || pos[r] < 0 || pos[r] >= m->n_positions || slots[r] < 0 ||
+            slots[r] >= L || start[r] < 0 || start[r] > slots[r] || crow[r] < 0 || crow[r] >= Bc)
+            return -1;
+    for (int e = 0; e < n_emit; e++)
+        if (emit[e] < 0 || emit[e] >= R) return -1;
+    return dispatch(job, n_threads);
 }

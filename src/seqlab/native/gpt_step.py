@@ -1,9 +1,10 @@
 """The GPT decode step in C (gpt_step.c): bf16, fp32 or int8 weights, fp32 activations and cache, one call a step.
 
-:class:`NativeGPTStep` packs a :class:`~seqlab.models.gpt.GPT`'s weights once into the kernel's layout and
-runs one token per row through every block (rows share each read of a weight block, four at a time),
-reading and writing the same fp32 :class:`~seqlab.models.gpt.KVCache` that PyTorch's prefill fills, so the
-two paths mix freely (prefill and window slides in PyTorch, steps in C).
+:class:`NativeGPTStep` binds a :class:`~seqlab.models.gpt.GPT`'s weights once (fp32: the model's own tensors,
+read in place; bf16 and int8: packed once into the kernel's layout) and runs one token per row through
+every block (rows share each read of a weight block, four at a time), reading and writing the same fp32
+:class:`~seqlab.models.gpt.KVCache` that PyTorch's forward fills, so the two paths mix freely;
+:meth:`NativeGPTStep.rows` runs many positions at once (a prompt, or the window re-encoded after a slide).
 :func:`native_gpt_step` returns None where the kernel cannot be built (no C compiler, SEQLAB_NATIVE=0).
 """
 
@@ -51,13 +52,10 @@ def pack_bf16(weight: Tensor) -> Tensor:
     return w.view(-1, 64, w.shape[1] // 2, 2).permute(0, 2, 1, 3).contiguous()
 
 
-def pack_f32(weight: Tensor) -> Tensor:
-    """W (out, in) -> fp32 (ceil(out/64), in, 64): for each block of 64 output rows, the inputs in order,
-    each holding that input's weights of all 64 rows (zero padded)."""
-    out, n_in = weight.shape
-    w = torch.zeros(math.ceil(out / 64) * 64, n_in, dtype=torch.float32)
-    w[:out] = weight.detach().float()
-    return w.view(-1, 64, n_in).transpose(1, 2).contiguous()
+def as_f32(weight: Tensor) -> Tensor:
+    """W (out, in) as the kernel reads fp32 weights: PyTorch's own layout, fp32, contiguous; the very same
+    tensor (no copy) when it already is."""
+    return weight.detach().float().contiguous()
 
 
 def quantize_rows(weight: Tensor) -> tuple[Tensor, Tensor]:
@@ -88,6 +86,11 @@ def _library(portable: bool):
                                         ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p,
                                         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
         lib.seqlab_gpt_step.restype = ctypes.c_int32
+        lib.seqlab_gpt_rows.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32,
+                                        ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                        ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
+        lib.seqlab_gpt_rows.restype = ctypes.c_int32
         lib.seqlab_gpt_scratch_floats.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
         lib.seqlab_gpt_scratch_floats.restype = ctypes.c_int64
         lib.seqlab_has_dpbf16.restype = ctypes.c_int
@@ -175,7 +178,7 @@ class NativeGPTStep:
                 w, scale, wsum = pack_int8(m.weight)
                 self._keep += [scale, wsum]
             else:
-                w = pack_bf16(m.weight) if weights == "bf16" else pack_f32(m.weight)
+                w = pack_bf16(m.weight) if weights == "bf16" else as_f32(m.weight)
             self._keep.append(w)
             return _Linear(w.data_ptr(), f32(m.bias), scale.data_ptr() if scale is not None else None,
                            wsum.data_ptr() if wsum is not None else None, m.weight.shape[0], m.weight.shape[1],
@@ -207,9 +210,7 @@ class NativeGPTStep:
         if self.threads is None and (self._chooser is None or self._chooser.n != torch.get_num_threads()):
             self._chooser = ThreadChooser(torch.get_num_threads())
         n = self.threads if self.threads is not None else self._chooser.pick()
-        size = self.lib.seqlab_gpt_scratch_floats(B, self.config.n_embd, L, n)
-        if self._scratch is None or self._scratch.numel() < size:
-            self._scratch = torch.empty(size, dtype=torch.float32)
+        self._scratch_for(B, L, n)
         logits = torch.empty(B, self.config.vocab_size, dtype=torch.float32)
         t = time.perf_counter()
         used = self.lib.seqlab_gpt_step(ctypes.byref(self.model), B, tokens.data_ptr(), pos.data_ptr(),
@@ -221,6 +222,39 @@ class NativeGPTStep:
             raise ValueError(f"out of range: tokens {tokens.tolist()} (vocabulary {self.config.vocab_size}), "
                              f"positions {pos.tolist()} (< {self.model.n_positions}), slot {slot} (< {L}), "
                              f"start {start.tolist()} (<= slot)")
+        return logits
+
+    def _scratch_for(self, rows: int, L: int, n: int) -> Tensor:
+        size = self.lib.seqlab_gpt_scratch_floats(rows, self.config.n_embd, L, n)
+        if self._scratch is None or self._scratch.numel() < size:
+            self._scratch = torch.empty(size, dtype=torch.float32)
+        return self._scratch
+
+    def rows(self, tokens: Tensor, pos: Tensor, start: Tensor, slots: Tensor, crow: Tensor, k: Tensor, v: Tensor,
+             emit: Tensor | None = None) -> Tensor:
+        """Run R tokens anywhere in the cache at once (a prompt's prefill): token ``tokens[r]`` at position
+        ``pos[r]`` goes into slot ``slots[r]`` of cache row ``crow[r]`` of ``k``/``v`` (n_layer, Bc, nh, L, hs)
+        fp32 contiguous, written in place, and attends to that row's slots ``start[r] .. slots[r]``, each
+        filled before or by this call (all R rows' keys and values are written before any row attends,
+        layer by layer). Returns the logits (E, V) fp32 of the rows ``emit`` (E,) (default: none, (0, V)).
+        All index tensors are (R,). Uses every thread of :attr:`threads` (or PyTorch's setting): many rows
+        share each read of the weights."""
+        R, Bc, L = tokens.shape[0], k.shape[1], k.shape[3]
+        if k.dtype != torch.float32 or not (k.is_contiguous() and v.is_contiguous()):
+            raise ValueError(f"expected fp32 contiguous caches; got {k.dtype} {tuple(k.shape)}")
+        i32 = [t.to(torch.int32).contiguous() for t in (pos, start, slots, crow)]
+        emit = torch.zeros(0, dtype=torch.int32) if emit is None else emit.to(torch.int32).contiguous()
+        tokens = tokens.to(torch.int64).contiguous()
+        n = self.threads if self.threads is not None else torch.get_num_threads()
+        scratch = self._scratch_for(R, L, n)
+        logits = torch.empty(emit.shape[0], self.config.vocab_size, dtype=torch.float32)
+        used = self.lib.seqlab_gpt_rows(ctypes.byref(self.model), R, tokens.data_ptr(), *(t.data_ptr() for t in i32[:4]),
+                                        Bc, L, k.data_ptr(), v.data_ptr(), emit.data_ptr(), emit.shape[0],
+                                        logits.data_ptr(), scratch.data_ptr(), n)
+        if used < 0:
+            raise ValueError(f"out of range: {R} rows of tokens < {self.config.vocab_size}, positions < "
+                             f"{self.model.n_positions}, slots < {L}, start <= slot, cache rows < {Bc}, "
+                             f"emitted rows < {R}")
         return logits
 
 
