@@ -22,9 +22,9 @@ token for a 6-layer model. :class:`GPTDecoder` attacks both:
   3.9x the oneDNN bf16 step, 4.8x the addmm fp32 step).
 
 With the C step, the prompt itself (prefill) and the re-encoding when the context window slides run in C
-too (many positions a call, :meth:`NativeGPTStep.rows`), so decoding needs nothing but the step's weights:
-fp32 reads the model's own tensors, bf16 and int8 one packed copy, and the model is never copied into
-another dtype. Without it they run through the model's ordinary ``forward`` on the same cache.
+too (many positions a call, :meth:`NativeGPTStep.rows`), so decoding needs nothing but the step's packed
+weights, and the model is never copied into another dtype (bf16 and int8 used to keep a bf16 copy for the
+prompt). Without it they run through the model's ordinary ``forward`` on the same cache.
 
 Shapes: B batch, C = n_embd, nh heads, hs = C / nh head size, L cache slots, V vocabulary.
 """
@@ -164,9 +164,8 @@ def _num_threads(n: int | None):
 class GPTDecoder(nn.Module):
     """A GPT bound for fast decoding in ``precision`` (fp32 | bf16 | int8); speaks the generation protocol.
 
-    With the C step (``native`` and a compiler) ``model`` is only read: the step binds its weights once
-    (fp32: the model's own tensors) and runs the prompt and the window slides too, whatever the model's
-    mode and dtype. Without it ``model`` is used as given for the prompt (prefill) and for re-encoding when
+    With the C step (``native`` and a compiler) ``model`` is only read: the step packs its weights once and
+    runs the prompt and the window slides too, whatever the model's mode and dtype. Without it ``model`` is used as given for the prompt (prefill) and for re-encoding when
     the window slides, so it should already be in eval mode and in the matching dtype (fp32 for ``fp32``,
     bf16 otherwise); the one-token step uses weights bound from it once. ``threads``: how many CPU threads the one-token step
     uses (None = leave PyTorch's setting alone); at batch 1 the matrices are small and one thread can beat

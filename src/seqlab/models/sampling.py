@@ -280,7 +280,7 @@ def prepare_for_generation(model: nn.Module, precision: str = "auto",
         return (bf16, "bf16") if t16 < 0.9 * t32 else (fp32, "fp32")
     if fast and _native_available(model, precision):
         # the C step packs its own weights from the model's and runs the prompt too: the model is read,
-        # never copied or changed (no second copy beside the packed one: 500 MB at GPT-2 size in fp32)
+        # never copied or changed (no bf16 copy beside the packed one: 250 MB at GPT-2 size)
         return GPTDecoder(model, precision, threads), precision
     if precision == "fp32":
         if not fast:

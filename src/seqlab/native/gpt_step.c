@@ -11,8 +11,7 @@
  * slab read front to back. bf16: [out/64][in/2][64][2] (inputs padded to an even count), so each 64-byte
  * load holds two inputs for 16 outputs, the operand layout of AVX512-BF16's VDPBF16PS (acc[j] += w[2j] x0 +
  * w[2j+1] x1); the inputs are rounded to bf16 for it. Without AVX512-BF16 a portable loop computes the same
- * sums. fp32: PyTorch's own (out, in) layout, read in place (no second copy of the weights), as dot
- * products of four output rows with each activation row at a time. int8: [out/64][in/4][64][4]
+ * sums. fp32: [out/64][in][64], one broadcast input times 64 rows at a time. int8: [out/64][in/4][64][4]
  * (inputs padded to a multiple of 4), one scale per output row (W ~ scale[o] W_q[o]) and each row's sum of
  * W_q; the inputs are quantized per row, symmetric, to int8 and offset by 128 to uint8, the operand layout
  * of AVX512-VNNI's VPDPBUSD (acc[j] += sum_k x[4q+k] w[4j+k] in int32, exact), then y = s_x scale[o]
@@ -38,14 +37,11 @@
 #include <immintrin.h>
 #define SEQLAB_VNNI 1
 #endif
-#if defined(__AVX512F__) && !defined(SEQLAB_PORTABLE)
-#include <immintrin.h>
-#endif
 
 enum { W_BF16 = 0, W_FP32 = 1, W_INT8 = 2 };
 
 typedef struct {
-    const void *w;        /* see above: bf16 [out/64][in/2][64][2], fp32 (out, in) as is, int8 [out/64][in/4][64][4] */
+    const void *w;        /* packed, see above: bf16 [out/64][in/2][64][2], fp32 [out/64][in][64], int8 [out/64][in/4][64][4] */
     const float *b;       /* (out,) or NULL */
     const float *wscale;  /* int8 only: (out,) per-row scales */
     const int32_t *wsum;  /* int8 only: (out,) per-row sums of W_q */
@@ -126,57 +122,19 @@ static inline __attribute__((always_inline)) void block_bf16(const bf16 *restric
 #endif
 }
 
-/* acc[r][o] (o < rows <= 64) <- output row o of an fp32 weight in PyTorch's own layout (rows of n inputs,
- * contiguous) times row r's inputs x[r]: dot products, four output rows and R activation rows at a time,
- * sixteen inputs per vector. Each sum runs lane by lane over the inputs, then adds its 16 lanes in a fixed
- * tree: the same order whatever R or the output group, so a row's result does not depend on its batch. */
+/* acc[r] (64) <- one block of 64 output rows of an fp32 weight times row r's inputs x[r] (n of them) */
 static inline __attribute__((always_inline)) void block_f32(const float *restrict w, const float *const *x, int n,
-                                                              int rows, int R, float *const *acc) {
-#if defined(__AVX512F__) && !defined(SEQLAB_PORTABLE)
-    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1u);
-    const int n16 = n & ~15;
-    for (int o = 0; o < rows; o += 4) {
-        const float *wr[4];
-        for (int c = 0; c < 4; c++) wr[c] = w + (size_t)(o + c < rows ? o + c : o) * n; /* past the end: any row */
-        __m512 a[4][SL_ROWS];
-        for (int c = 0; c < 4; c++)
-            for (int r = 0; r < R; r++) a[c][r] = _mm512_setzero_ps();
-        for (int i = 0; i < n16; i += 16) {
-            const __m512 w0 = _mm512_loadu_ps(wr[0] + i), w1 = _mm512_loadu_ps(wr[1] + i),
-                         w2 = _mm512_loadu_ps(wr[2] + i), w3 = _mm512_loadu_ps(wr[3] + i);
-            for (int r = 0; r < R; r++) {
-                const __m512 xv = _mm512_loadu_ps(x[r] + i);
-                a[0][r] = _mm512_fmadd_ps(w0, xv, a[0][r]);
-                a[1][r] = _mm512_fmadd_ps(w1, xv, a[1][r]);
-                a[2][r] = _mm512_fmadd_ps(w2, xv, a[2][r]);
-                a[3][r] = _mm512_fmadd_ps(w3, xv, a[3][r]);
-            }
-        }
-        if (tail) {
-            const __m512 w0 = _mm512_maskz_loadu_ps(tail, wr[0] + n16), w1 = _mm512_maskz_loadu_ps(tail, wr[1] + n16),
-                         w2 = _mm512_maskz_loadu_ps(tail, wr[2] + n16), w3 = _mm512_maskz_loadu_ps(tail, wr[3] + n16);
-            for (int r = 0; r < R; r++) {
-                const __m512 xv = _mm512_maskz_loadu_ps(tail, x[r] + n16);
-                a[0][r] = _mm512_fmadd_ps(w0, xv, a[0][r]);
-                a[1][r] = _mm512_fmadd_ps(w1, xv, a[1][r]);
-                a[2][r] = _mm512_fmadd_ps(w2, xv, a[2][r]);
-                a[3][r] = _mm512_fmadd_ps(w3, xv, a[3][r]);
-            }
-        }
-        for (int c = 0; c < 4 && o + c < rows; c++)
-            for (int r = 0; r < R; r++) acc[r][o + c] = _mm512_reduce_add_ps(a[c][r]);
-    }
-#else
-    for (int o = 0; o < rows; o++)
+                                                              int R, float *const *acc) {
+    float a[SL_ROWS][64];
+    for (int r = 0; r < R; r++)
+        for (int o = 0; o < 64; o++) a[r][o] = 0.0f;
+    for (int i = 0; i < n; i++, w += 64)
         for (int r = 0; r < R; r++) {
-            float lane[16] = {0.0f};
-            const float *restrict wo = w + (size_t)o * n, *restrict xr = x[r];
-            for (int i = 0; i < n; i++) lane[i & 15] += wo[i] * xr[i];
-            float s = 0.0f;
-            for (int l = 0; l < 16; l++) s += lane[l];
-            acc[r][o] = s;
+            const float xi = x[r][i];
+#pragma omp simd
+            for (int o = 0; o < 64; o++) a[r][o] += w[o] * xi;
         }
-#endif
+    for (int r = 0; r < R; r++) memcpy(acc[r], a[r], sizeof a[r]);
 }
 
 /* acc[r] (64 int32) <- one block of 64 output rows of an int8 weight times row r's uint8 inputs xq[r] (Q
@@ -247,13 +205,12 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
         return;
     }
     if (L->kind == W_FP32) {
-        const float *w = (const float *)L->w + ob * 64 * L->in;
-        const int rows = L->out - (int)ob * 64 < 64 ? L->out - (int)ob * 64 : 64;
+        const float *w = (const float *)L->w + ob * L->in * 64;
         switch (R) {
-        case 1: block_f32(w, x, L->in, rows, 1, acc); break;
-        case 2: block_f32(w, x, L->in, rows, 2, acc); break;
-        case 3: block_f32(w, x, L->in, rows, 3, acc); break;
-        default: block_f32(w, x, L->in, rows, 4, acc);
+        case 1: block_f32(w, x, L->in, 1, acc); break;
+        case 2: block_f32(w, x, L->in, 2, acc); break;
+        case 3: block_f32(w, x, L->in, 3, acc); break;
+        default: block_f32(w, x, L->in, 4, acc);
         }
     } else {
         const bf16 *w = (const bf16 *)L->w + ob * P * 128;

@@ -1,8 +1,8 @@
 """The GPT decode step in C (gpt_step.c): bf16, fp32 or int8 weights, fp32 activations and cache, one call a step.
 
-:class:`NativeGPTStep` binds a :class:`~seqlab.models.gpt.GPT`'s weights once (fp32: the model's own tensors,
-read in place; bf16 and int8: packed once into the kernel's layout) and runs one token per row through
-every block (rows share each read of a weight block, four at a time), reading and writing the same fp32
+:class:`NativeGPTStep` packs a :class:`~seqlab.models.gpt.GPT`'s weights once into the kernel's layout and
+runs one token per row through every block (rows share each read of a weight block, four at a time),
+reading and writing the same fp32
 :class:`~seqlab.models.gpt.KVCache` that PyTorch's forward fills, so the two paths mix freely;
 :meth:`NativeGPTStep.rows` runs many positions at once (a prompt, or the window re-encoded after a slide).
 :func:`native_gpt_step` returns None where the kernel cannot be built (no C compiler, SEQLAB_NATIVE=0).
@@ -52,10 +52,14 @@ def pack_bf16(weight: Tensor) -> Tensor:
     return w.view(-1, 64, w.shape[1] // 2, 2).permute(0, 2, 1, 3).contiguous()
 
 
-def as_f32(weight: Tensor) -> Tensor:
-    """W (out, in) as the kernel reads fp32 weights: PyTorch's own layout, fp32, contiguous; the very same
-    tensor (no copy) when it already is."""
-    return weight.detach().float().contiguous()
+def pack_f32(weight: Tensor) -> Tensor:
+    """W (out, in) -> fp32 (ceil(out/64), in, 64): for each block of 64 output rows, the inputs in order,
+    each holding that input's weights of all 64 rows (zero padded). (PyTorch's own (out, in) layout read in
+    place would save this copy; a dot-product kernel on it was 0.6-0.7x as fast at batch 8: RESULTS.md #14.)"""
+    out, n_in = weight.shape
+    w = torch.zeros(math.ceil(out / 64) * 64, n_in, dtype=torch.float32)
+    w[:out] = weight.detach().float()
+    return w.view(-1, 64, n_in).transpose(1, 2).contiguous()
 
 
 def quantize_rows(weight: Tensor) -> tuple[Tensor, Tensor]:
@@ -178,7 +182,7 @@ class NativeGPTStep:
                 w, scale, wsum = pack_int8(m.weight)
                 self._keep += [scale, wsum]
             else:
-                w = pack_bf16(m.weight) if weights == "bf16" else as_f32(m.weight)
+                w = pack_bf16(m.weight) if weights == "bf16" else pack_f32(m.weight)
             self._keep.append(w)
             return _Linear(w.data_ptr(), f32(m.bias), scale.data_ptr() if scale is not None else None,
                            wsum.data_ptr() if wsum is not None else None, m.weight.shape[0], m.weight.shape[1],
