@@ -25,9 +25,15 @@ GOLDEN = json.loads((HERE / "golden_v2.json").read_text(encoding="utf-8"))  # fr
 GOLDEN_V1 = json.loads((HERE / "golden_v1.json").read_text(encoding="utf-8"))  # what runs_v1 gave when written
 
 
-def _same(a, b) -> bool:
+# relative tolerance per case: the same arithmetic in another summation order (another CPU's GEMM kernels)
+# moves these numbers by ~1e-7 per op; DLinear's two epochs carry that to 1.4e-4 (golden_v2 as recorded
+# against a run on an AMD EPYC, 2026-11-30), every other case stays within 1e-5
+RTOL = {"forecast": 1e-3}
+
+
+def _same(a, b, rtol: float = 1e-5) -> bool:
     if isinstance(a, float) and isinstance(b, float):
-        return math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-6) or (math.isnan(a) and math.isnan(b))
+        return math.isclose(a, b, rel_tol=rtol, abs_tol=1e-6) or (math.isnan(a) and math.isnan(b))
     return a == b
 
 
@@ -35,15 +41,15 @@ def _same(a, b) -> bool:
 ADDED = {"evaluate.no_repeat_ngram", "evaluate.length_penalty"}  # seq2seq: the decoding settings used
 
 
-def _compare(got: dict, want: dict) -> list[str]:
+def _compare(got: dict, want: dict, rtol: float = 1e-5) -> list[str]:
     g, w = record.numbers(got), record.numbers(want)
-    diffs = [f"{k}: {g.get(k)!r} != {v!r}" for k, v in w.items() if not _same(g.get(k), v)]
+    diffs = [f"{k}: {g.get(k)!r} != {v!r}" for k, v in w.items() if not _same(g.get(k), v, rtol)]
     return diffs + [f"{k}: new key" for k in g.keys() - w.keys() - ADDED if not k.startswith("evaluate.examples")]
 
 
 @pytest.mark.parametrize("task", list(record.CASES))
 def test_golden_run(task, tmp_path):
-    diffs = _compare(record.run_case(task, tmp_path), GOLDEN[task])
+    diffs = _compare(record.run_case(task, tmp_path), GOLDEN[task], RTOL.get(task, 1e-5))
     assert not diffs, "\n".join(diffs[:20])
 
 

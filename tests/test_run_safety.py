@@ -193,3 +193,39 @@ def test_a_failed_overwrite_puts_the_old_run_back(cli, tmp_path, sentiment_csv):
     # a successful overwrite drops the old run once the new one has saved its model
     code, _, err = cli("-q", "train", "classify", "--data", sentiment_csv, "--out", out, "--overwrite", *TINY)
     assert code == 0 and not (out / ".seqlab-replaced").exists()
+
+
+class _Tied(torch.nn.Module):
+    def __init__(self, rows=7):
+        super().__init__()
+        self.emb = torch.nn.Embedding(rows, 5)
+        self.head = torch.nn.Linear(5, rows)
+        self.head.weight = self.emb.weight  # tied, saved under both names
+        self.register_buffer("scale", torch.tensor(2.0))  # a 0-d tensor
+
+
+def test_weights_load_a_slice_at_a_time_into_the_module(tmp_path, monkeypatch):
+    """The run's weights go into the model slice by slice (a few rows per read here) and equal what
+    load_state_dict gives, tied weights and 0-d buffers included; the tie stays."""
+    import seqlab.run as run_module
+
+    src = _Tied()
+    with torch.no_grad():
+        src.scale.fill_(3.0)
+    run = RunDir.create(tmp_path / "r")
+    run.save_weights("model.safetensors", src.state_dict())
+    monkeypatch.setattr(run_module, "LOAD_CHUNK_BYTES", 2 * 5 * 4)  # two rows of the embedding per read
+    dst = _Tied()
+    run.load_weights_into(dst)
+    assert all(torch.equal(a, b) for a, b in zip(src.state_dict().values(), dst.state_dict().values()))
+    assert dst.head.weight is dst.emb.weight and dst.scale.item() == 3.0
+
+
+@pytest.mark.parametrize("other,why", [(lambda: _Tied(rows=8), "size mismatch for emb.weight"),
+                                       (lambda: torch.nn.Linear(5, 7), "missing key(s): 'weight'")])
+def test_weights_that_do_not_fit_the_model_are_one_line(tmp_path, other, why):
+    run = RunDir.create(tmp_path / "r")
+    run.save_weights("model.safetensors", _Tied().state_dict())
+    with pytest.raises(UserError, match="does not fit the model config.json describes") as e:
+        run.load_weights_into(other())
+    assert why in str(e.value) and "\n" not in str(e.value)

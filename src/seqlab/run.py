@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from . import statefile
@@ -43,6 +44,7 @@ from .errors import UserError
 from .train import distributed
 
 log = logging.getLogger(__name__)
+LOAD_CHUNK_BYTES = 32 << 20  # Run.load_weights_into reads at most this much of a tensor per mapping
 MARKER = ".seqlab-run"
 REPLACED = ".seqlab-replaced"  # where --overwrite keeps the old run until the new one has a model
 _REPLACING: dict[Path, "RunDir"] = {}  # runs whose old files wait in REPLACED, by resolved path
@@ -295,6 +297,51 @@ class RunDir:
         except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
             raise UserError(f"{p}: not a readable safetensors file ({type(e).__name__}: {str(e)[:120]}); "
                             "the run is damaged: train it again, or restore the file from a copy") from None
+
+    def load_weights_into(self, module: torch.nn.Module, name: str = "model.safetensors") -> None:
+        """Copy ``name``'s tensors into ``module``'s parameters and buffers, strictly (every key and shape must
+        match, as ``load_state_dict`` checks), a slice of at most LOAD_CHUNK_BYTES at a time: the file is
+        never in memory whole beside the model, so loading peaks near the model's own size instead of
+        twice it (safetensors maps the file, and mapped pages count as resident until it is closed, so
+        each slice is read through its own short-lived mapping)."""
+        p = self.path / name
+        if not p.is_file():
+            raise UserError(f"{self.path}: missing {name}")
+
+        def damaged(e: Exception) -> UserError:
+            return UserError(f"{p}: not a readable safetensors file ({type(e).__name__}: {str(e)[:120]}); the run is "
+                             "damaged: train it again, or restore the file from a copy")
+
+        def misfit(what: str) -> UserError:
+            return UserError(f"{self.path}: {name} does not fit the model config.json describes ({what[:200]}); the "
+                             "weights and config.json come from different runs, or one was edited")
+
+        try:
+            with safe_open(str(p), framework="pt") as f:
+                shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
+            raise damaged(e) from None
+        target = module.state_dict(keep_vars=True)
+        missing, unexpected = [k for k in target if k not in shapes], [k for k in shapes if k not in target]
+        if missing or unexpected:
+            raise misfit("; ".join(f"{what} key(s): {', '.join(repr(k) for k in keys[:3])}"
+                                   for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys))
+        for k, shape in shapes.items():
+            dst = target[k]
+            if tuple(dst.shape) != shape:
+                raise misfit(f"size mismatch for {k}: the file holds shape {list(shape)}, the model {list(dst.shape)}")
+        with torch.no_grad():
+            for k, shape in shapes.items():
+                dst = target[k]
+                row = max(1, dst[0].numel() * dst.element_size()) if dst.dim() else 1
+                step = max(1, LOAD_CHUNK_BYTES // row)
+                for a in range(0, shape[0] if shape else 1, step):
+                    try:
+                        with safe_open(str(p), framework="pt") as f:
+                            part = f.get_slice(k)[a:a + step] if shape else f.get_tensor(k)
+                    except Exception as e:  # noqa: BLE001
+                        raise damaged(e) from None
+                    (dst[a:a + step] if shape else dst).copy_(part)
 
     def save_state(self, state: dict) -> None:
         """The resume state: tensors in safetensors, the rest as JSON in its header (no pickle)."""

@@ -22,11 +22,5 @@ def build_and_load(run, spec, model_cfg, weights: str = "model.safetensors", **s
     except (ValueError, TypeError) as e:
         raise UserError(f"{run.path}: config.json describes a model that cannot be built ({e}); the run folder is "
                         "damaged or was edited") from None
-    state = run.load_weights(weights)
-    try:
-        module.load_state_dict(state)
-    except RuntimeError as e:
-        first = next((ln.strip() for ln in str(e).splitlines()[1:] if ln.strip()), str(e))
-        raise UserError(f"{run.path}: {weights} does not fit the model config.json describes ({first[:200]}); the "
-                        "weights and config.json come from different runs, or one was edited") from None
+    run.load_weights_into(module, weights)  # strict; a slice at a time, so the peak stays near the model's size
     return module
