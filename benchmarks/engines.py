@@ -6,7 +6,7 @@ engine sometimes runs right after another one's PyTorch or ONNX Runtime work), e
 * ``gpt``: greedy generation, a 16-token prompt, ``--new-tokens`` new tokens, batch 1 and 8, at two sizes:
   ``small`` (6 layers, 6 heads, 384 dims, vocab 65: RESULTS.md's model) and ``gpt2`` (12/12/768, vocab
   50,257: GPT-2 small), random weights. Engines: seqlab ``generate`` (fp32, bf16, int8 as ``seqlab generate``
-  runs them; ``seqlab_fp32_fixed`` pins the C step's threads instead of its per-step chooser), Hugging Face
+  runs them, and ``seqlab_auto``: its default, which times fp32 and bf16 first; ``seqlab_fp32_fixed`` pins the C step's threads instead of its per-step chooser), Hugging Face
   ``generate`` (eager; with ``--hf-compile`` also its static cache + ``torch.compile``), ONNX Runtime
   through ``seqlab export --format onnx`` (fp32, int8), and CTranslate2 converted from ``seqlab export
   --format hf`` (fp32, int8). Tokens/s, ratios against CTranslate2 and ONNX Runtime at equal precision,
@@ -46,7 +46,7 @@ import numpy as np
 SIZES = {"small": dict(n_layer=6, n_head=6, n_embd=384, vocab_size=65),
          "gpt2": dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50257),
          "smoke": dict(n_layer=2, n_head=2, n_embd=32, vocab_size=65)}
-GPT_ENGINES = ("seqlab_fp32", "seqlab_fp32_fixed", "seqlab_bf16", "seqlab_int8", "hf_eager", "hf_compile", "ort_fp32", "ort_int8",
+GPT_ENGINES = ("seqlab_fp32", "seqlab_fp32_fixed", "seqlab_bf16", "seqlab_int8", "seqlab_auto", "hf_eager", "hf_compile", "ort_fp32", "ort_int8",
                "ct2_fp32", "ct2_int8")
 
 

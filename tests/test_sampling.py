@@ -133,6 +133,31 @@ def test_auto_precision_picks_a_measured_variant():
         prepare_for_generation(m, "fp8")
 
 
+@pytest.mark.parametrize("fast", ["fp32", "bf16"])
+def test_auto_precision_keeps_the_faster_and_times_one_candidate_at_a_time(fast, monkeypatch):
+    """auto returns the candidate its timing found faster (bf16 must win by 10%), and builds the second only
+    after dropping the first: each holds its own packed weights, as large as the model in fp32."""
+    import gc
+    import weakref
+
+    import seqlab.models.sampling as sampling
+
+    live: weakref.WeakSet = weakref.WeakSet()
+    most = []
+
+    def fake_time(model, steps=6):
+        gc.collect()
+        live.add(model)
+        most.append(len(live))
+        return {"fp32": 1.0, "bf16": 0.5 if fast == "bf16" else 0.95}[model.precision]
+
+    monkeypatch.setattr(sampling, "_time_decode", fake_time)
+    torch.manual_seed(0)
+    m = GPT(GPTConfig(vocab_size=40, block_size=64, n_layer=1, n_head=2, n_embd=32, dropout=0.0)).eval()
+    d, used = prepare_for_generation(m, "auto")
+    assert used == fast and d.precision == fast and max(most) == 1
+
+
 def test_repetition_penalty_sees_prompt_tokens_equal_to_the_pad_id():
     model = _Fixed(torch.tensor([1.0, 0.9, 0.0]))
     cfg = GenerationConfig(max_new_tokens=1, greedy=True, repetition_penalty=4.0)

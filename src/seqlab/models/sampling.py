@@ -272,12 +272,18 @@ def prepare_for_generation(model: nn.Module, precision: str = "auto",
     if precision == "auto":
         if device.type != "cpu" or model.context_size is None:
             return model.eval(), "fp32"
+        # one candidate alive at a time: each holds its own packed weights (fp32: as large as the model), so
+        # timing both side by side would hold three copies of the weights at once
         fp32, _ = prepare_for_generation(model, "fp32", threads)
+        t32 = min(_time_decode(fp32), _time_decode(fp32))
+        del fp32
         bf16, _ = prepare_for_generation(model, "bf16", threads)
-        t = {name: _time_decode(m) for name, m in (("fp32", fp32), ("bf16", bf16), ("fp32b", fp32), ("bf16b", bf16))}
-        t32, t16 = min(t["fp32"], t["fp32b"]), min(t["bf16"], t["bf16b"])
+        t16 = min(_time_decode(bf16), _time_decode(bf16))
         logger.info("generation precision auto: fp32 %.2f ms/token, bf16 %.2f ms/token", t32 * 1e3, t16 * 1e3)
-        return (bf16, "bf16") if t16 < 0.9 * t32 else (fp32, "fp32")
+        if t16 < 0.9 * t32:
+            return bf16, "bf16"
+        del bf16
+        return prepare_for_generation(model, "fp32", threads)
     if fast and _native_available(model, precision):
         # the C step packs its own weights from the model's and runs the prompt too: the model is read,
         # never copied or changed (no bf16 copy beside the packed one: 250 MB at GPT-2 size)
