@@ -14,17 +14,15 @@ preparation and the test set), plus the wall time of the whole command.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_util import base_worktree, emit, git_commit, machine, now  # noqa: E402
+from bench_util import ab_args, ab_rounds, emit, git_commit, machine, now  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,21 +41,8 @@ def run(src: Path, args: list[str], out: Path) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", required=True, help="the commit to compare against (run from a git worktree)")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default=None)
-    ap.add_argument("args", nargs=argparse.REMAINDER, help="-- then the seqlab arguments (without --out/--json)")
-    a = ap.parse_args()
-    args = a.args[1:] if a.args[:1] == ["--"] else a.args
-    rows = {"base": [], "head": []}
-    with tempfile.TemporaryDirectory(prefix="seqlab-ab-") as tmp, base_worktree(a.base, Path(tmp)) as (tree, base):
-        for r in range(a.rounds):
-            order = ["base", "head"] if r % 2 == 0 else ["head", "base"]
-            for side in order:
-                src = tree / "src" if side == "base" else ROOT / "src"
-                rows[side].append(run(src, args, Path(tmp) / f"{side}{r}"))
-                print(f"round {r} {side}: {rows[side][-1]}", file=sys.stderr, flush=True)
+    a, args = ab_args(__doc__, "the seqlab arguments (without --out/--json)")
+    rows, base = ab_rounds(a.base, a.rounds, lambda src, scratch: run(src, args, scratch))
     ratios = [h["tokens_per_s"] / b["tokens_per_s"] for b, h in zip(rows["base"], rows["head"])]
     result = {"benchmark": "ab_cli", "date": now(), "commit": git_commit(), "base": base, "machine": machine(),
               "command": " ".join(sys.argv), "runs": rows, "head_over_base_tokens_per_s": [round(x, 3) for x in ratios]}

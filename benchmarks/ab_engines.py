@@ -11,16 +11,14 @@ in alternating order, each in its own process (so the C kernels of each side are
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_util import base_worktree, emit, git_commit, machine, now  # noqa: E402
+from bench_util import ab_args, ab_rounds, emit, git_commit, machine, now  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,20 +43,8 @@ def run(src: Path, args: list[str], out: Path) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", required=True, help="the commit to compare against (run from a git worktree)")
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--out", default=None)
-    ap.add_argument("args", nargs=argparse.REMAINDER, help="-- then engines.py's arguments (without --rounds/--out)")
-    a = ap.parse_args()
-    args = a.args[1:] if a.args[:1] == ["--"] else a.args
-    rows = {"base": [], "head": []}
-    with tempfile.TemporaryDirectory(prefix="seqlab-ab-") as tmp, base_worktree(a.base, Path(tmp)) as (tree, base):
-        for r in range(a.rounds):
-            for side in (["base", "head"] if r % 2 == 0 else ["head", "base"]):
-                src = tree / "src" if side == "base" else ROOT / "src"
-                rows[side].append(run(src, args, Path(tmp) / f"{side}{r}.json"))
-                print(f"round {r} {side}: {rows[side][-1]}", file=sys.stderr, flush=True)
+    a, args = ab_args(__doc__, "engines.py's arguments (without --rounds/--out)")
+    rows, base = ab_rounds(a.base, a.rounds, lambda src, scratch: run(src, args, scratch.with_suffix(".json")))
     ratios = {k: [round(h[k] / b[k], 3) for b, h in zip(rows["base"], rows["head"]) if b.get(k) and h.get(k)]
               for k in rows["head"][0]}
     result = {"benchmark": "ab_engines", "date": now(), "commit": git_commit(), "base": base, "machine": machine(),

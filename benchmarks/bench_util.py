@@ -61,6 +61,34 @@ def base_worktree(rev: str, tmp: Path):
         subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=root, check=False)
 
 
+def ab_args(doc: str, what: str) -> tuple[argparse.Namespace, list[str]]:
+    """The A/B scripts' command line: --base REV, --rounds N, --out FILE, then ``--`` and ``what``'s arguments."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--base", required=True, help="the commit to compare against (run from a git worktree)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("args", nargs=argparse.REMAINDER, help=f"-- then {what}")
+    a = ap.parse_args()
+    return a, a.args[1:] if a.args[:1] == ["--"] else a.args
+
+
+def ab_rounds(rev: str, rounds: int, run_one) -> tuple[dict, str]:
+    """``run_one(src, scratch)`` once per side and round, sides alternating who goes first: ``base`` with
+    ``src`` the ``rev`` worktree's ``src``, ``head`` with this tree's; ``scratch`` a fresh path to write to.
+    Returns ({"base": [results], "head": [results]}, rev's short commit)."""
+    import tempfile
+
+    root = Path(__file__).resolve().parent.parent
+    rows = {"base": [], "head": []}
+    with tempfile.TemporaryDirectory(prefix="seqlab-ab-") as tmp, base_worktree(rev, Path(tmp)) as (tree, short):
+        for r in range(rounds):
+            for side in (["base", "head"] if r % 2 == 0 else ["head", "base"]):
+                src = tree / "src" if side == "base" else root / "src"
+                rows[side].append(run_one(src, Path(tmp) / f"{side}{r}"))
+                print(f"round {r} {side}: {rows[side][-1]}", file=sys.stderr, flush=True)
+    return rows, short
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
