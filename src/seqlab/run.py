@@ -57,6 +57,11 @@ RUN_FILES = {
 }
 
 
+def _unreadable(p: Path, e: Exception) -> UserError:
+    return UserError(f"{p}: not a readable safetensors file ({type(e).__name__}: {str(e)[:120]}); the run is "
+                     "damaged: train it again, or restore the file from a copy")
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -295,8 +300,7 @@ class RunDir:
         try:
             return load_file(str(p))
         except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
-            raise UserError(f"{p}: not a readable safetensors file ({type(e).__name__}: {str(e)[:120]}); "
-                            "the run is damaged: train it again, or restore the file from a copy") from None
+            raise _unreadable(p, e) from None
 
     def load_weights_into(self, module: torch.nn.Module, name: str = "model.safetensors") -> None:
         """Copy ``name``'s tensors into ``module``'s parameters and buffers, strictly (every key and shape must
@@ -308,10 +312,6 @@ class RunDir:
         if not p.is_file():
             raise UserError(f"{self.path}: missing {name}")
 
-        def damaged(e: Exception) -> UserError:
-            return UserError(f"{p}: not a readable safetensors file ({type(e).__name__}: {str(e)[:120]}); the run is "
-                             "damaged: train it again, or restore the file from a copy")
-
         def misfit(what: str) -> UserError:
             return UserError(f"{self.path}: {name} does not fit the model config.json describes ({what[:200]}); the "
                              "weights and config.json come from different runs, or one was edited")
@@ -320,7 +320,7 @@ class RunDir:
             with safe_open(str(p), framework="pt") as f:
                 shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
         except Exception as e:  # noqa: BLE001 - safetensors raises its own error types for a damaged file
-            raise damaged(e) from None
+            raise _unreadable(p, e) from None
         target = module.state_dict(keep_vars=True)
         missing, unexpected = [k for k in target if k not in shapes], [k for k in shapes if k not in target]
         if missing or unexpected:
@@ -340,7 +340,7 @@ class RunDir:
                         with safe_open(str(p), framework="pt") as f:
                             part = f.get_slice(k)[a:a + step] if shape else f.get_tensor(k)
                     except Exception as e:  # noqa: BLE001
-                        raise damaged(e) from None
+                        raise _unreadable(p, e) from None
                     (dst[a:a + step] if shape else dst).copy_(part)
 
     def save_state(self, state: dict) -> None:

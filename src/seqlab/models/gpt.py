@@ -104,6 +104,28 @@ class KVCache:
         self.n_pad = None
 
 
+def left_padding(mask: Tensor) -> Tensor | None:
+    """A cache's padding: mask (B, T) bool (True = real token) -> padding slots per row (B,), or None when no
+    row is padded; ValueError unless each row is padding first, then real tokens."""
+    n_pad = (~mask).sum(1)  # (B,)
+    if not torch.equal(mask, torch.arange(mask.shape[1], device=mask.device)[None, :] >= n_pad[:, None]):
+        raise ValueError("with a cache, padding must be on the left (mask False then True per row)")
+    return n_pad if bool(n_pad.any()) else None
+
+
+def slide_window(cache: KVCache) -> tuple[Tensor, Tensor | None]:
+    """A full cache slides: the tokens of its last 3/4 (B, keep) and their padding mask (or None) to re-encode
+    from position 0; the cache is emptied for them."""
+    keep = cache.capacity - max(1, cache.capacity // 4)
+    idx = cache.tokens[:, cache.capacity - keep:].clone()  # (B, keep)
+    mask = None
+    if cache.n_pad is not None:
+        n_pad = (cache.n_pad - (cache.capacity - keep)).clamp(min=0)  # (B,)
+        mask = torch.arange(keep, device=idx.device)[None, :] >= n_pad[:, None]  # (B, keep)
+    cache.reset()
+    return idx, mask
+
+
 def _gelu_tanh(x: Tensor) -> Tensor:
     return F.gelu(x, approximate="tanh")
 
@@ -256,11 +278,7 @@ class GPT(nn.Module):
         if cache is not None and mask is not None:
             if start:
                 raise ValueError("a padding mask is only accepted on the first call with an empty cache")
-            n_pad = (~mask).sum(1)  # (B,)
-            slots = torch.arange(T, device=idx.device)
-            if not torch.equal(mask, slots[None, :] >= n_pad[:, None]):
-                raise ValueError("with a cache, padding must be on the left (mask False then True per row)")
-            cache.n_pad = n_pad if bool(n_pad.any()) else None
+            cache.n_pad = left_padding(mask)
             mask = None
         if mask is not None and not bool(mask.all()):
             pos = (mask.long().cumsum(1) - 1).clamp(min=0)  # (B, T): position = real tokens before
@@ -348,11 +366,5 @@ class GPT(nn.Module):
         return self(token[:, None], cache=cache, last_only=True)[:, -1]
 
     def _slide(self, cache: KVCache):
-        keep = cache.capacity - max(1, cache.capacity // 4)
-        idx = cache.tokens[:, cache.capacity - keep:].clone()  # (B, keep)
-        mask = None
-        if cache.n_pad is not None:
-            n_pad = (cache.n_pad - (cache.capacity - keep)).clamp(min=0)  # (B,)
-            mask = torch.arange(keep, device=idx.device)[None, :] >= n_pad[:, None]  # (B, keep)
-        cache.reset()
+        idx, mask = slide_window(cache)
         self(idx, mask=mask, cache=cache, last_only=True)

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..native.gpt_step import native_gpt_step, quantize_rows
-from .gpt import GPT, KVCache
+from .gpt import GPT, KVCache, left_padding, slide_window
 
 logger = logging.getLogger(__name__)
 
@@ -248,13 +248,7 @@ class GPTDecoder(nn.Module):
         ``emit``. The rows go in slot-major chunks of at most PREFILL_CHUNK tokens (the last one holding
         every row's last token), each chunk one C call that reads the weights once."""
         B, T = idx.shape
-        n_pad = None
-        if mask is not None:
-            n_pad = (~mask).sum(1)  # (B,)
-            if not torch.equal(mask, torch.arange(T)[None, :] >= n_pad[:, None]):
-                raise ValueError("with a cache, padding must be on the left (mask False then True per row)")
-            n_pad = n_pad if bool(n_pad.any()) else None
-        cache.n_pad = n_pad
+        n_pad = cache.n_pad = None if mask is None else left_padding(mask)
         cache.tokens[:, :T] = idx
         slot_grid = torch.arange(T)[:, None].expand(T, B)  # (T, B): slot-major, so a chunk only needs earlier slots
         row_grid = torch.arange(B)[None, :].expand(T, B)
@@ -286,13 +280,7 @@ class GPTDecoder(nn.Module):
         if self.native is None:
             self.model._slide(cache)
             return
-        keep = cache.capacity - max(1, cache.capacity // 4)
-        idx = cache.tokens[:, cache.capacity - keep:].clone()  # (B, keep)
-        mask = None
-        if cache.n_pad is not None:
-            n_pad = (cache.n_pad - (cache.capacity - keep)).clamp(min=0)  # (B,)
-            mask = torch.arange(keep)[None, :] >= n_pad[:, None]  # (B, keep)
-        cache.reset()
+        idx, mask = slide_window(cache)
         self._bound = None
         self._native_fill(idx, mask, cache, emit=False)
 

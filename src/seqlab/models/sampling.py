@@ -308,10 +308,9 @@ def prepare_for_generation(model: nn.Module, precision: str = "auto",
 def _native_available(model: nn.Module | None = None, precision: str = "fp32") -> bool:
     """seqlab's C step can be built here (and, given a GPT, runs it in ``precision``: int8 needs n_embd >= 4)."""
     from ..native.build import load
+    from ..native.gpt_step import fits
 
-    if model is not None and precision == "int8" and model.config.n_embd < 4:
-        return False
-    return load("gpt_step") is not None
+    return (model is None or fits(model.config, precision)) and load("gpt_step") is not None
 
 
 @torch.inference_mode()

@@ -262,13 +262,19 @@ class NativeGPTStep:
         return logits
 
 
+def fits(config, weights: str) -> bool:
+    """The C step can run this GPT config with these weights (int8: n_embd >= 4, its per-row int8 inputs fit
+    the kernel's scratch); whether it can be compiled here is :func:`native_gpt_step`'s to find out."""
+    return weights != "int8" or config.n_embd >= 4
+
+
 def native_gpt_step(model: nn.Module, weights: str = "bf16", threads: int | None = None,
                     portable: bool = False) -> NativeGPTStep | None:
     """A :class:`NativeGPTStep` for ``model`` with ``weights`` bf16 | fp32 | int8 on ``threads`` threads, or
     None where the kernel cannot be built here (or, for int8, the model is narrower than 4: the kernel's
     per-row int8 inputs must fit its scratch). ``portable``: the plain-C loops even where AVX512-BF16 or
     AVX512-VNNI is present (for tests)."""
-    if weights == "int8" and model.config.n_embd < 4:
+    if not fits(model.config, weights):
         return None
     lib = _library(portable)
     return NativeGPTStep(model, lib, weights, threads) if lib is not None else None
