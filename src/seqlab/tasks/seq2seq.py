@@ -33,7 +33,8 @@ from ..models.transformer import Transformer, TransformerConfig
 from ..train.engine import TrainConfig
 from . import seq2seq_copy
 from .protocol import ModelSpec, Prepared, TaskBase
-from .seq2seq_io import decode, encode_pairs, seq2seq_loss, teacher_forced_loss, tf_ratio
+from .seq2seq_io import (bpe_dropout_epochs, decode, encode_pairs, seq2seq_loss, teacher_forced_loss, tf_ratio,
+                         trainable)
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class Seq2SeqData:
     max_len_a: float = 1.5  # decode at most a * source tokens + b target tokens
     max_len_b: int = 10  # ... (and never more than max_tgt_len)
     no_repeat_ngram: int = 0  # forbid any n-gram of this size twice in one output (0 = off; 3 suits summaries)
+    bpe_dropout: float = 0.0  # BPE-dropout (Provilkov et al. 2020): training text re-segmented each epoch with each
+    # merge skipped at this rate (0.1 in the paper; bpe tokenizers on both sides; seeded; inference unchanged)
     valid_bleu_max: int = 1000  # validation sentences decoded for BLEU at each evaluation (loss uses all)
 
     def __post_init__(self):
@@ -134,6 +137,8 @@ class Seq2SeqData:
             raise ValueError("max_len_a and max_len_b must be ≥ 0")
         if self.no_repeat_ngram < 0:
             raise ValueError(f"no_repeat_ngram must be ≥ 0 (0 = off); found {self.no_repeat_ngram}")
+        if not 0 <= self.bpe_dropout < 1:
+            raise ValueError(f"bpe_dropout must be in [0, 1) (0 = off; 0.1 is the paper's); found {self.bpe_dropout}")
         if self.copy_source not in ("auto", "on", "off"):
             raise ValueError(f"copy_source must be auto, on or off; found {self.copy_source!r}")
 
@@ -229,6 +234,9 @@ class Seq2SeqTask(TaskBase):
         else:
             src_tok = _fit_tokenizer(kinds["src"], train_p.src, data.src_vocab_size)
             tgt_tok = _fit_tokenizer(kinds["tgt"], train_p.tgt, data.tgt_vocab_size)
+        if data.bpe_dropout and not all(getattr(t, "kind", None) == "bpe" for t in (src_tok, tgt_tok)):
+            raise UserError(f"data.bpe_dropout re-segments BPE tokens; this run's tokenizers are {kinds['src']} (source) "
+                            f"and {kinds['tgt']} (target): use --tokenizer bpe or drop data.bpe_dropout")
         if src_tok.pad_id != tgt_tok.pad_id:
             raise UserError("the source and target tokenizers use different padding ids; use seqlab's own tokenizers")
         pad_id = tgt_tok.pad_id
@@ -246,10 +254,13 @@ class Seq2SeqTask(TaskBase):
         comp.model = dataclasses.replace(comp.model, src_vocab=src_tok.vocab_size, tgt_vocab=tgt_tok.vocab_size,
                                          pad_id=pad_id)
         model_cfg, sos, eos, bs = comp.model, tgt_tok.sos_id, tgt_tok.eos_id, tcfg.batch_size
+        epoch_enc = (bpe_dropout_epochs(src_tok, tgt_tok, train_p, trainable(*train_ids, data), train_enc, data, seed)
+                     if data.bpe_dropout else lambda epoch: train_enc)
 
         def train_batches(epoch):
-            return [train_enc.batch(b, pad_id, sos, eos)
-                    for b in bucket_batches(train_enc.lengths, bs, seed, epoch, max_tokens=data.max_batch_tokens)]
+            enc = epoch_enc(epoch)
+            return [enc.batch(b, pad_id, sos, eos)
+                    for b in bucket_batches(enc.lengths, bs, seed, epoch, max_tokens=data.max_batch_tokens)]
 
         scheduled = spec.has("teacher_forcing_schedule")
         progress = {"p": 0.0}  # told by the engine before each step

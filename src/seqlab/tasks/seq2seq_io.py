@@ -44,11 +44,9 @@ def encode_pairs(src_tok, tgt_tok, pairs: Pairs, cfg, drop_long: bool, encoded=N
     S, T = encoded or (src_tok.encode_batch(pairs.src), tgt_tok.encode_batch(pairs.tgt))
     long_src = [i for i, s in enumerate(S) if len(s) > cfg.max_src_len]
     long_tgt = [i for i, t in enumerate(T) if len(t) > cfg.max_tgt_len]
-    empty = [i for i, s in enumerate(S) if not s]
     stats = {"pairs": len(S), "empty_skipped": pairs.empty}
     if drop_long:
-        drop = set(long_src) | set(long_tgt) | set(empty)
-        keep = [i for i in range(len(S)) if i not in drop]
+        keep = trainable(S, T, cfg)
         stats["dropped_long"] = len(set(long_src) | set(long_tgt))
         if stats["dropped_long"]:
             log.warning("%s: dropped %d of %d pairs longer than max_src_len=%d / max_tgt_len=%d tokens "
@@ -60,6 +58,37 @@ def encode_pairs(src_tok, tgt_tok, pairs: Pairs, cfg, drop_long: bool, encoded=N
         log.warning("%s: truncated %d source(s) to max_src_len=%d tokens", pairs.origin, len(long_src), cfg.max_src_len)
     S = [s[: cfg.max_src_len] or [src_tok.unk_id] for s in S]
     return Encoded(S, [t[: cfg.max_tgt_len] for t in T]), stats
+
+
+def trainable(S: list[list[int]], T: list[list[int]], cfg) -> list[int]:
+    """Indices of the pairs training keeps: a non-empty source within max_src_len, a target within max_tgt_len."""
+    return [i for i, (s, t) in enumerate(zip(S, T)) if s and len(s) <= cfg.max_src_len and len(t) <= cfg.max_tgt_len]
+
+
+def bpe_dropout_epochs(src_tok, tgt_tok, pairs: Pairs, keep: list[int], base: Encoded, cfg, seed: int):
+    """``epoch -> Encoded``: the kept training pairs (``keep``, encoded as ``base``) segmented by BPE-dropout
+    at rate ``cfg.bpe_dropout`` (:mod:`seqlab.data.bpe_dropout`; one sampler when both sides share a
+    tokenizer). A pair whose dropped-out segmentation exceeds a length limit keeps ``base``'s, so every
+    epoch trains the same pairs."""
+    from ..data.bpe_dropout import BPEDropout
+
+    src, tgt, n = [pairs.src[i] for i in keep], [pairs.tgt[i] for i in keep], len(keep)
+    if src_tok is tgt_tok:
+        both = BPEDropout(src_tok.hf, src + tgt, cfg.bpe_dropout, seed)
+        sides = lambda epoch: (lambda ids: (ids[:n], ids[n:]))(both.encode_epoch(epoch))  # noqa: E731
+    else:
+        s_drop = BPEDropout(src_tok.hf, src, cfg.bpe_dropout, seed)
+        t_drop = BPEDropout(tgt_tok.hf, tgt, cfg.bpe_dropout, seed + 1)
+        sides = lambda epoch: (s_drop.encode_epoch(epoch), t_drop.encode_epoch(epoch))  # noqa: E731
+
+    def encode(epoch: int) -> Encoded:
+        S, T = sides(epoch)
+        for i in range(n):
+            if len(S[i]) > cfg.max_src_len or len(T[i]) > cfg.max_tgt_len:
+                S[i], T[i] = base.src[i], base.tgt[i]
+        return Encoded(S, T)
+
+    return encode
 
 
 def tf_ratio(data, progress: float) -> float:

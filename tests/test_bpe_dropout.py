@@ -1,0 +1,74 @@
+"""BPE-dropout (data.bpe_dropout): the sampler against Hugging Face tokenizers, seeding, and the seq2seq option."""
+
+import json
+import random
+
+import pytest
+
+from seqlab.data.bpe_dropout import BPEDropout
+from seqlab.data.tokenizers import make_tokenizer
+
+WORDS = ["playing", "played", "player", "plays", "replay", "display", "the", "a", "house", "houses", "housing",
+         "Männer", "sind", "im", "Freien", "Büsche.", "zwei", "junge", "weiße", "Straße", "ändern"]
+
+
+def corpus(n: int = 400, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(WORDS) for _ in range(rng.randint(1, 9))) for _ in range(n)]
+
+
+@pytest.fixture(scope="module")
+def bpe():
+    return make_tokenizer("bpe").fit(corpus(), vocab_size=120, min_freq=2)
+
+
+def test_rate_zero_is_the_tokenizers_own_segmentation(bpe):
+    texts = corpus(300, seed=1) + ["unseen wörds ✓ qq", "  spaced   out  "]
+    ids = BPEDropout(bpe.hf, texts, 0.0, seed=0).encode_epoch(0)
+    assert ids == bpe.encode_batch(texts)
+
+
+def test_dropout_resegments_the_same_text_and_is_seeded(bpe):
+    texts = corpus(300, seed=2)
+    ref = bpe.encode_batch(texts)
+    d = BPEDropout(bpe.hf, texts, 0.3, seed=5)
+    e1, e2 = d.encode_epoch(1), d.encode_epoch(2)
+    assert e1 != ref and e1 != e2  # varied segmentations ...
+    assert sum(map(len, e1)) > sum(map(len, ref))  # ... into smaller pieces
+    assert [bpe.decode(x) for x in e1] == [bpe.decode(x) for x in ref]  # ... of the same text
+    assert BPEDropout(bpe.hf, texts, 0.3, seed=5).encode_epoch(2) == e2  # an epoch is a function of (seed, epoch)
+    assert BPEDropout(bpe.hf, texts, 0.3, seed=6).encode_epoch(2) != e2
+    # the variants of a word do not depend on which other texts are present (a resumed or reordered corpus)
+    first = BPEDropout(bpe.hf, texts[::-1], 0.3, seed=5)
+    assert {w: first.table[i] for i, w in enumerate(first.words)} == {w: d.table[i] for i, w in enumerate(d.words)}
+
+
+def test_rejects_other_models_and_rates(bpe):
+    wp = make_tokenizer("wordpiece").fit(corpus(), vocab_size=120)
+    with pytest.raises(ValueError, match="BPE tokenizer"):
+        BPEDropout(wp.hf, ["a b"], 0.1, 0)
+    with pytest.raises(ValueError, match=r"\[0, 1\)"):
+        BPEDropout(bpe.hf, ["a b"], 1.0, 0)
+
+
+SMALL = ["--epochs", "2", "--batch-size", "32", "--precision", "fp32", "--set", "model.d_model=32", "--set",
+         "model.d_ff=64", "--set", "model.n_enc_layer=1", "--set", "model.n_dec_layer=1", "--set", "model.n_head=2",
+         "--set", "data.beam=1", "--set", "data.copy_source=off"]
+
+
+def test_seq2seq_trains_with_bpe_dropout_and_refuses_other_tokenizers(cli, tmp_path, one_thread):
+    rows = ["source,target"] + [f"{s},{s.upper()}" for s in corpus(240, seed=3)]
+    (tmp_path / "pairs.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "run"
+    code, _, err = cli("-q", "train", "seq2seq", "--data", tmp_path / "pairs.csv", "--model", "transformer", "--out", out,
+                       "--tokenizer", "bpe", "--set", "data.bpe_dropout=0.1", *SMALL)
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["data"]["bpe_dropout"] == 0.1
+    code, stdout, err = cli("predict", out, "the house", "--json")
+    assert code == 0 and "translation" in json.loads(stdout)["predictions"][0], err
+    code, _, err = cli("-q", "train", "seq2seq", "--data", tmp_path / "pairs.csv", "--model", "transformer",
+                       "--out", tmp_path / "w", "--tokenizer", "word", "--set", "data.bpe_dropout=0.1", *SMALL)
+    assert code == 2 and "bpe_dropout" in err and "word" in err and not (tmp_path / "w").exists()
+    code, _, err = cli("-q", "train", "seq2seq", "--data", tmp_path / "pairs.csv", "--out", tmp_path / "x",
+                       "--set", "data.bpe_dropout=1.5", *SMALL)
+    assert code == 2 and "bpe_dropout" in err
