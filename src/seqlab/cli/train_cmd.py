@@ -93,6 +93,7 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
       seqlab train classify --data reviews.csv --text-col body --label-col stars --model gru \\
           --set model.hidden=256 --epochs 5 --out runs/reviews
       seqlab train translate --data multi30k:de-en --model bahdanau --out runs/de-en
+      seqlab train translate --data multi30k:de-en --set data.bpe_dropout=0.1 --out runs/de-en-bpedrop
       seqlab train lm --data tinyshakespeare --model gpt --out runs/shakespeare --time-budget 15m
       seqlab train forecast --data etth1 --target all --model sparsetsf --horizon 336 --out runs/etth1
       seqlab train regress --data builtin:frames --model gru --out runs/frames

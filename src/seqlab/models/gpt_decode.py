@@ -169,7 +169,8 @@ class GPTDecoder(nn.Module):
     used as given for the prompt (prefill) and for re-encoding when the window slides, so it should already
     be in eval mode and in the matching dtype (fp32 for ``fp32``, bf16 otherwise); the one-token step uses
     weights bound from it once. ``threads``: how many CPU threads the step (and the C prompt pass) uses
-    (None = leave PyTorch's setting alone); at batch 1 the matrices are small and one thread can beat two. The step's logits match ``model``'s to float rounding (fp32: ~1e-6). ``native``: in fp32 and bf16,
+    (None = leave PyTorch's setting alone); at batch 1 the matrices are small and one thread can beat two.
+    The step's logits match ``model``'s to float rounding (fp32: ~1e-6). ``native``: in fp32 and bf16,
     run the step in the C kernel when it can be built here. ``kernel`` says what runs the step:
     ``native-fp32``, ``native-avx512bf16``, ``native-bf16`` (portable C), ``onednn``, ``torch``, ``addmm``
     or ``int8pack``.

@@ -73,16 +73,12 @@ def bpe_dropout_epochs(src_tok, tgt_tok, pairs: Pairs, keep: list[int], base: En
     from ..data.bpe_dropout import BPEDropout
 
     src, tgt, n = [pairs.src[i] for i in keep], [pairs.tgt[i] for i in keep], len(keep)
-    if src_tok is tgt_tok:
-        both = BPEDropout(src_tok.hf, src + tgt, cfg.bpe_dropout, seed)
-        sides = lambda epoch: (lambda ids: (ids[:n], ids[n:]))(both.encode_epoch(epoch))  # noqa: E731
-    else:
-        s_drop = BPEDropout(src_tok.hf, src, cfg.bpe_dropout, seed)
-        t_drop = BPEDropout(tgt_tok.hf, tgt, cfg.bpe_dropout, seed + 1)
-        sides = lambda epoch: (s_drop.encode_epoch(epoch), t_drop.encode_epoch(epoch))  # noqa: E731
+    samplers = ([BPEDropout(src_tok.hf, src + tgt, cfg.bpe_dropout, seed)] if src_tok is tgt_tok else
+                [BPEDropout(src_tok.hf, src, cfg.bpe_dropout, seed), BPEDropout(tgt_tok.hf, tgt, cfg.bpe_dropout, seed + 1)])
 
     def encode(epoch: int) -> Encoded:
-        S, T = sides(epoch)
+        ids = [x for sampler in samplers for x in sampler.encode_epoch(epoch)]  # sources, then targets
+        S, T = ids[:n], ids[n:]
         for i in range(n):
             if len(S[i]) > cfg.max_src_len or len(T[i]) > cfg.max_tgt_len:
                 S[i], T[i] = base.src[i], base.tgt[i]
