@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from seqlab.models.fast_dropout import Dropout, attention, dropout, explicit_attention, keep_mask
+from seqlab.models.fast_dropout import EXPLICIT_MAX_KEYS, Dropout, attention, dropout, explicit_attention, keep_mask
 
 
 @pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
@@ -97,6 +97,29 @@ def test_bf16_attention_keeps_bf16_matmuls_and_stays_close_to_fp32():
     assert ours.dtype == torch.bfloat16
     ref = F.scaled_dot_product_attention(q, k, v, is_causal=True)
     torch.testing.assert_close(ours.float(), ref, atol=3e-2, rtol=3e-2)
+
+
+@pytest.mark.parametrize("S", [16, EXPLICIT_MAX_KEYS, EXPLICIT_MAX_KEYS + 72])
+def test_bf16_training_without_dropout_runs_the_faster_path_and_matches_sdpa(S):
+    """Up to EXPLICIT_MAX_KEYS keys bf16 training attention is written out (the fused kernel's bf16 backward
+    is slower there), beyond it SDPA; either way values and gradients match fp32 SDPA to bf16 precision,
+    and evaluation is SDPA itself."""
+    q, k, v = (t.detach() for t in _qkv(B=2, H=2, T=S, S=S, D=32))
+    qb, kb, vb = (t.bfloat16().requires_grad_() for t in (q, k, v))
+    ours = attention(qb, kb, vb, is_causal=True, dropout_p=0.0, training=True)
+    with torch.no_grad():
+        expected = (explicit_attention(qb, kb, vb, None, True) if S <= EXPLICIT_MAX_KEYS
+                    else F.scaled_dot_product_attention(qb, kb, vb, is_causal=True))
+    assert ours.dtype == torch.bfloat16 and torch.equal(ours, expected)
+    q32, k32, v32 = (t.requires_grad_() for t in (q, k, v))
+    ref = F.scaled_dot_product_attention(q32, k32, v32, is_causal=True)
+    torch.testing.assert_close(ours.float(), ref, atol=3e-2, rtol=3e-2)
+    g = torch.randn(ref.shape, generator=torch.Generator().manual_seed(1))
+    for a, b in zip(torch.autograd.grad(ours, (qb, kb, vb), g.bfloat16()), torch.autograd.grad(ref, (q32, k32, v32), g)):
+        torch.testing.assert_close(a.float(), b, atol=6e-2, rtol=6e-2)
+    with torch.no_grad():
+        assert torch.equal(attention(qb, kb, vb, is_causal=True, training=False),
+                           F.scaled_dot_product_attention(qb, kb, vb, is_causal=True))
 
 
 def test_no_model_uses_torch_dropout_directly():

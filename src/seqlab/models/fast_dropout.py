@@ -71,28 +71,44 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None
     """softmax(q kᵀ / sqrt(D) + mask) v written out: matmuls in q's dtype, softmax in fp32, dropout on
     the weights. Rows that may attend to nothing give zeros, as ``scaled_dot_product_attention`` does."""
     T, S = q.shape[-2], k.shape[-2]
-    scores = (q * (1.0 / math.sqrt(q.shape[-1]))) @ k.transpose(-2, -1)  # (B, H, T, S)
+    scores = q @ k.transpose(-2, -1)  # (B, H, T, S)
+    scores = scores.float() if scores.dtype != torch.float32 else scores  # fresh either way: scaled, masked in place
+    scores.mul_(1.0 / math.sqrt(q.shape[-1]))
     allowed = attn_mask
     if is_causal:
         causal = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()  # top-left aligned, as SDPA's
         allowed = causal if allowed is None else allowed & causal
-    scores = scores.float()  # a fresh tensor nothing else holds: masked in place
     if allowed is not None:
         scores.masked_fill_(~allowed, float("-inf"))
     weights = torch.softmax(scores, dim=-1)
-    if allowed is not None:
-        weights = weights.masked_fill(~allowed.any(-1, keepdim=True), 0.0)  # all -inf -> NaN -> 0
+    if attn_mask is not None:  # only a given mask can leave a row nothing to attend to (causal alone cannot)
+        dead = ~allowed.any(-1, keepdim=True)
+        if bool(dead.any()):
+            weights = weights.masked_fill(dead, 0.0)  # all -inf -> NaN -> 0
     weights = weights.to(q.dtype)
     if dropout_p > 0.0:
         weights = weights * keep_mask(tuple(weights.shape), dropout_p, weights.dtype, weights.device)
     return weights @ v  # (B, H, T, D)
 
 
+# Training on the CPU without dropout, bf16 (autocast): PyTorch's fused (flash) attention has a slow bf16
+# backward at short lengths; written out it is 2-3x faster up to 128 keys, slower from 256 on (forward +
+# backward, 2 threads: benchmarks/attention_step.py, RESULTS.md #18).
+EXPLICIT_MAX_KEYS = 128
+
+
 def attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None = None, is_causal: bool = False,
               dropout_p: float = 0.0, training: bool = True) -> Tensor:
     """``F.scaled_dot_product_attention`` (``dropout_p`` applied only when ``training``), with the
-    written-out path of :func:`explicit_attention` where dropout would push the CPU off its fused kernel."""
-    if not _use_fast(q, dropout_p, training) or (attn_mask is not None and attn_mask.dtype != torch.bool):
+    written-out path of :func:`explicit_attention` where dropout would push the CPU off its fused kernel,
+    and where bf16 training on the CPU is faster written out (``EXPLICIT_MAX_KEYS``). Evaluation runs SDPA."""
+    if attn_mask is not None and attn_mask.dtype != torch.bool:
         return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal,
                                               dropout_p=dropout_p if training else 0.0)
-    return explicit_attention(q, k, v, attn_mask, is_causal, dropout_p)
+    if _use_fast(q, dropout_p, training):
+        return explicit_attention(q, k, v, attn_mask, is_causal, dropout_p)
+    low = q.dtype in (torch.bfloat16, torch.float16)
+    if (training and low and k.shape[-2] <= EXPLICIT_MAX_KEYS and q.device.type == "cpu" and torch.is_grad_enabled()
+            and q.requires_grad):
+        return explicit_attention(q, k, v, attn_mask, is_causal)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=is_causal)
