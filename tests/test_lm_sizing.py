@@ -1,5 +1,5 @@
-"""The GPT's size under a --time-budget: the largest size of the ladder that gets enough steps, chosen by
-timing (here a fake clock per size, so the rule itself is what is tested), and only when the user chose none."""
+"""The GPT's size under a --time-budget: the largest size of the ladder that the budget trains on enough
+tokens (20 per weight of its blocks), chosen by timing (here a fake clock per size, so the rule itself is what is tested), and only when the user chose none."""
 
 import json
 
@@ -36,22 +36,26 @@ def _choose(minutes, epochs=10, stream_len=1_000_000, **train):  # about tinysha
 
 
 @pytest.mark.parametrize("ms,expected", [
-    ({128: 50, 256: 300, 384: 3000}, "small"),  # 2,550 steps for small in 15 min; the 384-wide predicted at far fewer
-    ({128: 50, 256: 600, 384: 3000}, "baby"),  # small: 1,275 steps < 2,000
-    ({128: 5, 256: 30, 384: 200}, "nanogpt-shakespeare"),  # a fast machine (a GPU): the largest fits
+    # 15 minutes, 85% usable: baby (786k block weights) needs 15.7M tokens, 2,048 a step; small (3.1M) 63M, 4,096
+    # a step; nanogpt-shakespeare (10.6M) 212M, 8,192 a step
+    ({128: 50, 256: 300, 384: 3000}, "baby"),  # 2 CPU cores: small's 2,550 steps are 10M tokens
+    ({128: 10, 256: 40, 384: 3000}, "small"),  # small: 19,125 steps, 78M tokens; the 384-wide one far short
+    ({128: 5, 256: 30, 384: 20}, "nanogpt-shakespeare"),  # a fast machine (a GPU): 38,250 steps, 313M tokens
+    ({128: 150, 256: 300, 384: 3000}, "baby"),  # none trains enough: the smallest
 ])
-def test_the_largest_size_that_reaches_enough_steps_is_chosen(monkeypatch, ms, expected):
+def test_the_largest_size_the_budget_trains_enough_is_chosen(monkeypatch, ms, expected):
     _fake_clock(monkeypatch, ms)
-    choice, info = _choose(15)
+    choice, info = _choose(15, epochs=lm_sizing.BUDGET_EPOCHS)  # no --epochs: the run trains to the budget's end
     assert info["size"] == expected
     name, sizes, T, lr = next(e for e in lm_sizing.LADDER if e[0] == expected)
     assert choice == {"model": sizes, "block_size": T, "lr": lr}
+    assert info["tokens_per_param"] == 20 and info["probe"]["baby"]["tokens_needed"] == 20 * 4 * 12 * 128 ** 2
 
 
 def test_a_size_too_slow_to_time_is_predicted_and_never_built(monkeypatch):
     timed = _fake_clock(monkeypatch, {128: 1500, 256: 9000, 384: 60000})  # a slow machine
     _, info = _choose(15)
-    # baby at 1.5 s: 510 steps (< 2,000, but the smallest is the fallback); small predicted by FLOPs at 12 s, and
+    # baby at 1.5 s: 510 steps (1M tokens < 15.7M, but the smallest is the fallback); small predicted by FLOPs at 12 s, and
     # timing it twice at two precisions would take 48 s, over the probe's 27 s: predicted, not timed, too slow
     assert info["size"] == "baby" and timed == [128] and not info["probe"]["small"]["measured"]
     assert "nanogpt-shakespeare" not in info["probe"]

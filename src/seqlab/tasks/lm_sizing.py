@@ -1,16 +1,18 @@
-"""The GPT's size when the user gives a time budget and no size: the largest that gets enough steps in it.
+"""The GPT's size when the user gives a time budget and no size: the largest that the budget trains enough.
 
 ``seqlab train lm --data FILE --time-budget 15`` on a laptop CPU should not train nanoGPT's
 shakespeare-char model (6 layers, 384 wide, 256 context: ~3 s a step on 2 cores, 291 steps in 15 minutes,
-2.30 nats/char) when a smaller one would converge in the same time (4 layers, 256 wide, 128 context:
-2,400 steps, 1.48; RESULTS #4 and #18). So, only when the user set none of the size settings and gave a
-``--time-budget``, the sizes of :data:`LADDER` are tried smallest first: each is timed for a few training
-steps on the first real batch, at the precisions the engine may pick (when timing a larger one would not fit
-the probe's own small budget, its time is predicted from the last measured one by their FLOPs, which
-overestimates it), and
-the largest that reaches :data:`MIN_STEPS` steps within the budget (or, for a short text, all of its epochs)
-is used; the smallest when none does. The rule's one number comes from nanoGPT's CPU recipe
-(its baby GPT trains for 2,000 iterations), not from tuning on any data here.
+2.30 nats/char) when a smaller one would converge in the same time. So, only when the user set none of the
+size settings and gave a ``--time-budget``, the sizes of :data:`LADDER` are tried smallest first: each is
+timed for a few training steps on the first real batch, at the precisions the engine may pick (when timing a
+larger one would not fit the probe's own small budget, its time is predicted from the last measured one by
+their FLOPs, which overestimates it), and the largest whose steps within the budget train on
+:data:`TOKENS_PER_PARAM` tokens per weight of its blocks (or, for a short text, all of its epochs) is used;
+the smallest when none does. The rule's one number is Hoffmann et al.'s compute-optimal ratio (2022, about
+20 training tokens per parameter), not tuned on any data here. Until the seventeenth session the rule was
+2,000 steps (nanoGPT's CPU recipe): on tinyshakespeare in 15 minutes on 2 cores it picked the 4×256 size by
+a few percent of timer noise, ~1,800 steps and 1.517 nats/char, where the 4×128 size trains ~10,000 steps
+(26 tokens per weight) to 1.488 (RESULTS.md #18, "Seventeenth session").
 
 Without ``--epochs`` such a run trains until the budget ends (epochs = :data:`BUDGET_EPOCHS`; early
 stopping on the validation loss still ends it sooner): the size was chosen for the whole budget, and the
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import time
 
 import torch
@@ -33,7 +36,7 @@ from ..train import distributed
 
 log = logging.getLogger(__name__)
 
-MIN_STEPS = 2000  # steps a size must reach within the budget (nanoGPT's CPU baby GPT: max_iters=2000)
+TOKENS_PER_PARAM = 20  # training tokens a size needs per weight of its blocks (Hoffmann et al. 2022)
 USABLE = 0.85  # share of the budget left for training steps (evaluations, the precision probe, saving)
 PROBE_SHARE = 0.03  # the timing may use at most this share of the budget ...
 PROBE_CAP_S = 30.0  # ... and never more than this
@@ -77,8 +80,10 @@ def _choose(model_cfg, train, build, loss_fn, batches, device):
         if not epoch:  # the text is shorter than one block of this size
             break
         cfg = dataclasses.replace(model_cfg, **sizes, block_size=T)
-        flops = step_flops(cfg, epoch[0]["x"].numel())
-        need = min(MIN_STEPS, train.epochs * len(epoch), train.max_steps or MIN_STEPS)  # small data: all of it
+        per_step = epoch[0]["x"].numel()  # tokens a step trains on
+        flops = step_flops(cfg, per_step)
+        need = min(TOKENS_PER_PARAM * block_params(cfg), train.epochs * len(epoch) * per_step,
+                   (train.max_steps or float("inf")) * per_step)  # small data: all of it
         predicted = prev[1] * flops / prev[0] if prev else None  # pessimistic: larger matmuls run faster per FLOP
         left = cap - (time.perf_counter() - t0)
         measured = predicted is None or 2 * predicted * len(precisions) <= left  # affordable: measure it
@@ -89,16 +94,25 @@ def _choose(model_cfg, train, build, loss_fn, batches, device):
             step_s = predicted
         steps = int(USABLE * budget_s / step_s)
         timings[name] = {"step_ms": round(step_s * 1e3, 1), "measured": measured, "steps_in_budget": steps,
-                         "steps_needed": need}
-        if steps < need and entry is not LADDER[-1]:
+                         "steps_needed": math.ceil(need / per_step), "tokens_in_budget": steps * per_step,
+                         "tokens_needed": int(need)}
+        if steps * per_step < need and entry is not LADDER[-1]:
             break
         chosen = entry
     name, sizes, T, lr = chosen
-    info = {"size": name, "probe": timings, "probe_s": round(time.perf_counter() - t0, 2), "min_steps": MIN_STEPS}
+    info = {"size": name, "probe": timings, "probe_s": round(time.perf_counter() - t0, 2),
+            "tokens_per_param": TOKENS_PER_PARAM}
     log.info("GPT size for a %g-minute budget: %s (%s; probe %.1f s)", train.time_budget, name,
              ", ".join(f"{k} {v['step_ms']} ms/step -> {v['steps_in_budget']} steps" for k, v in timings.items()),
              info["probe_s"])
     return {"model": sizes, "block_size": T, "lr": lr}, info
+
+
+def block_params(cfg) -> int:
+    """Weights of the Transformer blocks (attention 4 C², MLP 2 C n_inner per layer; embeddings, biases and
+    norms not counted, as in Kaplan et al.'s N)."""
+    C = cfg.n_embd
+    return cfg.n_layer * (4 * C * C + 2 * C * (cfg.n_inner or 4 * C))
 
 
 def step_flops(cfg, tokens: int) -> float:
