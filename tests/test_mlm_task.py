@@ -7,6 +7,7 @@ import pytest
 
 import seqlab
 from conftest import write_sentiment_csv
+from seqlab.models.bert_classify import FINETUNE_LR
 
 TINY_BERT = ["--set", "model.n_layer=1", "--set", "model.d_model=32", "--set", "model.n_head=2",
              "--set", "model.d_ff=64", "--set", "data.vocab_size=120", "--set", "data.max_len=24"]
@@ -117,6 +118,8 @@ def test_pretrain_then_finetune_in_one_command(cli, tmp_path, sentiment_csv):
     assert summary["pretrain"]["run"] == str(mlm) and summary["pretrain"]["reused"] is False
     assert json.loads((mlm / "config.json").read_text())["task"] == "mlm"
     assert json.loads((out / "meta.json").read_text())["init"] == str(mlm)
+    # fine-tuned at BERT's rate, not the recurrent classifiers' 2e-3 (which collapsed SST-2 to one class)
+    assert json.loads((out / "config.json").read_text())["train"]["lr"] == FINETUNE_LR == 1e-4
     assert (out / "tokenizer.json").read_text() == (mlm / "tokenizer.json").read_text()
     assert json.loads((out / "summary.json").read_text())["pretrain"]["run"] == str(mlm)
     shutil.rmtree(out)  # the fine-tuning run removed: a finished OUT-mlm is reused, not trained again

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 
 from .bert import BertClassifier, BertConfig
 
+# Learning rate of a BERT classifier or regressor when none is given: the value of seqlab's measured BERT runs
+# (RESULTS.md #4, pre-trained and from scratch). The recurrent classifiers' default, 2e-3, collapses a
+# pre-trained BERT to predicting one class (RESULTS.md #18, seventeenth session).
+FINETUNE_LR = 1e-4
 
 @dataclass
 class BertClassifyConfig(BertConfig):

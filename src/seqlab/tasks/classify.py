@@ -24,7 +24,7 @@ from ..data.sources import parse_source
 from ..data.tokenizers import KINDS, load_tokenizer
 from ..device import pick_device
 from ..errors import UserError
-from ..models.bert_classify import BertClassifyConfig, build_bert_classifier
+from ..models.bert_classify import FINETUNE_LR, BertClassifyConfig, build_bert_classifier
 from ..models.regression import suggests_regression
 from ..models.classifier import (GRUClassifierConfig, LSTMClassifierConfig, RecurrentClassifier, RNNClassifierConfig,
                                  TextCNNClassifier, TextCNNClassifierConfig, TransformerClassifier,
@@ -90,7 +90,8 @@ class ClassifyTask(TaskBase):
     models = MODELS
 
     def default_train(self, model_name: str) -> TrainConfig:
-        return TrainConfig(epochs=10, batch_size=64, lr=2e-3, patience=3, metric="accuracy", mode="max")
+        return TrainConfig(epochs=10, batch_size=64, lr=FINETUNE_LR if model_name == "bert" else 2e-3,
+                           patience=3, metric="accuracy", mode="max")
 
     def prepare(self, comp, req, run) -> Prepared:
         spec = self.models[comp.model_name]

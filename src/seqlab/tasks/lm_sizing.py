@@ -103,7 +103,9 @@ def _choose(model_cfg, train, build, loss_fn, batches, device):
     info = {"size": name, "probe": timings, "probe_s": round(time.perf_counter() - t0, 2),
             "tokens_per_param": TOKENS_PER_PARAM}
     log.info("GPT size for a %g-minute budget: %s (%s; probe %.1f s)", train.time_budget, name,
-             ", ".join(f"{k} {v['step_ms']} ms/step -> {v['steps_in_budget']} steps" for k, v in timings.items()),
+             ", ".join(f"{k} {v['step_ms']} ms/step -> {v['steps_in_budget']} steps, "
+                       f"{v['tokens_in_budget'] / 1e6:.1f}M of {v['tokens_needed'] / 1e6:.1f}M tokens"
+                       for k, v in timings.items()),
              info["probe_s"])
     return {"model": sizes, "block_size": T, "lr": lr}, info
 
