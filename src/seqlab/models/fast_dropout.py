@@ -71,8 +71,7 @@ def explicit_attention(q: Tensor, k: Tensor, v: Tensor, attn_mask: Tensor | None
     """softmax(q kᵀ / sqrt(D) + mask) v written out: matmuls in q's dtype, softmax in fp32, dropout on
     the weights. Rows that may attend to nothing give zeros, as ``scaled_dot_product_attention`` does."""
     T, S = q.shape[-2], k.shape[-2]
-    scores = q @ k.transpose(-2, -1)  # (B, H, T, S)
-    scores = scores.float() if scores.dtype != torch.float32 else scores  # fresh either way: scaled, masked in place
+    scores = (q @ k.transpose(-2, -1)).float()  # (B, H, T, S), a fresh tensor: scaled and masked in place
     scores.mul_(1.0 / math.sqrt(q.shape[-1]))
     allowed = attn_mask
     if is_causal:

@@ -47,7 +47,7 @@ MODELS = {
     "transformer": ModelSpec(TransformerClassifierConfig, TransformerClassifier, capabilities=_SEQ,
                              description="a Transformer encoder"),
     "bert": ModelSpec(BertClassifyConfig, build_bert_classifier, capabilities=frozenset({"pretrained_init"}),
-                      description="BERT; --init MLM_RUN fine-tunes a pre-trained encoder"),
+                      description="BERT; --init MLM_RUN fine-tunes a pre-trained encoder", lr=FINETUNE_LR),
 }
 
 
@@ -90,7 +90,7 @@ class ClassifyTask(TaskBase):
     models = MODELS
 
     def default_train(self, model_name: str) -> TrainConfig:
-        return TrainConfig(epochs=10, batch_size=64, lr=FINETUNE_LR if model_name == "bert" else 2e-3,
+        return TrainConfig(epochs=10, batch_size=64, lr=self.default_lr(model_name, 2e-3),
                            patience=3, metric="accuracy", mode="max")
 
     def prepare(self, comp, req, run) -> Prepared:

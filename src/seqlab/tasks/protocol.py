@@ -52,6 +52,7 @@ class ModelSpec:
     presets: dict = field(default_factory=dict)
     capabilities: frozenset = frozenset()
     description: str = ""
+    lr: float | None = None  # learning rate when --lr is not given; None: the task's default
 
     def __post_init__(self):
         unknown = set(self.capabilities) - set(CAPABILITIES)
@@ -114,3 +115,8 @@ class TaskBase:
         from .driver import train
 
         return train(self, req)
+
+    def default_lr(self, model_name: str, lr: float) -> float:
+        """The registry's learning rate for ``model_name`` where its ModelSpec sets one, else ``lr``."""
+        spec = self.models.get(model_name)
+        return spec.lr if spec is not None and spec.lr is not None else lr

@@ -28,7 +28,6 @@ from ..data.sources import parse_source
 from ..data.tokenizers import KINDS, load_tokenizer
 from ..device import pick_device
 from ..errors import UserError
-from ..models.bert_classify import FINETUNE_LR
 from ..models.regression import LOSSES, Standardizer, regression_loss
 from ..train.engine import TrainConfig
 from .classify import MODELS as CLASSIFY_MODELS
@@ -75,7 +74,7 @@ class RegressTask(TaskBase):
     models = MODELS
 
     def default_train(self, model_name: str) -> TrainConfig:
-        return TrainConfig(epochs=20, batch_size=64, lr=FINETUNE_LR if model_name == "bert" else 2e-3,
+        return TrainConfig(epochs=20, batch_size=64, lr=self.default_lr(model_name, 2e-3),
                            patience=4, metric="rmse", mode="min")
 
     def prepare(self, comp, req, run) -> Prepared:
