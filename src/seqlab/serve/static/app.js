@@ -174,6 +174,7 @@ async function generate() {
   const out = $("lm-out").querySelector(".generated");
   $("lm-out").querySelector(".prompt").textContent = prompt;
   out.textContent = "";
+  out.dataset.pieces = "0";  // how many streamed pieces were appended (read by the browser test)
   $("lm-stats").textContent = "";
   streamAbort = new AbortController();
   $("lm-run").disabled = true; $("lm-cancel").disabled = false;
@@ -209,6 +210,7 @@ async function generate() {
           throw new Error(`${msg.error.type}: ${msg.error.message}`);
         } else if (msg.row === 0) {
           out.textContent += msg.text;
+          out.dataset.pieces = String(+out.dataset.pieces + 1);
         }
       }
     }
