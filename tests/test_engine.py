@@ -70,12 +70,14 @@ def test_ema_weights_are_the_moving_average_and_are_what_is_evaluated(tmp_path, 
         self.eval_fn = lambda m: (seen.append(m), eval_fn(m))[1]
 
     monkeypatch.setattr(engine.Trainer, "__init__", recording_init)
-    req = _req(sentiment_csv, tmp_path / "ema", 0.8)
+    req = _req(sentiment_csv, tmp_path / "ema", 0.5)
     req.sets["train"]["patience"] = "0"
     get_task("classify").train(req)
     expected = dict(raw[0])  # the average starts at the first step's weights
-    for w in raw[1:]:
-        expected = {k: 0.8 * expected[k] + 0.2 * w[k] if w[k].is_floating_point() else w[k] for k in w}
+    for n, w in enumerate(raw[1:], start=1):
+        d = min(0.5, (1 + n) / (10 + n))  # the warmup: 0.18, 0.25, 0.31, ... then 0.5 from the 8th update
+        expected = {k: d * expected[k] + (1 - d) * w[k] if w[k].is_floating_point() else w[k] for k in w}
+    assert len(raw) > 12  # past the warmup, so both parts of the schedule are checked
     ema = _saved(tmp_path / "ema", "ema")
     for k, v in expected.items():
         torch.testing.assert_close(ema["module." + k], v, rtol=1e-5, atol=1e-6)

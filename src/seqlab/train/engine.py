@@ -53,7 +53,7 @@ class TrainConfig:
     gamma: float = 0.5  # exponential schedule only: the lr multiplier per completed epoch (0.5 halves it, as DLinear)
     min_lr_ratio: float = 0.05  # the schedule's floor as a fraction of lr
     clip: float = 1.0  # gradient-norm clipping (0 = off)
-    ema: float = 0.0  # exponential moving average of the weights (Polyak averaging): 0 = off, else the decay per step
+    ema: float = 0.0  # exponential moving average of the weights (Polyak averaging): 0 = off, else the decay per step (see ema_decay)
                       # (0.999 averages about the last 1,000 steps); evaluation, the best checkpoint and the run use the average
     patience: int = 3  # evaluations without improvement before stopping early (0 = never)
     eval_every: int = 0  # steps between evaluations (0 = once per epoch)
@@ -166,6 +166,32 @@ def _adamw(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> to
     return opt
 
 
+
+def ema_decay(decay: float, n: int) -> float:
+    """The decay of the weights' moving average at its ``n``-th update after the first (which copies the
+    weights): ``min(decay, (1 + n) / (10 + n))``, the warmup of TensorFlow's ExponentialMovingAverage. Without
+    it a 0.999 average still held 64% of the first step's weights after 450 steps (Multi30k's second epoch
+    validated at 0.5 BLEU against 17.5 for the raw weights); with it the average spans about the last tenth of
+    the steps so far until that reaches ``1 / (1 - decay)`` steps (0.999: 9,000 updates)."""
+    return min(decay, (1.0 + n) / (10.0 + n))
+
+
+def _ema_update(decay: float):
+    """``multi_avg_fn`` for AveragedModel (called once per device and dtype group, as torch's own
+    ``get_ema_multi_avg_fn``, whose arithmetic this keeps): avg <- d avg + (1 - d) w, d = :func:`ema_decay`."""
+
+    @torch.no_grad()
+    def update(avg: list, cur: list, num_averaged) -> None:
+        d = ema_decay(decay, int(num_averaged))  # AveragedModel itself reads the count on the host every step
+        if avg[0].is_floating_point() or avg[0].is_complex():
+            torch._foreach_lerp_(avg, cur, 1.0 - d)
+        else:
+            for a, c in zip(avg, cur):
+                a.copy_(a * d + c * (1.0 - d))
+
+    return update
+
+
 class Trainer:
     def __init__(self, model: torch.nn.Module, cfg: TrainConfig, run: RunDir,
                  loss_fn: Callable, eval_fn: Callable, train_batches: Callable[[int], list],
@@ -186,9 +212,9 @@ class Trainer:
         self.opt = _adamw(self.model, cfg, device)
         self.ema = None
         if cfg.ema:
-            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+            from torch.optim.swa_utils import AveragedModel
 
-            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+            self.ema = AveragedModel(self.model, multi_avg_fn=_ema_update(cfg.ema), use_buffers=True)
 
     @property
     def _kept(self) -> torch.nn.Module:
