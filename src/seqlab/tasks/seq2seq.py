@@ -31,7 +31,7 @@ from ..metrics.translation import bleu_chrf
 from ..models.seq2seq import TF_SCHEDULES, Seq2Seq, Seq2SeqConfig
 from ..models.transformer import Transformer, TransformerConfig
 from ..train.engine import TrainConfig
-from . import seq2seq_budget, seq2seq_copy
+from . import seq2seq_copy
 from .protocol import ModelSpec, Prepared, TaskBase
 from .seq2seq_io import (bpe_dropout_epochs, decode, encode_pairs, seq2seq_loss, teacher_forced_loss, tf_ratio,
                          trainable)
@@ -220,9 +220,7 @@ class Seq2SeqTask(TaskBase):
         if len(train_p.src) < 2:
             raise UserError(f"{train_p.origin}: {len(train_p.src)} usable training pair(s); seq2seq needs more data")
         copy_profile = None if run is not None else seq2seq_copy.resolve(comp, req, train_p.src, train_p.tgt)
-        chosen = (run.read_json("meta.json").get("defaults_chosen", {}) if run is not None  # meta.json is rewritten
-                  else seq2seq_budget.apply(comp, req, len(train_p.src)))
-        data, tcfg = comp.data, comp.train  # a resumed run keeps its saved settings
+        data = comp.data  # a resumed run keeps its saved settings
         self._check(comp, spec)
         test_text = req.test or (req.data if train_src.kind == "dataset" and train_src.split is None else None)
 
@@ -252,8 +250,7 @@ class Seq2SeqTask(TaskBase):
                             "--max-src-len/--max-tgt-len")
         meta = {"src_tokenizer": kinds["src"], "tgt_tokenizer": kinds["tgt"], "shared_vocab": data.shared_vocab,
                 "src_vocab": src_tok.vocab_size, "tgt_vocab": tgt_tok.vocab_size, "n_train": len(train_enc),
-                "n_valid": len(valid_enc), "train": tstats, "valid": vstats, "copy_profile": copy_profile,
-                "defaults_chosen": chosen}
+                "n_valid": len(valid_enc), "train": tstats, "valid": vstats, "copy_profile": copy_profile}
         comp.model = dataclasses.replace(comp.model, src_vocab=src_tok.vocab_size, tgt_vocab=tgt_tok.vocab_size,
                                          pad_id=pad_id)
         model_cfg, sos, eos, bs = comp.model, tgt_tok.sos_id, tgt_tok.eos_id, tcfg.batch_size
