@@ -166,7 +166,6 @@ def _adamw(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> to
     return opt
 
 
-
 def ema_decay(decay: float, n: int) -> float:
     """The decay of the weights' moving average at its ``n``-th update after the first (which copies the
     weights): ``min(decay, (1 + n) / (10 + n))``, the warmup of TensorFlow's ExponentialMovingAverage. Without
