@@ -16,6 +16,7 @@ from .bert import BertClassifier, BertConfig
 # pre-trained BERT to predicting one class (RESULTS.md #18, seventeenth session).
 FINETUNE_LR = 1e-4
 
+
 @dataclass
 class BertClassifyConfig(BertConfig):
     cls_id: int = 5  # [CLS] id put before every input (seqlab's tokenizers: <cls> = 5; set from --init's tokenizer)

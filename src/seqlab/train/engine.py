@@ -176,17 +176,12 @@ def ema_decay(decay: float, n: int) -> float:
 
 
 def _ema_update(decay: float):
-    """``multi_avg_fn`` for AveragedModel (called once per device and dtype group, as torch's own
-    ``get_ema_multi_avg_fn``, whose arithmetic this keeps): avg <- d avg + (1 - d) w, d = :func:`ema_decay`."""
+    """``multi_avg_fn`` for AveragedModel: torch's own EMA update at the decay :func:`ema_decay` gives for the
+    update's count."""
+    from torch.optim.swa_utils import get_ema_multi_avg_fn
 
-    @torch.no_grad()
-    def update(avg: list, cur: list, num_averaged) -> None:
-        d = ema_decay(decay, int(num_averaged))  # AveragedModel itself reads the count on the host every step
-        if avg[0].is_floating_point() or avg[0].is_complex():
-            torch._foreach_lerp_(avg, cur, 1.0 - d)
-        else:
-            for a, c in zip(avg, cur):
-                a.copy_(a * d + c * (1.0 - d))
+    def update(avg: list, cur: list, num_averaged) -> None:  # AveragedModel reads the count on the host anyway
+        get_ema_multi_avg_fn(ema_decay(decay, int(num_averaged)))(avg, cur, num_averaged)
 
     return update
 
