@@ -37,10 +37,6 @@
 #include <immintrin.h>
 #define SEQLAB_VNNI 1
 #endif
-#if defined(__AVX512F__) && !defined(SEQLAB_PORTABLE)
-#include <immintrin.h>
-#define SEQLAB_AVX512 1
-#endif
 
 enum { W_BF16 = 0, W_FP32 = 1, W_INT8 = 2 };
 
@@ -91,40 +87,14 @@ static inline float gelu_tanh(float x) { /* tanh(u) = 1 - 2 / (e^2u + 1) */
 
 static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
 
-/* Activation rows sharing one read of a weight block of 64 outputs: up to SL_FULL rows take the 64 outputs at
- * once (4 accumulators a row); 5 to SL_ROWS rows take them in two halves of 32 (2 a row), so that every row's
- * accumulators stay in registers and the block still streams from memory once for all of them (the second
- * half's lines are those the first half's reads brought next to it). Each output's sum runs over the inputs in
- * the same order whatever the number of rows, so a row's result does not depend on its batch. */
-#define SL_ROWS 8
-#define SL_FULL 4
+#define SL_ROWS 4 /* activation rows sharing one read of a weight block */
 
 /* acc[r] (64) <- one block of 64 output rows of a bf16 weight times row r's inputs xb[r] (P pairs of bf16),
- * for the R <= SL_ROWS rows given. */
+ * for the R <= SL_ROWS rows given. Each row's sums run in the same order whatever R is. */
 static inline __attribute__((always_inline)) void block_bf16(const bf16 *restrict w, const bf16 *const *xb,
                                                                int P, int R, float *const *acc) {
 #ifdef SEQLAB_DPBF16
-    if (R > SL_FULL) {
-        for (int half = 0; half < 2; half++) {
-            __m512 a[SL_ROWS][2];
-            for (int r = 0; r < R; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
-            const bf16 *wh = w + 64 * half;
-            for (int p = 0; p < P; p++, wh += 128) {
-                const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wh), w1 = (__m512bh)_mm512_loadu_si512(wh + 32);
-                for (int r = 0; r < R; r++) {
-                    const __m512bh xv = (__m512bh)_mm512_set1_epi32((int)((const uint32_t *)xb[r])[p]);
-                    a[r][0] = _mm512_dpbf16_ps(a[r][0], w0, xv);
-                    a[r][1] = _mm512_dpbf16_ps(a[r][1], w1, xv);
-                }
-            }
-            for (int r = 0; r < R; r++) {
-                _mm512_storeu_ps(acc[r] + 32 * half, a[r][0]);
-                _mm512_storeu_ps(acc[r] + 32 * half + 16, a[r][1]);
-            }
-        }
-        return;
-    }
-    __m512 a[SL_FULL][4];
+    __m512 a[SL_ROWS][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_ps();
     for (int p = 0; p < P; p++, w += 128) {
@@ -152,48 +122,9 @@ static inline __attribute__((always_inline)) void block_bf16(const bf16 *restric
 #endif
 }
 
-/* acc[r] (64) <- one block of 64 output rows of an fp32 weight times row r's inputs x[r] (n of them), for the
- * R <= SL_ROWS rows given; one fused multiply-add per input, in order. */
+/* acc[r] (64) <- one block of 64 output rows of an fp32 weight times row r's inputs x[r] (n of them) */
 static inline __attribute__((always_inline)) void block_f32(const float *restrict w, const float *const *x, int n,
                                                               int R, float *const *acc) {
-#ifdef SEQLAB_AVX512
-    if (R > SL_FULL) {
-        for (int half = 0; half < 2; half++) {
-            __m512 a[SL_ROWS][2];
-            for (int r = 0; r < R; r++) a[r][0] = a[r][1] = _mm512_setzero_ps();
-            const float *wh = w + 32 * half;
-            for (int i = 0; i < n; i++, wh += 64) {
-                const __m512 w0 = _mm512_loadu_ps(wh), w1 = _mm512_loadu_ps(wh + 16);
-                for (int r = 0; r < R; r++) {
-                    const __m512 xv = _mm512_set1_ps(x[r][i]);
-                    a[r][0] = _mm512_fmadd_ps(w0, xv, a[r][0]);
-                    a[r][1] = _mm512_fmadd_ps(w1, xv, a[r][1]);
-                }
-            }
-            for (int r = 0; r < R; r++) {
-                _mm512_storeu_ps(acc[r] + 32 * half, a[r][0]);
-                _mm512_storeu_ps(acc[r] + 32 * half + 16, a[r][1]);
-            }
-        }
-        return;
-    }
-    __m512 a[SL_FULL][4];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_ps();
-    for (int i = 0; i < n; i++, w += 64) {
-        const __m512 w0 = _mm512_loadu_ps(w), w1 = _mm512_loadu_ps(w + 16), w2 = _mm512_loadu_ps(w + 32),
-                     w3 = _mm512_loadu_ps(w + 48);
-        for (int r = 0; r < R; r++) {
-            const __m512 xv = _mm512_set1_ps(x[r][i]);
-            a[r][0] = _mm512_fmadd_ps(w0, xv, a[r][0]);
-            a[r][1] = _mm512_fmadd_ps(w1, xv, a[r][1]);
-            a[r][2] = _mm512_fmadd_ps(w2, xv, a[r][2]);
-            a[r][3] = _mm512_fmadd_ps(w3, xv, a[r][3]);
-        }
-    }
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < 4; c++) _mm512_storeu_ps(acc[r] + 16 * c, a[r][c]);
-#else
     float a[SL_ROWS][64];
     for (int r = 0; r < R; r++)
         for (int o = 0; o < 64; o++) a[r][o] = 0.0f;
@@ -204,7 +135,6 @@ static inline __attribute__((always_inline)) void block_f32(const float *restric
             for (int o = 0; o < 64; o++) a[r][o] += w[o] * xi;
         }
     for (int r = 0; r < R; r++) memcpy(acc[r], a[r], sizeof a[r]);
-#endif
 }
 
 /* acc[r] (64 int32) <- one block of 64 output rows of an int8 weight times row r's uint8 inputs xq[r] (Q
@@ -212,29 +142,7 @@ static inline __attribute__((always_inline)) void block_f32(const float *restric
 static inline __attribute__((always_inline)) void block_i8(const int8_t *restrict w, const uint8_t *const *xq,
                                                              int Q, int R, int32_t *const *acc) {
 #ifdef SEQLAB_VNNI
-    if (R > SL_FULL) {
-        for (int half = 0; half < 2; half++) {
-            __m512i a[SL_ROWS][2];
-            for (int r = 0; r < R; r++) a[r][0] = a[r][1] = _mm512_setzero_si512();
-            const int8_t *wh = w + 128 * half;
-            for (int q = 0; q < Q; q++, wh += 256) {
-                const __m512i w0 = _mm512_loadu_si512(wh), w1 = _mm512_loadu_si512(wh + 64);
-                for (int r = 0; r < R; r++) {
-                    int32_t x4;
-                    memcpy(&x4, xq[r] + 4 * q, 4);
-                    const __m512i xv = _mm512_set1_epi32(x4);
-                    a[r][0] = _mm512_dpbusd_epi32(a[r][0], xv, w0);
-                    a[r][1] = _mm512_dpbusd_epi32(a[r][1], xv, w1);
-                }
-            }
-            for (int r = 0; r < R; r++) {
-                _mm512_storeu_si512(acc[r] + 32 * half, a[r][0]);
-                _mm512_storeu_si512(acc[r] + 32 * half + 16, a[r][1]);
-            }
-        }
-        return;
-    }
-    __m512i a[SL_FULL][4];
+    __m512i a[SL_ROWS][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_si512();
     for (int q = 0; q < Q; q++, w += 256) {
@@ -283,11 +191,7 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
         case 1: block_i8(w, xq, Q, 1, ai); break;
         case 2: block_i8(w, xq, Q, 2, ai); break;
         case 3: block_i8(w, xq, Q, 3, ai); break;
-        case 4: block_i8(w, xq, Q, 4, ai); break;
-        case 5: block_i8(w, xq, Q, 5, ai); break;
-        case 6: block_i8(w, xq, Q, 6, ai); break;
-        case 7: block_i8(w, xq, Q, 7, ai); break;
-        default: block_i8(w, xq, Q, 8, ai);
+        default: block_i8(w, xq, Q, 4, ai);
         }
         const int o0 = (int)ob * 64, rows = L->out - o0 < 64 ? L->out - o0 : 64;
         for (int r = 0; r < R; r++) {
@@ -306,11 +210,7 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
         case 1: block_f32(w, x, L->in, 1, acc); break;
         case 2: block_f32(w, x, L->in, 2, acc); break;
         case 3: block_f32(w, x, L->in, 3, acc); break;
-        case 4: block_f32(w, x, L->in, 4, acc); break;
-        case 5: block_f32(w, x, L->in, 5, acc); break;
-        case 6: block_f32(w, x, L->in, 6, acc); break;
-        case 7: block_f32(w, x, L->in, 7, acc); break;
-        default: block_f32(w, x, L->in, 8, acc);
+        default: block_f32(w, x, L->in, 4, acc);
         }
     } else {
         const bf16 *w = (const bf16 *)L->w + ob * P * 128;
@@ -318,11 +218,7 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
         case 1: block_bf16(w, xb, P, 1, acc); break;
         case 2: block_bf16(w, xb, P, 2, acc); break;
         case 3: block_bf16(w, xb, P, 3, acc); break;
-        case 4: block_bf16(w, xb, P, 4, acc); break;
-        case 5: block_bf16(w, xb, P, 5, acc); break;
-        case 6: block_bf16(w, xb, P, 6, acc); break;
-        case 7: block_bf16(w, xb, P, 7, acc); break;
-        default: block_bf16(w, xb, P, 8, acc);
+        default: block_bf16(w, xb, P, 4, acc);
         }
     }
 }

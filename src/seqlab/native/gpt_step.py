@@ -1,7 +1,7 @@
 """The GPT decode step in C (gpt_step.c): bf16, fp32 or int8 weights, fp32 activations and cache, one call a step.
 
 :class:`NativeGPTStep` packs a :class:`~seqlab.models.gpt.GPT`'s weights once into the kernel's layout and
-runs one token per row through every block (rows share each read of a weight block, up to eight at a time),
+runs one token per row through every block (rows share each read of a weight block, four at a time),
 reading and writing the same fp32
 :class:`~seqlab.models.gpt.KVCache` that PyTorch's forward fills, so the two paths mix freely;
 :meth:`NativeGPTStep.rows` runs many positions at once (a prompt, or the window re-encoded after a slide).
