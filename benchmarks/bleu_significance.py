@@ -24,15 +24,25 @@ from sacrebleu.metrics import BLEU
 from sacrebleu.significance import PairedTest
 from seqlab.data.pairs import read_pairs
 from seqlab.data.sources import parse_source
+from seqlab.errors import UserError
+
+
+def fail(message: str) -> None:
+    """One line on stderr, exit 2 (bad input)."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
 
 
 def parse_system(text: str) -> tuple[str, str, int, float]:
     """``NAME=RUN:BEAM:LP`` -> (name, run, beam, length penalty)."""
     name, sep, rest = text.partition("=")
     parts = rest.rsplit(":", 2)
-    if not sep or not name or len(parts) != 3:
-        sys.exit(f"--system: expected NAME=RUN:BEAM:LENGTH_PENALTY; found {text!r}")
-    return name, parts[0], int(parts[1]), float(parts[2])
+    try:
+        if not sep or not name or len(parts) != 3:
+            raise ValueError
+        return name, parts[0], int(parts[1]), float(parts[2])
+    except ValueError:
+        fail(f"--system: expected NAME=RUN:BEAM:LENGTH_PENALTY (e.g. base=runs/de-en:5:1.8); found {text!r}")
 
 
 def translate(run: str, data: str, beam: int, length_penalty: float) -> tuple[list[str], list[str]]:
@@ -52,15 +62,18 @@ def main() -> None:
     args = ap.parse_args()
     systems = [parse_system(s) for s in args.system]
     if len(systems) < 2:
-        sys.exit("--system: give at least two (the first is the baseline)")
+        fail("--system: give at least two (the first is the baseline)")
     named, refs = [], None
     for name, run, beam, lp in systems:
-        hyps, r = translate(run, args.data, beam, lp)
+        try:
+            hyps, r = translate(run, args.data, beam, lp)
+        except UserError as e:
+            fail(f"--system {name}: {e}")
         if refs is not None and r != refs:
-            sys.exit(f"{run}: its reading of {args.data} has other references than the first system's")
+            fail(f"{run}: its reading of {args.data} has other references than the first system's")
         refs = r
         named.append((name, hyps))
-        print(f"{name}: BLEU {BLEU().corpus_score(hyps, [refs]).score:.2f} ({len(hyps)} sentences)", flush=True)
+        print(f"{name}: {len(hyps)} sentences translated", flush=True)
     sigs, res = PairedTest(named, {"BLEU": BLEU()}, [refs], test_type="bs", n_samples=args.samples)()
     rows = []
     for (name, run, beam, lp), r in zip(systems, res["BLEU"]):
