@@ -90,3 +90,40 @@ def test_under_bf16_autocast_the_weights_and_cache_are_bf16_and_the_step_stays_c
     assert state["cache"][0][0].dtype == torch.bfloat16 and state["fast"][0][1][0].dtype == torch.bfloat16
     assert lp.dtype == torch.float32 and torch.isfinite(lp2).all()
     torch.testing.assert_close(lp, ref, atol=0.1, rtol=0.05)
+
+
+@pytest.mark.parametrize("norm_first,copy", [(True, False), (False, True)])
+def test_beams_share_their_sentence_keys_and_values_and_equal_the_reference_with_repeated_memory(norm_first, copy):
+    model = _model(norm_first, "relu", copy)
+    src, mask = _batch()
+    memory = model.encode(src, mask)
+    K = 3
+    ref, fast = model.init_beams(memory, K, fast=False), model.init_beams(memory, K)
+    assert fast["cross"][0][0].size(0) == 3 * model.cfg.n_head  # once per sentence, not per beam
+    assert ref["memory"]["enc"].size(0) == 9  # the reference repeats the memory per beam
+    g = torch.Generator().manual_seed(7)
+    tokens, A = torch.full((9,), 2), 3
+    with torch.no_grad():
+        for t in range(12):
+            lp_ref, ref, _ = model.step(ref, tokens)
+            lp_fast, fast, _ = model.step(fast, tokens)
+            torch.testing.assert_close(lp_fast, lp_ref, atol=2e-5, rtol=1e-5)
+            tokens = torch.randint(4, 19, (A * K,), generator=g)
+            beams = torch.randint(0, K, (A, K), generator=g)  # each sentence's rows come from its own beams
+            if t == 6:  # sentence 1 ends: keep sentences 2 and 0, in that order
+                rows = (torch.tensor([2, 0])[:, None] * K + beams[:2]).view(-1)
+                A, tokens = 2, tokens[: 2 * K]
+                ref, fast = model.select_rows(ref, rows), model.select_rows(fast, rows)
+            else:
+                rows = (torch.arange(A)[:, None] * K + beams).view(-1)
+                ref, fast = model.reorder(ref, rows), model.reorder(fast, rows)
+
+
+def test_dropping_part_of_a_sentences_beams_is_refused():
+    model = _model(True, "relu")
+    src, mask = _batch()
+    state = model.init_beams(model.encode(src, mask), 2)
+    with torch.no_grad():
+        _, state, _ = model.step(state, torch.full((6,), 2))
+    with pytest.raises(ValueError, match="whole sentences of 2 beams"):
+        model.select_rows(state, torch.tensor([0, 2]))

@@ -5,6 +5,8 @@
     log_probs, state, attn = model.step(state, last_tokens)   (B,) -> (B, V), state, (B, S) or None
     state  = model.reorder(state, beam_indices)     keep rows beam_indices (B',) of the carried state
     state  = model.select_rows(state, rows)         optional: keep rows of everything, memory included
+    state  = model.init_beams(memory, K, need_attn) optional: the state for K rows per sentence (row r is
+                                                    sentence r // K), instead of init_state on K repeats
 
 Each step feeds one token; the model carries its hidden state (RNN) or key/value cache
 (Transformer), so no prefix is recomputed. ``reorder`` only ever moves rows within the beams of
@@ -51,7 +53,7 @@ def select_memory(memory: dict, rows: Tensor) -> dict:
     return {key: (v.index_select(0, rows) if torch.is_tensor(v) else v) for key, v in memory.items()}
 
 
-def _expand(memory: dict, k: int) -> dict:
+def expand_memory(memory: dict, k: int) -> dict:
     """Repeat every batch row of the memory k times: (B, ...) -> (B*k, ...)."""
     return {key: (v.repeat_interleave(k, 0) if torch.is_tensor(v) else v) for key, v in memory.items()}
 
@@ -137,7 +139,11 @@ def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, 
         raise ValueError(f"n_best ({n_best}) cannot exceed the beam width ({beam})")
     B, K, dev = src.size(0), beam, src.device
     limits = max_lengths(src_mask, max_len_a, max_len_b, max_len_cap).tolist()  # per sentence
-    state = model.init_state(_expand(model.encode(src, src_mask), K), need_attn=return_attn)
+    memory = model.encode(src, src_mask)
+    if hasattr(model, "init_beams"):  # the model repeats per beam only what it must
+        state = model.init_beams(memory, K, need_attn=return_attn)
+    else:
+        state = model.init_state(expand_memory(memory, K), need_attn=return_attn)
     shrink = hasattr(model, "select_rows")
     active = list(range(B))  # the sentences whose rows are in the batch, in row order
     tokens = torch.full((B * K,), sos_id, dtype=torch.long, device=dev)
@@ -153,7 +159,7 @@ def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, 
         A, V = len(active), log_probs.size(-1)
         if no_repeat_ngram:
             log_probs = block_repeats(log_probs, history.reshape(A * K, -1), no_repeat_ngram)
-        cand = scores.unsqueeze(-1) + log_probs.view(A, K, V)  # (A, K, V)
+        cand = log_probs.view(A, K, V).add_(scores.unsqueeze(-1))  # (A, K, V), in place: log_probs is not read again
         top_scores, top_idx = cand.view(A, K * V).topk(2 * K, dim=1)  # (A, 2K)
         top_beam, top_tok = top_idx // V, top_idx % V  # (A, 2K) each
         is_eos = top_tok == eos_id

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import transformer_step
-from .decoding import select_memory
+from .decoding import expand_memory, select_memory
 from .encoder import sinusoidal_positions
 from .fast_dropout import Dropout, attention, dropout
 
@@ -324,10 +324,17 @@ class Transformer(nn.Module):
 
         ``fast`` (default: in eval mode, without attention maps) decodes through
         :mod:`~seqlab.models.transformer_step`, the same equations in half the PyTorch calls."""
+        return self.init_beams(memory, 1, need_attn, fast)
+
+    def init_beams(self, memory: dict, beams: int, need_attn: bool = False, fast: bool | None = None) -> dict:
+        """The state for ``beams`` rows per sentence of ``memory`` (row r decodes sentence r // beams). The fast
+        step keeps the memory and cross-attention keys/values once per sentence; the reference step repeats them."""
         if fast is None:
             fast = not self.training and not need_attn
         if fast:
-            return transformer_step.init(self, memory)
+            return transformer_step.init(self, memory, beams=beams)
+        if beams > 1:
+            memory = expand_memory(memory, beams)
         cross = [layer.cross_attn.kv(memory["enc"]) for layer in self.dec_layers]  # each (B, nh, S, hs)
         return {"memory": memory, "cross": cross, "cache": [None] * len(self.dec_layers), "t": 0,
                 "need_attn": need_attn}
@@ -344,12 +351,12 @@ class Transformer(nn.Module):
 
     def select_rows(self, state: dict, rows: Tensor) -> dict:
         """Keep rows ``rows`` (R',) of everything carried, memory and cross-attention keys/values included
-        (beam search drops the rows of sentences that ended)."""
+        (beam search drops the rows of sentences that ended; on the fast step whole sentences only)."""
+        if "fast" in state:
+            return transformer_step.select_sentences(state, rows)
         new = self.reorder(state, rows)
         new["memory"] = select_memory(state["memory"], rows)
         new["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
-        if "bias" in state:  # the fast step's cross-attention mask bias
-            new["bias"] = state["bias"].index_select(0, rows)
         return new
 
     def step(self, state: dict, last_tokens: Tensor):

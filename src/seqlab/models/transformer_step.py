@@ -10,14 +10,21 @@ cost of each PyTorch call (about 45 per decoder layer through the modules). Here
 - the self-attention cache is preallocated per layer, time-major (capacity, R, nh, hs), written in place
   (capacity doubles when full) instead of concatenated every step; its filled slots are one contiguous
   block, so beam search reorders them with one copy, and attention reads them through strided views;
-- the cross-attention padding mask is an additive bias computed once.
+- cross-attention keys and values are computed once per *sentence*, not per beam: the K beams of a
+  sentence are K queries against the same keys (one (K, hs) x (hs, S) product per sentence and head), so
+  beam search neither projects the encoder output K times nor copies K repeats of it; they are laid out
+  for ``bmm`` once ((A*nh, hs, S) keys, (A*nh, S, hs) values), and the padding mask is an additive bias
+  computed once (``baddbmm`` adds it to the scaled scores in the same call);
+- the queries' 1/sqrt(hs) is folded into W_q and b_q when the weights are bound.
 
-The Transformer's ``init_state``/``step``/``reorder``/``select_rows`` call ``init``/``step``/``select`` here
+The Transformer's ``init_beams``/``step``/``reorder``/``select_rows`` call ``init``/``step``/``select``/``select_sentences`` here
 for such a state; the module's own ``step`` stays the reference (and is used for attention maps and
 training). The output layer is the module's (``Transformer.output``, the copy head included). Parity with the
 reference step is tested.
 
-Shapes: R rows (sentences x beams), C d_model, nh heads, hs = C / nh, S source length, V vocabulary.
+Shapes: A sentences, G rows per sentence (the beam width K; 1 for greedy search or a plain ``init_state``),
+R = A * G rows (row r belongs to sentence r // G), C d_model, nh heads, hs = C / nh, S source length,
+V vocabulary.
 """
 
 from __future__ import annotations
@@ -28,43 +35,53 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .decoding import select_memory
+
 
 def bind(model, dtype: torch.dtype = torch.float32) -> list:
     """Per decoder layer: (norm1, (Wqkv^T, bqkv), (Wo^T, bo), norm2, (Wq^T, bq), (Wo^T, bo), norm3,
     (W1^T, b1), (W2^T, b2)); each norm a (weight, bias) pair; the matrices and their biases in ``dtype``
-    (autocast's, so it casts none of them per call). Made once and kept on the module until a parameter
-    changes (in place, as an optimizer step or load_state_dict does, or replaced)."""
+    (autocast's, so it casts none of them per call), both attentions' W_q and b_q already scaled by
+    1/sqrt(hs). Made once and kept on the module until a parameter changes (in place, as an optimizer step or
+    load_state_dict does, or replaced)."""
     key = (dtype, *((p.data_ptr(), p._version) for p in model.dec_layers.parameters()))
     cached = getattr(model, "_fast_step_weights", None)
     if cached is not None and cached[0] == key:
         return cached[1]
-    t = lambda lin: (lin.weight.detach().t().contiguous().to(dtype), lin.bias.detach().to(dtype))  # noqa: E731
+    scale = 1.0 / math.sqrt(model.cfg.d_model // model.cfg.n_head)
+    t = lambda lin, c=1.0: ((lin.weight.detach() * c).t().contiguous().to(dtype), (lin.bias.detach() * c).to(dtype))  # noqa: E731
     n = lambda ln: (ln.weight.detach(), ln.bias.detach())  # noqa: E731
     layers = []
     for layer in model.dec_layers:
         sa, ca, ff = layer.self_attn, layer.cross_attn, layer.ff
-        qkv = (torch.cat([sa.W_q.weight, sa.W_k.weight, sa.W_v.weight]).detach().t().contiguous().to(dtype),
-               torch.cat([sa.W_q.bias, sa.W_k.bias, sa.W_v.bias]).detach().to(dtype))
-        layers.append((n(layer.norm1), qkv, t(sa.W_o), n(layer.norm2), t(ca.W_q), t(ca.W_o), n(layer.norm3),
+        qkv = (torch.cat([sa.W_q.weight * scale, sa.W_k.weight, sa.W_v.weight]).detach().t().contiguous().to(dtype),
+               torch.cat([sa.W_q.bias * scale, sa.W_k.bias, sa.W_v.bias]).detach().to(dtype))
+        layers.append((n(layer.norm1), qkv, t(sa.W_o), n(layer.norm2), t(ca.W_q, scale), t(ca.W_o), n(layer.norm3),
                        t(ff.linear1), t(ff.linear2)))
     model._fast_step_weights = (key, layers)
     return layers
 
 
-def init(model, memory: dict, capacity: int = 32) -> dict:
-    """The state before step 0: bound weights, cross-attention keys/values, the mask bias, empty caches."""
+def init(model, memory: dict, capacity: int = 32, beams: int = 1) -> dict:
+    """The state before step 0 for A = len(memory) sentences of ``beams`` rows each: bound weights,
+    cross-attention keys/values (once per sentence), the mask bias, empty caches. ``memory`` is per sentence
+    (beam search does not repeat it)."""
     cfg = model.cfg
-    R = memory["enc"].size(0)
+    A, S = memory["mask"].shape
     nh, hs = cfg.n_head, cfg.d_model // cfg.n_head
-    cross = [layer.cross_attn.kv(memory["enc"]) for layer in model.dec_layers]  # each (R, nh, S, hs)
+    cross = []
+    for layer in model.dec_layers:
+        k, v = layer.cross_attn.kv(memory["enc"])  # each (A, nh, S, hs)
+        cross.append((k.transpose(-2, -1).reshape(A * nh, hs, S), v.reshape(A * nh, S, hs)))  # contiguous copies
     device = memory["enc"].device.type
     dt = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else memory["enc"].dtype
-    bias = torch.zeros(memory["mask"].shape, dtype=memory["enc"].dtype, device=memory["mask"].device)
-    bias = bias.masked_fill(~memory["mask"], float("-inf"))[:, None, None, :]  # (R, 1, 1, S)
+    bias = torch.zeros((A, S), dtype=dt, device=memory["mask"].device).masked_fill(~memory["mask"], float("-inf"))
+    bias = bias[:, None, None, :].expand(A, nh, 1, S).reshape(A * nh, 1, S)
+    R = A * beams
     cache = [(memory["enc"].new_empty(capacity, R, nh, hs, dtype=dt), memory["enc"].new_empty(capacity, R, nh, hs, dtype=dt))
              for _ in model.dec_layers]  # time-major: the filled slots [:t] are one contiguous block
     return {"fast": bind(model, dt), "memory": memory, "cross": cross, "bias": bias, "cache": cache, "t": 0,
-            "need_attn": False}
+            "beams": beams, "need_attn": False}
 
 
 def _grow(cache: list, t: int) -> list:
@@ -83,27 +100,28 @@ def _grow(cache: list, t: int) -> list:
 def step(model, state: dict, last_tokens: Tensor):
     """last_tokens (R,) -> log_probs (R, V) fp32, the new state, None (no attention map on this path)."""
     cfg = model.cfg
-    t, C, nh = state["t"], cfg.d_model, cfg.n_head
+    t, C, nh, G = state["t"], cfg.d_model, cfg.n_head, state["beams"]
     hs, eps, pre = C // nh, model.dec_layers[0].norm1.eps, cfg.norm_first
-    scale = 1.0 / math.sqrt(hs)
     x = model.embed(model.tgt_embed, last_tokens.unsqueeze(1), start=t)[:, 0]  # (R, C); dropout is off in eval
     R = x.size(0)
+    A = R // G
     cache = _grow(state["cache"], t)
     relu = cfg.activation == "relu"
     for (n1, qkv, so, n2, cq, co, n3, f1, f2), (K, V), (ck, cv) in zip(state["fast"], cache, state["cross"]):
         h = F.layer_norm(x, (C,), *n1, eps) if pre else x
-        q, k, v = torch.addmm(qkv[1], h, qkv[0]).view(R, 3, nh, hs).unbind(1)  # 3 x (R, nh, hs)
+        q, k, v = torch.addmm(qkv[1], h, qkv[0]).view(R, 3, nh, hs).unbind(1)  # 3 x (R, nh, hs); q is scaled
         K[t].copy_(k)
         V[t].copy_(v)
         keys = K[: t + 1].view(t + 1, R * nh, hs).permute(1, 2, 0)  # (R*nh, hs, t+1), strided: no copy
-        w = torch.softmax(torch.bmm(q.reshape(R * nh, 1, hs), keys) * scale, -1)  # (R*nh, 1, t+1)
+        w = torch.softmax(torch.bmm(q.reshape(R * nh, 1, hs), keys), -1)  # (R*nh, 1, t+1)
         y = torch.bmm(w, V[: t + 1].view(t + 1, R * nh, hs).permute(1, 0, 2))  # (R*nh, 1, hs)
         a = torch.addmm(so[1], y.view(R, C), so[0])  # (R, C): heads side by side
         x = x + a if pre else F.layer_norm(x + a, (C,), *n1, eps)
         h = F.layer_norm(x, (C,), *n2, eps) if pre else x
-        q = torch.addmm(cq[1], h, cq[0]).view(R, nh, 1, hs)
-        w = torch.softmax((q @ ck.transpose(-2, -1)) * scale + state["bias"], -1)  # (R, nh, 1, S)
-        a = torch.addmm(co[1], (w @ cv).view(R, C), co[0])
+        q = torch.addmm(cq[1], h, cq[0]).view(A, G, nh, hs).transpose(1, 2).reshape(A * nh, G, hs)  # scaled
+        w = torch.softmax(torch.baddbmm(state["bias"], q, ck), -1, dtype=torch.float32)  # (A*nh, G, S)
+        y = torch.bmm(w.to(cv.dtype), cv).view(A, nh, G, hs).transpose(1, 2).reshape(R, C)  # (R, C)
+        a = torch.addmm(co[1], y, co[0])
         x = x + a if pre else F.layer_norm(x + a, (C,), *n2, eps)
         h = F.layer_norm(x, (C,), *n3, eps) if pre else x
         u = torch.addmm(f1[1], h, f1[0])
@@ -112,13 +130,13 @@ def step(model, state: dict, last_tokens: Tensor):
         x = x + a if pre else F.layer_norm(x + a, (C,), *n3, eps)
     if pre:
         x = model.dec_norm(x)
-    logits = model.output(x[:, None], state["memory"])[:, 0]  # (R, V); the copy head's log P if the model has one
+    logits = model.output(x.view(A, G, C), state["memory"]).view(R, -1)  # (R, V); beams as positions of a sentence
     return F.log_softmax(logits.float(), dim=-1), dict(state, cache=cache, t=t + 1), None
 
 
 def select(state: dict, rows: Tensor) -> dict:
     """Rows ``rows`` of the caches' filled slots: one copy of what is filled, straight
-    into a new time-major buffer. The memory and cross keys/values are the caller's (Transformer.select_rows)."""
+    into a new time-major buffer. The memory and cross keys/values are :func:`select_sentences`'."""
     t = state["t"]
 
     def pick(x: Tensor) -> Tensor:
@@ -127,3 +145,25 @@ def select(state: dict, rows: Tensor) -> dict:
         return out
 
     return dict(state, cache=[(pick(k), pick(v)) for k, v in state["cache"]])
+
+
+def select_sentences(state: dict, rows: Tensor) -> dict:
+    """Keep rows ``rows`` (R',) of everything, memory and cross keys/values included. The rows must come in
+    whole sentences of ``beams`` rows each (as beam search drops ended sentences): ``rows.view(-1, G) // G``
+    names one sentence per line."""
+    G = state["beams"]
+    sent = rows.view(-1, G) // G  # (A', G)
+    if rows.numel() % G or not bool((sent == sent[:, :1]).all()):
+        raise ValueError(f"select_rows: rows must come in whole sentences of {G} beams; got {rows.tolist()}")
+    sent = sent[:, 0]  # (A',)
+    A = state["memory"]["mask"].size(0)
+    nh = state["bias"].size(0) // A
+
+    def per_sentence(x: Tensor) -> Tensor:  # (A*nh, ...) -> (A'*nh, ...)
+        return x.view(A, nh, *x.shape[1:]).index_select(0, sent).view(-1, *x.shape[1:])
+
+    new = select(state, rows)
+    new["memory"] = select_memory(state["memory"], sent)
+    new["cross"] = [(per_sentence(k), per_sentence(v)) for k, v in state["cross"]]
+    new["bias"] = per_sentence(state["bias"])
+    return new
