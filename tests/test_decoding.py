@@ -244,3 +244,37 @@ def test_onnx_beam_top_k_equals_a_stable_full_sort_ties_included():
     x[4, 5:] = -np.inf  # fewer finite values than asked for
     for n in (1, 3, 10, 40, 50):
         assert np.array_equal(top_stable(x, n), np.argsort(-x, axis=1, kind="stable")[:, :n])
+
+
+def test_keep_rows_leaves_each_parents_first_survivor_in_its_row():
+    from seqlab.models.decoding import keep_rows
+
+    g = torch.Generator().manual_seed(11)
+    parents = torch.randint(0, 5, (200, 5), generator=g)
+    parents[0] = torch.tensor([3, 3, 3, 3, 3])
+    order = keep_rows(parents)
+    assert (order.sort(1).values == torch.arange(5)).all()  # a permutation per sentence
+    placed = parents.gather(1, order)  # (A, K): the parent of the survivor in each row
+    for p, row in zip(parents.tolist(), placed.tolist()):
+        assert sorted(row) == sorted(p)
+        assert sum(r != k for k, r in enumerate(row)) == 5 - len(set(p))  # only the rows of ended beams change
+
+
+@pytest.mark.parametrize("make", [_rnn, _transformer])
+def test_keeping_survivors_in_their_rows_changes_no_hypothesis(make, monkeypatch):
+    import seqlab.models.decoding as dec
+
+    model = make()
+    g = torch.Generator().manual_seed(5)
+    lengths = torch.tensor([9, 2, 7, 1, 5, 3, 8, 4])
+    src = torch.randint(5, 15, (8, 9), generator=g)
+    mask = torch.arange(9)[None] < lengths[:, None]
+    src = src.masked_fill(~mask, 0)
+    kw = dict(beam=4, n_best=3, max_len_b=6, length_penalty=0.6)
+    out = {}
+    for keep in (0, 10**9):
+        monkeypatch.setattr(dec, "KEEP_ROWS_MIN", keep)
+        out[keep] = beam_search(model, src, mask, SOS, EOS, **kw)
+    for a, b in zip(out[0], out[10**9]):
+        assert [h.tokens for h in a] == [h.tokens for h in b]
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)

@@ -127,3 +127,24 @@ def test_dropping_part_of_a_sentences_beams_is_refused():
         _, state, _ = model.step(state, torch.full((6,), 2))
     with pytest.raises(ValueError, match="whole sentences of 2 beams"):
         model.select_rows(state, torch.tensor([0, 2]))
+
+
+def test_a_reorder_that_moves_few_rows_copies_them_in_place_and_equals_the_reference():
+    model = _model(True, "relu")
+    src, mask = _batch()
+    memory = model.encode(src, mask)
+    ref, fast = model.init_beams(memory, 2, fast=False), model.init_beams(memory, 2)  # 6 rows
+    tokens = torch.tensor([5, 6, 7, 8, 9, 10])
+    moves = ([0, 1, 2, 3, 4, 5], [1, 0, 2, 3, 4, 5], [0, 0, 2, 3, 4, 4], [1, 0, 3, 2, 5, 4], [0, 1, 3, 3, 5, 4])
+    with torch.no_grad():
+        for rows in moves:  # none; a swap (in place: each row the other's source); two copies; all; a copy and a swap
+            lp_ref, ref, _ = model.step(ref, tokens)
+            lp_fast, fast, _ = model.step(fast, tokens)
+            torch.testing.assert_close(lp_fast, lp_ref, atol=2e-5, rtol=1e-5)
+            buffer = fast["cache"][0][0]
+            fast, ref = model.reorder(fast, torch.tensor(rows)), model.reorder(ref, torch.tensor(rows))
+            assert (fast["cache"][0][0].data_ptr() == buffer.data_ptr()) == (sum(r != k for k, r in enumerate(rows)) <= 3)
+            tokens = tokens + 1
+        lp_ref, _, _ = model.step(ref, tokens)
+        lp_fast, _, _ = model.step(fast, tokens)
+    torch.testing.assert_close(lp_fast, lp_ref, atol=2e-5, rtol=1e-5)

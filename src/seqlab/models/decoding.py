@@ -42,6 +42,10 @@ class Hypothesis:
     attn: Tensor | None = field(default=None, repr=False)  # (len(tokens)+1, S) or None
 
 
+KEEP_ROWS_MIN = 64  # rows from which beam search reorders survivors by keep_rows (below it its ~10 small ops
+# cost more than the cache copies they save)
+
+
 def max_lengths(src_mask: Tensor, max_len_a: float, max_len_b: int, cap: int | None = None) -> Tensor:
     """Per-sentence maximum output length (B,) long: a * source length + b, at least 1."""
     n = (src_mask.sum(1).float() * max_len_a + max_len_b).long().clamp(min=1)
@@ -105,6 +109,35 @@ def greedy(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, max_l
         a = attn_all[b, : min(n + 1, len(toks))] if attn_all is not None else None
         hyps.append(Hypothesis(toks[:n], float(score[b]), a))
     return hyps
+
+
+def keep_rows(parents: Tensor) -> Tensor:
+    """An order of each sentence's K survivors that leaves as many as possible in their parent's row.
+
+    parents (A, K): the beam (row within its sentence) each survivor continues. Returns order (A, K), a
+    permutation per sentence: row k takes survivor order[a, k]. The first survivor of each parent takes the
+    parent's own row; the others take the rows whose beams left no survivor, in order. The rows to reorder
+    then differ from themselves only where a beam ended and a sibling took its place, so a model whose
+    ``reorder`` copies only changed rows (the Transformer's cache) moves a fraction of its cache each step."""
+    A, K = parents.shape
+    earlier = torch.ones(K, K, dtype=torch.bool, device=parents.device).tril(-1)  # (K, K) j' < j
+    first = ~((parents[:, :, None] == parents[:, None, :]) & earlier).any(-1)  # (A, K) first child of its parent
+    claimed = torch.zeros(A, K, dtype=torch.long, device=parents.device).scatter_add_(1, parents, first.long()) > 0
+    free = torch.sort(claimed.to(torch.int8), dim=1, stable=True).indices  # (A, K): unclaimed rows first, in order
+    rank = (~first).long().cumsum(1) - 1  # (A, K): the j-th later child takes the j-th free row
+    dest = torch.where(first, parents, free.gather(1, rank.clamp(min=0)))  # (A, K) the row each survivor takes
+    return torch.empty_like(dest).scatter_(1, dest, torch.arange(K, device=parents.device).expand(A, K))
+
+
+def fill_holes(keep: list[int]) -> list[int]:
+    """The positions ``keep`` (ascending) of the sentences that go on, in the order that moves the fewest:
+    each one below ``len(keep)`` stays where it is, the ones beyond fill the places of those that ended (so a
+    model that copies only moved rows, as the Transformer's cache does, moves K rows per ended sentence)."""
+    n, kept = len(keep), set(keep)
+    order = list(range(n))
+    for hole, a in zip((h for h in range(n) if h not in kept), (a for a in keep if a >= n)):
+        order[hole] = a
+    return order
 
 
 def _lp(n: int, alpha: float) -> float:
@@ -180,6 +213,9 @@ def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, 
         # continuing hypotheses: the best K candidates that are not <eos>
         cont = top_scores.masked_fill(is_eos, float("-inf"))
         scores, pick = cont.topk(K, dim=1)  # (A, K)
+        if A * K >= KEEP_ROWS_MIN:  # survivors stay in their parent's row where they can
+            order = keep_rows(top_beam.gather(1, pick))
+            scores, pick = scores.gather(1, order), pick.gather(1, order)
         beam_src = top_beam.gather(1, pick)  # (A, K) beam each survivor came from
         tokens = top_tok.gather(1, pick)  # (A, K)
         history = torch.cat([history.gather(1, beam_src.unsqueeze(-1).expand_as(history)), tokens.unsqueeze(-1)], 2)
@@ -187,7 +223,7 @@ def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, 
             prev = attn_hist.gather(1, beam_src[:, :, None, None].expand_as(attn_hist)) if attn_hist is not None else None
             new = attn.gather(1, beam_src.unsqueeze(-1).expand_as(attn)).unsqueeze(2)  # (A, K, 1, S)
             attn_hist = new if prev is None else torch.cat([prev, new], 2)
-        best_live = scores[:, 0].tolist()  # topk sorts: each sentence's best live score
+        best_live = scores.max(1).values.tolist()  # each sentence's best live score
         for a, b in enumerate(active):
             if done[b]:
                 continue
@@ -204,7 +240,7 @@ def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, 
         if all(done):
             break
         rows = torch.arange(A, device=dev).unsqueeze(1) * K + beam_src  # (A, K): the rows each survivor continues
-        keep = [a for a, b in enumerate(active) if not done[b]]
+        keep = fill_holes([a for a, b in enumerate(active) if not done[b]])
         if shrink and len(keep) < A:  # drop the ended sentences' rows, memory included
             idx = torch.tensor(keep, device=dev)
             rows, scores, tokens, history = rows[idx], scores[idx], tokens[idx], history[idx]

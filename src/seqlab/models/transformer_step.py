@@ -135,12 +135,22 @@ def step(model, state: dict, last_tokens: Tensor):
 
 
 def select(state: dict, rows: Tensor) -> dict:
-    """Rows ``rows`` of the caches' filled slots: one copy of what is filled, straight
-    into a new time-major buffer. The memory and cross keys/values are :func:`select_sentences`'."""
-    t = state["t"]
+    """Rows ``rows`` (R' <= R) of the caches' filled slots. Where at most half of them move (beam search keeps
+    survivors in their parent's row and ended sentences' places are filled from the end: decoding.keep_rows,
+    decoding.fill_holes), only those are copied, in place, and the buffers are narrowed to R' rows; otherwise
+    one copy of what is filled, straight into a new time-major buffer. The memory and cross keys/values are
+    :func:`select_sentences`'."""
+    t, n = state["t"], rows.numel()
+    changed = (rows != torch.arange(n, device=rows.device)).nonzero().squeeze(1)  # (m,)
+    if changed.numel() * 2 <= n:
+        sources = rows.index_select(0, changed)
+        for k, v in state["cache"]:  # gather first, then write: a changed row may be another's source
+            k[:t].index_copy_(1, changed, k[:t].index_select(1, sources))
+            v[:t].index_copy_(1, changed, v[:t].index_select(1, sources))
+        return dict(state, cache=[(k[:, :n], v[:, :n]) for k, v in state["cache"]])
 
     def pick(x: Tensor) -> Tensor:
-        out = x.new_empty(x.size(0), rows.numel(), *x.shape[2:])
+        out = x.new_empty(x.size(0), n, *x.shape[2:])
         torch.index_select(x[:t], 1, rows, out=out[:t])
         return out
 
