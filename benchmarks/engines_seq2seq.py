@@ -167,6 +167,9 @@ def make_engine(name: str, paths: dict, threads: int):
     if paths.get("length_penalty") is not None:
         data = dataclasses.replace(data, length_penalty=paths["length_penalty"])
     if name in ("seqlab", "seqlab_fp32"):  # as `seqlab translate` runs (bf16 for >= 256 rows of a bf16 run) / fp32
+        if name == "seqlab_fp32":
+            run.precision = "fp32"  # fp32 everywhere, the output projection included
+
         def fn(srcs):
             with torch.inference_mode(), run._autocast(rows=len(srcs) * 5 if name == "seqlab" else 0):
                 hyps = decode(run.module, Encoded(srcs, [[] for _ in srcs]), tok, data, "cpu", beam=5, batch_size=len(srcs))

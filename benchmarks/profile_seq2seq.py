@@ -35,6 +35,8 @@ def main() -> None:
     with opener(args.src, "rt", encoding="utf-8") as f:
         texts = [line.strip() for line, _ in zip(f, range(args.sentences))]
     run = seqlab.load(args.run)
+    if args.fp32:
+        run.precision = "fp32"  # the output projection too
     run.predict(texts[:args.batch], beam=args.beam, batch_size=args.batch)  # warm-up
     t = time.perf_counter()
     run.predict(texts, beam=args.beam, batch_size=args.batch)

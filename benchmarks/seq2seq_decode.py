@@ -1,8 +1,9 @@
 """Decode speed of a seq2seq run by precision and batch size (the measurement behind seq2seq_run.BF16_MIN_ROWS).
 
 Translates the first ``--sentences`` lines of ``--src`` with ``run.predict`` (beam ``--beam``) in batches of
-each ``--batches`` size, once under bf16 autocast and once in fp32, alternating precisions over ``--rounds``
-rounds; reports sentences/s (best round) per batch size and precision.
+each ``--batches`` size under bf16 autocast, in fp32, and ``mixed`` (fp32 but the Transformer's output projection in
+bf16: what a bf16 run decodes below BF16_MIN_ROWS), alternating precisions over ``--rounds`` rounds; reports
+sentences/s (best round) per batch size and precision.
 
     OMP_NUM_THREADS=2 python benchmarks/seq2seq_decode.py RUN --src $SEQLAB_DATA_MIRROR/multi30k/test_2016_flickr.de.gz \
         --out benchmarks/results/seq2seq_decode_precision.json
@@ -33,7 +34,6 @@ def main():
     import seqlab
     from seqlab.tasks import seq2seq_run
 
-    seq2seq_run.BF16_MIN_ROWS = 0  # every batch in the precision set below
     opener = gzip.open if args.src.endswith(".gz") else open
     with opener(args.src, "rt", encoding="utf-8") as f:
         texts = [line.strip() for line, _ in zip(f, range(args.sentences))]
@@ -45,13 +45,14 @@ def main():
         n = min(len(texts), 32) if B == 1 else len(texts)  # batch 1 is slow: 32 sentences are enough
         best = {}
         for _ in range(args.rounds):
-            for p in ("bf16", "fp32"):
-                run.precision = p
+            for p in ("bf16", "fp32", "mixed"):
+                run.precision = "bf16" if p == "mixed" else p
+                seq2seq_run.BF16_MIN_ROWS = 10**9 if p == "mixed" else 0
                 t = time.perf_counter()
                 run.predict(texts[:n], beam=args.beam, batch_size=B)
                 best[p] = max(best.get(p, 0.0), n / (time.perf_counter() - t))
         res["sentences_per_s"][f"batch{B}"] = {p: round(v, 1) for p, v in best.items()}
-        print(f"batch {B}: bf16 {best['bf16']:.1f}, fp32 {best['fp32']:.1f} sentences/s", flush=True)
+        print(f"batch {B}: " + ", ".join(f"{p} {v:.1f}" for p, v in best.items()) + " sentences/s", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(res, indent=2) + "\n")
 

@@ -171,11 +171,11 @@ def test_the_transformer_decode_step_sees_weights_a_fused_step_changed():
     torch.manual_seed(0)
     model = Transformer(TransformerConfig(src_vocab=11, tgt_vocab=13, d_model=16, n_head=2, d_ff=32, n_enc_layer=1, n_dec_layer=1))
     opt = _adamw(model, TrainConfig(lr=0.05), torch.device("cpu"))
-    stale = [t.clone() for t in transformer_step.bind(model)[0][1]]  # the fused QKV (W^T, b), cached on the model
+    stale = [t.clone() for t in transformer_step.bind(model)["layers"][0][1]]  # the fused QKV (W^T, b), cached on the model
     for p in model.parameters():
         p.grad = torch.randn_like(p)
     opt.step()
-    fresh = transformer_step.bind(model)[0][1]
+    fresh = transformer_step.bind(model)["layers"][0][1]
     sa = model.dec_layers[0].self_attn
     scale = 8 ** -0.5  # the queries' 1/sqrt(head size) is folded into W_q
     torch.testing.assert_close(fresh[0], torch.cat([sa.W_q.weight * scale, sa.W_k.weight, sa.W_v.weight]).detach().t())
@@ -192,6 +192,6 @@ def test_switching_to_eval_rebinds_the_decode_step_weights_whatever_changed_them
     transformer_step.bind(model)
     lin = model.dec_layers[0].ff.linear1
     lin.weight.data.add_(1.0)  # through .data: no version bump, as a hand-written kernel might do
-    assert not torch.equal(transformer_step.bind(model)[0][7][0], lin.weight.detach().t())  # cached: stale
+    assert not torch.equal(transformer_step.bind(model)["layers"][0][7][0], lin.weight.detach().t())  # cached: stale
     model.train().eval()
-    torch.testing.assert_close(transformer_step.bind(model)[0][7][0], lin.weight.detach().t())
+    torch.testing.assert_close(transformer_step.bind(model)["layers"][0][7][0], lin.weight.detach().t())

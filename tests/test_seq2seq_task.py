@@ -88,11 +88,24 @@ def test_transformer_and_teacher_forcing_schedule(cli, tmp_path):
     code, _, err = cli("-q", "train", "translate", "--data", "builtin:reverse?n=600", "--model", "transformer", "--out", out,
                        "--epochs", "2", "--batch-size", "32", "--precision", "fp32", "--set", "model.d_model=32",
                        "--set", "model.d_ff=64", "--set", "model.n_enc_layer=1", "--set", "model.n_dec_layer=1",
-                       "--set", "model.n_head=2", "--set", "data.beam=2")
+                       "--set", "model.n_head=2", "--set", "data.beam=2", "--set", "data.copy_source=off")
     assert code == 0, err
     code, stdout, err = cli("predict", out, "1 2 3", "--attention", tmp_path / "a.png", "--json")
     assert code == 0, err
     assert (tmp_path / "a.png").is_file() and "translation" in json.loads(stdout)["predictions"][0]
+    import torch
+
+    import seqlab
+
+    run = seqlab.load(out)
+    fp32 = run.predict(["1 2 3", "4 5"], beam=2)
+    assert run.module.decode_output_dtype is None  # an fp32 run decodes in fp32 throughout
+    run.precision = "bf16"  # as a bf16-trained run loads: small batches in fp32 but the output projection in bf16
+    mixed = run.predict(["1 2 3", "4 5"], beam=2)
+    assert run.module.decode_output_dtype == torch.bfloat16
+    assert run.module._fast_step_weights[1]["out"][0].dtype == torch.bfloat16
+    assert run.module._fast_step_weights[1]["layers"][0][1][0].dtype == torch.float32
+    assert [p["score"] for p in mixed] == pytest.approx([p["score"] for p in fp32], abs=0.05)
     small = ["--epochs", "1", "--batch-size", "32", "--precision", "fp32", "--set", "model.d_model=32", "--set",
              "model.d_ff=64", "--set", "model.n_enc_layer=1", "--set", "model.n_dec_layer=1", "--set", "model.n_head=2"]
     code, _, err = cli("-q", "train", "translate", "--data", "builtin:reverse?n=100", "--model", "transformer", "--out",

@@ -87,7 +87,7 @@ def test_under_bf16_autocast_the_weights_and_cache_are_bf16_and_the_step_stays_c
             state = model.init_state(model.encode(src, mask))
             lp, state, _ = model.step(state, tokens)
             lp2, state, _ = model.step(state, tokens)
-    assert state["cache"][0][0].dtype == torch.bfloat16 and state["fast"][0][1][0].dtype == torch.bfloat16
+    assert state["cache"][0][0].dtype == torch.bfloat16 and state["fast"]["layers"][0][1][0].dtype == torch.bfloat16
     assert lp.dtype == torch.float32 and torch.isfinite(lp2).all()
     torch.testing.assert_close(lp, ref, atol=0.1, rtol=0.05)
 
@@ -148,3 +148,27 @@ def test_a_reorder_that_moves_few_rows_copies_them_in_place_and_equals_the_refer
         lp_ref, _, _ = model.step(ref, tokens)
         lp_fast, _, _ = model.step(fast, tokens)
     torch.testing.assert_close(lp_fast, lp_ref, atol=2e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("copy", [False, True])
+def test_the_output_projection_in_bf16_outside_autocast_keeps_the_layers_fp32(copy):
+    model = _model(True, "relu", copy)
+    src, mask = _batch()
+    tokens = torch.full((3,), 2)
+    with torch.no_grad():
+        memory = model.encode(src, mask)
+        ref, _, _ = model.step(model.init_state(memory, fast=False), tokens)
+        fp32, _, _ = model.step(model.init_state(memory), tokens)
+        model.decode_output_dtype = torch.bfloat16
+        state = model.init_state(memory)
+        mixed, _, _ = model.step(state, tokens)
+    out = state["fast"]["out"]
+    assert state["fast"]["layers"][0][1][0].dtype == torch.float32 and state["cache"][0][0].dtype == torch.float32
+    if copy:  # the copy head runs the module's own output: nothing bound, nothing in bf16
+        assert out is None
+        torch.testing.assert_close(mixed, ref, atol=2e-5, rtol=1e-5)
+    else:
+        assert out[0].dtype == torch.bfloat16 and mixed.dtype == torch.float32
+        torch.testing.assert_close(fp32, ref, atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(mixed, ref, atol=0.05, rtol=0.02)
+        assert not torch.equal(mixed, fp32)

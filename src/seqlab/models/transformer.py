@@ -230,6 +230,9 @@ class CopyHead(nn.Module):
 class Transformer(nn.Module):
     """Encoder-decoder Transformer; built from a :class:`TransformerConfig`."""
 
+    decode_output_dtype: torch.dtype | None = None  # the fast decode step's output projection outside autocast
+    # (None: the step's dtype); a bf16 run sets bf16 for its fp32 small-batch decoding (tasks/seq2seq_run.py)
+
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.cfg = cfg

@@ -15,7 +15,10 @@ cost of each PyTorch call (about 45 per decoder layer through the modules). Here
   beam search neither projects the encoder output K times nor copies K repeats of it; they are laid out
   for ``bmm`` once ((A*nh, hs, S) keys, (A*nh, S, hs) values), and the padding mask is an additive bias
   computed once (``baddbmm`` adds it to the scaled scores in the same call);
-- the queries' 1/sqrt(hs) is folded into W_q and b_q when the weights are bound.
+- the queries' 1/sqrt(hs) is folded into W_q and b_q when the weights are bound;
+- the output projection is bound transposed too, in ``Transformer.decode_output_dtype`` when decoding outside
+  autocast (a bf16 run's small batches: fp32 layers, bf16 output projection; at 5 rows the (C, V) product
+  is bound by reading the weights, and bf16 reads half: 3-4x faster on AVX512-BF16, RESULTS #14).
 
 The Transformer's ``init_beams``/``step``/``reorder``/``select_rows`` call ``init``/``step``/``select``/``select_sentences`` here
 for such a state; the module's own ``step`` stays the reference (and is used for attention maps and
@@ -38,18 +41,20 @@ from torch import Tensor
 from .decoding import select_memory
 
 
-def bind(model, dtype: torch.dtype = torch.float32) -> list:
-    """Per decoder layer: (norm1, (Wqkv^T, bqkv), (Wo^T, bo), norm2, (Wq^T, bq), (Wo^T, bo), norm3,
-    (W1^T, b1), (W2^T, b2)); each norm a (weight, bias) pair; the matrices and their biases in ``dtype``
-    (autocast's, so it casts none of them per call), both attentions' W_q and b_q already scaled by
-    1/sqrt(hs). Made once and kept on the module until a parameter changes (in place, as an optimizer step or
-    load_state_dict does, or replaced)."""
-    key = (dtype, *((p.data_ptr(), p._version) for p in model.dec_layers.parameters()))
+def bind(model, dtype: torch.dtype = torch.float32, out_dtype: torch.dtype | None = None) -> dict:
+    """The decode step's weights: ``layers``, per decoder layer (norm1, (Wqkv^T, bqkv), (Wo^T, bo), norm2,
+    (Wq^T, bq), (Wo^T, bo), norm3, (W1^T, b1), (W2^T, b2)), each norm a (weight, bias) pair, the matrices and
+    their biases in ``dtype`` (autocast's, so it casts none of them per call), both attentions' W_q and b_q
+    already scaled by 1/sqrt(hs); and ``out``, the output projection (W^T, b) in ``out_dtype`` (default
+    ``dtype``), or None where the model has a copy head (its own ``output`` runs then). Made once and kept on
+    the module until a parameter changes (in place, as an optimizer step or load_state_dict does, or replaced)."""
+    out_dtype = out_dtype or dtype
+    key = (dtype, out_dtype, *((p.data_ptr(), p._version) for p in (*model.dec_layers.parameters(), *model.out.parameters())))
     cached = getattr(model, "_fast_step_weights", None)
     if cached is not None and cached[0] == key:
         return cached[1]
     scale = 1.0 / math.sqrt(model.cfg.d_model // model.cfg.n_head)
-    t = lambda lin, c=1.0: ((lin.weight.detach() * c).t().contiguous().to(dtype), (lin.bias.detach() * c).to(dtype))  # noqa: E731
+    t = lambda lin, c=1.0, dt=dtype: ((lin.weight.detach() * c).t().contiguous().to(dt), (lin.bias.detach() * c).to(dt))  # noqa: E731
     n = lambda ln: (ln.weight.detach(), ln.bias.detach())  # noqa: E731
     layers = []
     for layer in model.dec_layers:
@@ -58,8 +63,9 @@ def bind(model, dtype: torch.dtype = torch.float32) -> list:
                torch.cat([sa.W_q.bias * scale, sa.W_k.bias, sa.W_v.bias]).detach().to(dtype))
         layers.append((n(layer.norm1), qkv, t(sa.W_o), n(layer.norm2), t(ca.W_q, scale), t(ca.W_o), n(layer.norm3),
                        t(ff.linear1), t(ff.linear2)))
-    model._fast_step_weights = (key, layers)
-    return layers
+    bound = {"layers": layers, "out": None if model.copy is not None else t(model.out, dt=out_dtype)}
+    model._fast_step_weights = (key, bound)
+    return bound
 
 
 def init(model, memory: dict, capacity: int = 32, beams: int = 1) -> dict:
@@ -74,13 +80,15 @@ def init(model, memory: dict, capacity: int = 32, beams: int = 1) -> dict:
         k, v = layer.cross_attn.kv(memory["enc"])  # each (A, nh, S, hs)
         cross.append((k.transpose(-2, -1).reshape(A * nh, hs, S), v.reshape(A * nh, S, hs)))  # contiguous copies
     device = memory["enc"].device.type
-    dt = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else memory["enc"].dtype
+    amp = torch.is_autocast_enabled(device)
+    dt = torch.get_autocast_dtype(device) if amp else memory["enc"].dtype
+    out_dt = None if amp else getattr(model, "decode_output_dtype", None)  # outside autocast: the model's choice
     bias = torch.zeros((A, S), dtype=dt, device=memory["mask"].device).masked_fill(~memory["mask"], float("-inf"))
     bias = bias[:, None, None, :].expand(A, nh, 1, S).reshape(A * nh, 1, S)
     R = A * beams
     cache = [(memory["enc"].new_empty(capacity, R, nh, hs, dtype=dt), memory["enc"].new_empty(capacity, R, nh, hs, dtype=dt))
              for _ in model.dec_layers]  # time-major: the filled slots [:t] are one contiguous block
-    return {"fast": bind(model, dt), "memory": memory, "cross": cross, "bias": bias, "cache": cache, "t": 0,
+    return {"fast": bind(model, dt, out_dt), "memory": memory, "cross": cross, "bias": bias, "cache": cache, "t": 0,
             "beams": beams, "need_attn": False}
 
 
@@ -107,7 +115,7 @@ def step(model, state: dict, last_tokens: Tensor):
     A = R // G
     cache = _grow(state["cache"], t)
     relu = cfg.activation == "relu"
-    for (n1, qkv, so, n2, cq, co, n3, f1, f2), (K, V), (ck, cv) in zip(state["fast"], cache, state["cross"]):
+    for (n1, qkv, so, n2, cq, co, n3, f1, f2), (K, V), (ck, cv) in zip(state["fast"]["layers"], cache, state["cross"]):
         h = F.layer_norm(x, (C,), *n1, eps) if pre else x
         q, k, v = torch.addmm(qkv[1], h, qkv[0]).view(R, 3, nh, hs).unbind(1)  # 3 x (R, nh, hs); q is scaled
         K[t].copy_(k)
@@ -130,7 +138,11 @@ def step(model, state: dict, last_tokens: Tensor):
         x = x + a if pre else F.layer_norm(x + a, (C,), *n3, eps)
     if pre:
         x = model.dec_norm(x)
-    logits = model.output(x.view(A, G, C), state["memory"]).view(R, -1)  # (R, V); beams as positions of a sentence
+    out = state["fast"]["out"]
+    if out is not None:
+        logits = torch.addmm(out[1], x.to(out[0].dtype), out[0])  # (R, V)
+    else:  # the copy head's log P (beams as positions of their sentence)
+        logits = model.output(x.view(A, G, C), state["memory"]).view(R, -1)
     return F.log_softmax(logits.float(), dim=-1), dict(state, cache=cache, t=t + 1), None
 
 

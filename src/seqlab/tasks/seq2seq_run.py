@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 # bf16 autocast pays off on the CPU only for large decode batches: per step every small product is cast and
 # run through bf16 kernels slower than fp32's at a few rows. Multi30k Transformer, beam 5, 2 cores with
 # AVX512-BF16, sentences/s bf16 vs fp32 (benchmarks/seq2seq_decode.py, RESULTS #14): batch 1 12.2 vs 23.2,
-# batch 4 36.7 vs 51.2, batch 16 75.8 vs 72.7, batch 64 97.6 vs 72.3.
+# batch 4 36.7 vs 51.2, batch 16 75.8 vs 72.7, batch 64 97.6 vs 72.3. Below the threshold a bf16 run keeps
+# bf16 for the Transformer's output projection alone (``mixed``: its weights are bound once in bf16, and
+# reading them is what that product costs at a few rows).
 BF16_MIN_ROWS = 256
 
 
@@ -76,8 +78,11 @@ class LoadedSeq2Seq(LoadedRun):
         self.precision = _inference_precision(run, self.device)
 
     def _autocast(self, rows: int | None = None):
-        """The run's precision, except fp32 for a decode of fewer than BF16_MIN_ROWS rows (sentences x beam)."""
+        """The run's precision, except fp32 for a decode of fewer than BF16_MIN_ROWS rows (sentences x beam);
+        there a bf16 run's Transformer still projects to the vocabulary in bf16 (``decode_output_dtype``)."""
         small = rows is not None and rows < BF16_MIN_ROWS and self.device.type == "cpu"
+        if hasattr(self.module, "decode_output_dtype"):
+            self.module.decode_output_dtype = torch.bfloat16 if self.precision == "bf16" else None
         return autocast(self.device, "fp32" if small else self.precision)
 
     def _data(self, columns: dict):
