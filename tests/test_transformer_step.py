@@ -125,8 +125,9 @@ def test_dropping_part_of_a_sentences_beams_is_refused():
     state = model.init_beams(model.encode(src, mask), 2)
     with torch.no_grad():
         _, state, _ = model.step(state, torch.full((6,), 2))
-    with pytest.raises(ValueError, match="whole sentences of 2 beams"):
-        model.select_rows(state, torch.tensor([0, 2]))
+    for rows in ([0, 2], [0, 1, 2]):  # beams of two sentences; one and a half sentences
+        with pytest.raises(ValueError, match="whole sentences of 2 beams"):
+            model.select_rows(state, torch.tensor(rows))
 
 
 def test_a_reorder_that_moves_few_rows_copies_them_in_place_and_equals_the_reference():

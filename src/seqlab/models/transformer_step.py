@@ -174,8 +174,8 @@ def select_sentences(state: dict, rows: Tensor) -> dict:
     whole sentences of ``beams`` rows each (as beam search drops ended sentences): ``rows.view(-1, G) // G``
     names one sentence per line."""
     G = state["beams"]
-    sent = rows.view(-1, G) // G  # (A', G)
-    if rows.numel() % G or not bool((sent == sent[:, :1]).all()):
+    sent = rows.view(-1, G) // G if rows.numel() % G == 0 else None  # (A', G)
+    if sent is None or not bool((sent == sent[:, :1]).all()):
         raise ValueError(f"select_rows: rows must come in whole sentences of {G} beams; got {rows.tolist()}")
     sent = sent[:, 0]  # (A',)
     A = state["memory"]["mask"].size(0)
