@@ -207,16 +207,21 @@ class _NoShrink:
         return getattr(self.m, name)
 
 
+def _ragged_batch(seed: int):
+    """8 sources of lengths 1 to 9, right-padded: sentences end at different steps."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([9, 2, 7, 1, 5, 3, 8, 4])
+    src = torch.randint(5, 15, (8, 9), generator=g)
+    mask = torch.arange(9)[None] < lengths[:, None]
+    return src.masked_fill(~mask, 0), mask
+
+
 @pytest.mark.parametrize("make", [_rnn, _transformer])
 def test_shrinking_the_batch_and_stopping_settled_sentences_change_no_hypothesis(make, monkeypatch):
     import seqlab.models.decoding as dec
 
     model = make()
-    g = torch.Generator().manual_seed(7)
-    lengths = torch.tensor([9, 2, 7, 1, 5, 3, 8, 4])
-    src = torch.randint(5, 15, (8, 9), generator=g)
-    mask = torch.arange(9)[None] < lengths[:, None]
-    src = src.masked_fill(~mask, 0)
+    src, mask = _ragged_batch(7)
     calls = []
     select = model.select_rows
     model.select_rows = lambda state, rows: calls.append(len(rows)) or select(state, rows)
@@ -265,11 +270,7 @@ def test_keeping_survivors_in_their_rows_changes_no_hypothesis(make, monkeypatch
     import seqlab.models.decoding as dec
 
     model = make()
-    g = torch.Generator().manual_seed(5)
-    lengths = torch.tensor([9, 2, 7, 1, 5, 3, 8, 4])
-    src = torch.randint(5, 15, (8, 9), generator=g)
-    mask = torch.arange(9)[None] < lengths[:, None]
-    src = src.masked_fill(~mask, 0)
+    src, mask = _ragged_batch(5)
     kw = dict(beam=4, n_best=3, max_len_b=6, length_penalty=0.6)
     out = {}
     for keep in (0, 10**9):
