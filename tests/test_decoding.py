@@ -279,22 +279,3 @@ def test_keeping_survivors_in_their_rows_changes_no_hypothesis(make, monkeypatch
     for a, b in zip(out[0], out[10**9]):
         assert [h.tokens for h in a] == [h.tokens for h in b]
         assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
-
-
-@pytest.mark.parametrize("V,dtype", [(50, torch.float32), (3, torch.float32), (50, torch.bfloat16)])
-def test_top_candidates_equal_a_top_k_over_every_normalised_continuation(V, dtype):
-    from seqlab.models.decoding import top_candidates
-
-    g = torch.Generator().manual_seed(3)
-    A, K = 6, 4
-    logits = (torch.randn(A * K, V, generator=g) * 4).to(dtype)
-    scores = torch.randn(A, K, generator=g) * 3
-    scores[0, 1:] = float("-inf")  # step 0: one live beam
-    top, beam, tok = top_candidates(logits, scores, 2 * K)
-    full = (scores.unsqueeze(-1) + torch.log_softmax(logits.float(), -1).view(A, K, V)).view(A, K * V)
-    ref_top, ref_idx = full.topk(2 * K, dim=1)
-    torch.testing.assert_close(top, ref_top, atol=1e-5, rtol=1e-6)
-    finite = torch.isfinite(ref_top)  # each pick is the continuation its score says (ties may come in any order)
-    torch.testing.assert_close(full.gather(1, beam * V + tok)[finite], top[finite], atol=1e-5, rtol=1e-6)
-    if dtype == torch.float32:  # no ties: the same picks in the same order
-        assert torch.equal((beam * V + tok)[finite], ref_idx[finite])

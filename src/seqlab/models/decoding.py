@@ -7,9 +7,6 @@
     state  = model.select_rows(state, rows)         optional: keep rows of everything, memory included
     state  = model.init_beams(memory, K, need_attn) optional: the state for K rows per sentence (row r is
                                                     sentence r // K), instead of init_state on K repeats
-    scores, state = model.step_logits(state, last_tokens)   optional: step's log_probs before log_softmax
-                                                    (any float dtype); beam search without attention maps
-                                                    or n-gram blocking then normalises only its candidates
 
 Each step feeds one token; the model carries its hidden state (RNN) or key/value cache
 (Transformer), so no prefix is recomputed. ``reorder`` only ever moves rows within the beams of
@@ -143,20 +140,6 @@ def fill_holes(keep: list[int]) -> list[int]:
     return order
 
 
-def top_candidates(logits: Tensor, scores: Tensor, n: int) -> tuple[Tensor, Tensor, Tensor]:
-    """The n best continuations of each sentence: what ``(scores + log_softmax(logits)).view(A, K * V).topk(n)``
-    returns, as (summed scores (A, n), beam (A, n), token (A, n)), from each row's own n best scores and
-    log-sum-exp (any of a sentence's n best is among its row's n best): two passes over the (R, V) scores
-    instead of a log_softmax, an addition and a top-k over all of them. logits (R = A*K, V), scores (A, K)."""
-    A, K = scores.shape
-    m = min(n, logits.size(-1))  # a vocabulary smaller than n: every token of every row
-    x = logits.float()  # bf16 scores: one exact copy, so the log-sum-exp is taken in fp32
-    v, idx = x.topk(m, dim=-1)  # (R, m)
-    cand = (v - torch.logsumexp(x, -1, keepdim=True)).view(A, K, m) + scores.unsqueeze(-1)  # (A, K, m)
-    top, j = cand.view(A, K * m).topk(n, dim=1)  # (A, n)
-    return top, j // m, idx.view(A, K * m).gather(1, j)
-
-
 def _lp(n: int, alpha: float) -> float:
     """GNMT length penalty lp(n) = ((5 + n) / 6) ** alpha."""
     return ((5.0 + n) / 6.0) ** alpha
@@ -204,21 +187,14 @@ def beam_search(model, src: Tensor, src_mask: Tensor, sos_id: int, eos_id: int, 
     finished: list[list[Hypothesis]] = [[] for _ in range(B)]
     done = [False] * B
 
-    fused = hasattr(model, "step_logits") and not return_attn and not no_repeat_ngram
     for t in range(max(limits)):
-        A = len(active)
-        if fused:  # only the candidates are normalised
-            logits, state = model.step_logits(state, tokens)  # (A*K, V)
-            top_scores, top_beam, top_tok = top_candidates(logits, scores, 2 * K)  # (A, 2K) each
-            attn = None
-        else:
-            log_probs, state, attn = model.step(state, tokens)  # (A*K, V)
-            V = log_probs.size(-1)
-            if no_repeat_ngram:
-                log_probs = block_repeats(log_probs, history.reshape(A * K, -1), no_repeat_ngram)
-            cand = log_probs.view(A, K, V).add_(scores.unsqueeze(-1))  # (A, K, V), in place: not read again
-            top_scores, top_idx = cand.view(A, K * V).topk(2 * K, dim=1)  # (A, 2K)
-            top_beam, top_tok = top_idx // V, top_idx % V  # (A, 2K) each
+        log_probs, state, attn = model.step(state, tokens)  # (A*K, V)
+        A, V = len(active), log_probs.size(-1)
+        if no_repeat_ngram:
+            log_probs = block_repeats(log_probs, history.reshape(A * K, -1), no_repeat_ngram)
+        cand = log_probs.view(A, K, V).add_(scores.unsqueeze(-1))  # (A, K, V), in place: log_probs is not read again
+        top_scores, top_idx = cand.view(A, K * V).topk(2 * K, dim=1)  # (A, 2K)
+        top_beam, top_tok = top_idx // V, top_idx % V  # (A, 2K) each
         is_eos = top_tok == eos_id
         if attn is not None:
             attn = attn.view(A, K, -1)  # (A, K, S)

@@ -362,14 +362,6 @@ class Transformer(nn.Module):
         new["cross"] = [(k.index_select(0, rows), v.index_select(0, rows)) for k, v in state["cross"]]
         return new
 
-    def step_logits(self, state: dict, last_tokens: Tensor):
-        """The fast step without its log_softmax: unnormalised scores (B, V), new state (beam search normalises
-        only the candidates it keeps); from the reference step, its log-probabilities (already normalised)."""
-        if "fast" in state:
-            return transformer_step.logits(self, state, last_tokens)
-        log_probs, new, _ = self.step(state, last_tokens)
-        return log_probs, new
-
     def step(self, state: dict, last_tokens: Tensor):
         """last_tokens (B,) long -> log_probs (B, V), new state, cross-attention (B, S) or None."""
         if "fast" in state:

@@ -107,13 +107,6 @@ def _grow(cache: list, t: int) -> list:
 
 def step(model, state: dict, last_tokens: Tensor):
     """last_tokens (R,) -> log_probs (R, V) fp32, the new state, None (no attention map on this path)."""
-    out, new = logits(model, state, last_tokens)
-    return F.log_softmax(out.float(), dim=-1), new, None
-
-
-def logits(model, state: dict, last_tokens: Tensor):
-    """last_tokens (R,) -> unnormalised scores (R, V) (the bound output projection's dtype; the copy head's
-    log P in fp32), the new state: :func:`step` before its log_softmax."""
     cfg = model.cfg
     t, C, nh, G = state["t"], cfg.d_model, cfg.n_head, state["beams"]
     hs, eps, pre = C // nh, model.dec_layers[0].norm1.eps, cfg.norm_first
@@ -147,10 +140,10 @@ def logits(model, state: dict, last_tokens: Tensor):
         x = model.dec_norm(x)
     out = state["fast"]["out"]
     if out is not None:
-        scores = torch.addmm(out[1], x.to(out[0].dtype), out[0])  # (R, V)
+        logits = torch.addmm(out[1], x.to(out[0].dtype), out[0])  # (R, V)
     else:  # the copy head's log P (beams as positions of their sentence)
-        scores = model.output(x.view(A, G, C), state["memory"]).view(R, -1)
-    return scores, dict(state, cache=cache, t=t + 1)
+        logits = model.output(x.view(A, G, C), state["memory"]).view(R, -1)
+    return F.log_softmax(logits.float(), dim=-1), dict(state, cache=cache, t=t + 1), None
 
 
 def select(state: dict, rows: Tensor) -> dict:
