@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
+import gzip
 import json
 import os
 import platform
@@ -87,6 +88,12 @@ def ab_rounds(rev: str, rounds: int, run_one) -> tuple[dict, str]:
                 rows[side].append(run_one(src, Path(tmp) / f"{side}{r}"))
                 print(f"round {r} {side}: {rows[side][-1]}", file=sys.stderr, flush=True)
     return rows, short
+
+
+def read_lines(path: str, n: int) -> list[str]:
+    """The first ``n`` lines of a text file (``.gz`` too), stripped."""
+    with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
+        return [line.strip() for line, _ in zip(f, range(n))]
 
 
 def now() -> str:

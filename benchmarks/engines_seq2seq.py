@@ -20,7 +20,6 @@ of HF and CTranslate2 agree, so every engine runs the same search).
 from __future__ import annotations
 
 import dataclasses
-import gzip
 import json
 import subprocess
 import sys
@@ -29,6 +28,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_util import read_lines  # noqa: E402
 
 ENGINES = ("seqlab", "seqlab_fp32", "ort", "hf", "ct2_fp32", "ct2_int8")
 PATHS = {"seqlab": "run", "seqlab_fp32": "run", "ort": "onnx", "hf": "hf", "ct2_fp32": "ct2_fp32", "ct2_int8": "ct2_int8"}  # engine -> its weights
@@ -102,9 +104,7 @@ def sources(path: str | None, run, n: int, seed: int = 0) -> list[list[int]]:
     """``n`` source id lists: the first ``n`` lines of ``path`` through the run's tokenizer (truncated to its
     max_src_len), else random ids of length 5-19."""
     if path:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            lines = [line.strip() for line, _ in zip(f, range(n))]
+        lines = read_lines(path, n)
         return [ids[: run.data.max_src_len] or [run.src_tok.unk_id] for ids in run.src_tok.encode_batch(lines)]
     g = np.random.default_rng(seed)
     return [g.integers(6, run.src_tok.vocab_size, size=int(k)).tolist() for k in g.integers(5, 20, size=n)]

@@ -10,8 +10,12 @@ batch size, as CTranslate2's fp32 comparison in RESULTS.md #14 needs).
 from __future__ import annotations
 
 import argparse
-import gzip
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_util import read_lines  # noqa: E402
 
 
 def main() -> None:
@@ -31,9 +35,7 @@ def main() -> None:
 
     if args.fp32:
         seq2seq_run.BF16_MIN_ROWS = 10**9
-    opener = gzip.open if args.src.endswith(".gz") else open
-    with opener(args.src, "rt", encoding="utf-8") as f:
-        texts = [line.strip() for line, _ in zip(f, range(args.sentences))]
+    texts = read_lines(args.src, args.sentences)
     run = seqlab.load(args.run)
     if args.fp32:
         run.precision = "fp32"  # the output projection too

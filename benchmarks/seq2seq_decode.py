@@ -14,11 +14,14 @@ sentences it translates exactly as fp32 does.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_util import read_lines  # noqa: E402
 
 
 def main():
@@ -37,12 +40,8 @@ def main():
     import seqlab
     from seqlab.tasks import seq2seq_run
 
-    def read(path):
-        with (gzip.open if path.endswith(".gz") else open)(path, "rt", encoding="utf-8") as f:
-            return [line.strip() for line, _ in zip(f, range(args.sentences))]
-
-    texts = read(args.src)
-    refs = read(args.ref) if args.ref else None
+    texts = read_lines(args.src, args.sentences)
+    refs = read_lines(args.ref, args.sentences) if args.ref else None
     run = seqlab.load(args.run)
     run.predict(texts[:4], beam=args.beam)  # warm-up
     res = {"run": args.run, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
