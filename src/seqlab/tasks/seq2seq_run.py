@@ -26,11 +26,12 @@ log = logging.getLogger(__name__)
 
 
 # bf16 autocast pays off on the CPU only for large decode batches: per step every small product is cast and
-# run through bf16 kernels slower than fp32's at a few rows. Multi30k Transformer, beam 5, 2 cores with
-# AVX512-BF16, sentences/s bf16 vs fp32 (benchmarks/seq2seq_decode.py, RESULTS #14): batch 1 12.2 vs 23.2,
-# batch 4 36.7 vs 51.2, batch 16 75.8 vs 72.7, batch 64 97.6 vs 72.3. Below the threshold a bf16 run keeps
-# bf16 for the Transformer's output projection alone (``mixed``: its weights are bound once in bf16, and
-# reading them is what that product costs at a few rows).
+# run through bf16 kernels slower than fp32's at a few rows. Below the threshold a bf16 run keeps bf16 for the
+# Transformer's output projection alone (``mixed``: its weights are bound once in bf16, and reading them is
+# what that product costs at a few rows). Multi30k Transformers, beam 5, 2 cores with AVX512-BF16, sentences/s
+# bf16 / fp32 / mixed (benchmarks/seq2seq_decode.py, RESULTS #14): 3+3 layers of 256, batch 1 20.2 / 14.7 /
+# 21.1, batch 16 92.4 / 64.8 / 70.3, batch 64 103.3 / 89.1 / 98.9; 4+4 layers of 128, batch 1 24.1 / 33.2 /
+# 40.7, batch 16 105.6 / 116.8 / 134.4, batch 64 186.3 / 157.2 / 177.2: the crossing depends on the width.
 BF16_MIN_ROWS = 256
 
 
