@@ -85,6 +85,32 @@ def test_decoder_threads_apply_to_the_step_only():
     assert seen == [1, 1] and torch.get_num_threads() == before
 
 
+def test_picking_between_native_steps_runs_on_one_pytorch_thread(monkeypatch):
+    """With the C step, the argmax/sampling between steps must not wake PyTorch's OpenMP pool (its threads
+    would spin on the cores the next C step uses); the step itself still sees PyTorch's thread count."""
+    import seqlab.models.sampling as sampling
+
+    d = GPTDecoder(tiny_gpt(), "fp32")
+    if d.native is None:
+        pytest.skip("the native decode step cannot be compiled here")
+    picked, stepped = [], []
+    real_pick, real_step = sampling.pick_next, d._step
+    monkeypatch.setattr(sampling, "pick_next", lambda *a: picked.append(torch.get_num_threads()) or real_pick(*a))
+    d._step = lambda tok, cache: stepped.append(torch.get_num_threads()) or real_step(tok, cache)
+    plain = GPTDecoder(tiny_gpt(), "fp32", native=False)  # its step uses PyTorch's pool: nothing is changed
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        for greedy in (True, False):
+            generate(d, [[1, 2, 3], [4, 5, 6]], GenerationConfig(max_new_tokens=3, greedy=greedy, seed=0))
+        assert picked == [1] * 6 and stepped == [2] * 4 and torch.get_num_threads() == 2
+        picked.clear()
+        generate(plain, [[1, 2, 3]], GenerationConfig(max_new_tokens=2, greedy=True))
+        assert picked == [2, 2]
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_decoder_rejects_unknown_precision():
     with pytest.raises(ValueError, match="precision"):
         GPTDecoder(tiny_gpt(), "fp8")

@@ -95,6 +95,21 @@ def test_repetition_penalty_changes_greedy_choice():
     assert out == [0, 1]  # after emitting 0 its logit halves to 0.5 < 0.9
 
 
+def test_greedy_pick_equals_torch_argmax_ties_and_nan_included():
+    from seqlab.models.sampling import pick_next
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(8, 50257, generator=g)
+    logits[1, [7, 9000]] = 50.0  # a tie: the first wins
+    logits[2, 123] = float("nan")
+    logits[3] = 0.0
+    got = pick_next(logits, GenerationConfig(greedy=True), None)
+    assert got.dtype == torch.int64 and torch.equal(got, logits.argmax(-1))
+    assert got[1:4].tolist() == [7, 123, 0]
+    strided = logits.t().contiguous().t()  # the same values, not contiguous
+    assert torch.equal(pick_next(strided, GenerationConfig(greedy=True), None), got)
+
+
 @pytest.mark.parametrize("kw", [dict(top_p=0.0), dict(top_p=1.5), dict(temperature=0.0), dict(temperature=-1.0),
                                 dict(top_k=-1), dict(num_samples=0), dict(repetition_penalty=0.0)])
 def test_bad_settings_raise(kw):

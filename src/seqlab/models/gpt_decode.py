@@ -149,7 +149,8 @@ def _linear_kind(precision: str):
 
 
 @contextlib.contextmanager
-def _num_threads(n: int | None):
+def torch_threads(n: int | None):
+    """PyTorch's intra-op thread count set to ``n`` inside the block (None: left as it is), restored after."""
     if n is None or n == torch.get_num_threads():
         yield
         return
@@ -226,6 +227,17 @@ class GPTDecoder(nn.Module):
     def context_size(self) -> int:
         return self.config.block_size
 
+    @property
+    def host_threads(self) -> int | None:
+        """PyTorch threads for the work between two steps (picking the next tokens), or None (PyTorch's own).
+
+        With the C step, 1: the step runs on its own thread pool, and any PyTorch op that went parallel
+        between steps (an argmax or softmax over (B, V) logits) would leave PyTorch's OpenMP threads
+        spinning for a while after it, on the cores the next C step needs; its threads then wait for one
+        another at every barrier. At GPT-2 size, batch 8, that cost 40% of int8 and bf16 decoding here
+        (RESULTS.md #14). Without the C step the PyTorch step uses that pool itself, so it is left alone."""
+        return 1 if self.native is not None else None
+
     def prefill(self, idx: Tensor, mask: Tensor | None, max_new_tokens: int) -> tuple[Tensor, KVCache]:
         """Prompts (B, T) left-padded (mask True = real token) -> next-token logits (B, V) and the cache."""
         B, T = idx.shape
@@ -237,7 +249,7 @@ class GPTDecoder(nn.Module):
         cache = KVCache(self.config, B, capacity, idx.device, torch.float32)
         self._bound = None
         if self.native is not None:
-            with _num_threads(self.threads):
+            with torch_threads(self.threads):
                 return self._native_fill(idx, mask, cache, emit=True), cache
         logits = self.model(idx, mask=mask, cache=cache, last_only=True)  # (B, 1, V)
         return logits[:, -1], cache
@@ -296,7 +308,7 @@ class GPTDecoder(nn.Module):
 
     def decode(self, token: Tensor, cache: KVCache) -> Tensor:
         """Append one token per row (B,) int64 and return the next-token logits (B, V)."""
-        with _num_threads(self.threads):
+        with torch_threads(self.threads):
             if cache.length == cache.capacity:
                 self._slide(cache)  # re-encodes the last 3/4 of the window
             return self._step(token, cache)
