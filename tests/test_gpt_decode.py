@@ -86,8 +86,9 @@ def test_decoder_threads_apply_to_the_step_only():
 
 
 def test_picking_between_native_steps_runs_on_one_pytorch_thread(monkeypatch):
-    """With the C step, the argmax/sampling between steps must not wake PyTorch's OpenMP pool (its threads
-    would spin on the cores the next C step uses); the step itself still sees PyTorch's thread count."""
+    """With the C step, the logits work between steps (sampling, a repetition penalty) must not wake PyTorch's
+    OpenMP pool (its threads would spin on the cores the next C step uses); the step itself still sees
+    PyTorch's thread count. (A plain greedy pick is numpy's serial argmax: nothing to set.)"""
     import seqlab.models.sampling as sampling
 
     d = GPTDecoder(tiny_gpt(), "fp32")
@@ -101,11 +102,11 @@ def test_picking_between_native_steps_runs_on_one_pytorch_thread(monkeypatch):
     before = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        for greedy in (True, False):
-            generate(d, [[1, 2, 3], [4, 5, 6]], GenerationConfig(max_new_tokens=3, greedy=greedy, seed=0))
+        for cfg in (dict(greedy=False, seed=0), dict(greedy=True, repetition_penalty=1.3)):
+            generate(d, [[1, 2, 3], [4, 5, 6]], GenerationConfig(max_new_tokens=3, **cfg))
         assert picked == [1] * 6 and stepped == [2] * 4 and torch.get_num_threads() == 2
         picked.clear()
-        generate(plain, [[1, 2, 3]], GenerationConfig(max_new_tokens=2, greedy=True))
+        generate(plain, [[1, 2, 3]], GenerationConfig(max_new_tokens=2, greedy=False, seed=0))
         assert picked == [2, 2]
     finally:
         torch.set_num_threads(before)
