@@ -233,11 +233,18 @@ static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 
             const float *x_b = x + (size_t)b * L->in;
             const int Q = (L->in + 3) / 4;
             float amax = 0.0f;
-            for (int i = 0; i < L->in; i++) amax = fabsf(x_b[i]) > amax ? fabsf(x_b[i]) : amax;
-            const float s = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / s;
+#pragma omp simd reduction(max : amax)
             for (int i = 0; i < L->in; i++) {
-                const float q = nearbyintf(x_b[i] * inv);
-                xr[i] = (uint8_t)((int)(q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q)) + 128);
+                const float a = fabsf(x_b[i]);
+                amax = a > amax ? a : amax;
+            }
+            const float s = amax > 0.0f ? amax / 127.0f : 1.0f, inv = 1.0f / s;
+#pragma omp simd
+            for (int i = 0; i < L->in; i++) { /* |x / s| <= 127: + 1.5 2^23 rounds to nearest even, as nearbyintf,
+                                                  but vectorizes (nearbyintf would need -fno-trapping-math) */
+                float q = (x_b[i] * inv + 12582912.0f) - 12582912.0f;
+                q = q > 127.0f ? 127.0f : (q < -127.0f ? -127.0f : q);
+                xr[i] = (uint8_t)((int)q + 128);
             }
             for (int i = L->in; i < 4 * Q; i++) xr[i] = 128;
             memcpy(xr + 4 * Q, &s, sizeof s);
