@@ -107,6 +107,10 @@ def test_inverse_cdf_draws_follow_the_probabilities_and_never_a_zero():
     edge = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1e-30, 0.0]])
     for seed in range(20):
         assert sample_rows(edge, torch.Generator().manual_seed(seed)).tolist() == [2, 0, 1]
+    from seqlab.errors import UserError
+
+    with pytest.raises(UserError, match="not finite"):  # a run whose logits hold NaN: exit 2 from the CLI
+        sample_rows(torch.tensor([[0.5, float("nan")]]), None)
 
 
 def test_greedy_pick_equals_torch_argmax_ties_and_nan_included():

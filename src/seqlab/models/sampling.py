@@ -33,6 +33,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ..errors import UserError
 from .gpt import GPT
 from .gpt_decode import GPTDecoder, has_int8_kernel, quantize_int8, torch_threads
 
@@ -114,7 +115,8 @@ def process_logits(logits: Tensor, cfg: GenerationConfig, seen: Tensor | None) -
 def pick_next(logits: Tensor, cfg: GenerationConfig, generator: torch.Generator | None) -> Tensor:
     """(B, V) processed logits -> (B,) int64 next tokens: argmax, or one draw from softmax(logits)."""
     if cfg.greedy:
-        if logits.device.type == "cpu":  # numpy's argmax: one thread, ~10x PyTorch's at (8, 50257); same ties (first)
+        if logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.float64):
+            # numpy's argmax: one thread, ~10x PyTorch's at (8, 50257); the same ties (the first) and NaN
             return torch.from_numpy(logits.detach().contiguous().numpy().argmax(-1))
         return logits.argmax(-1)
     return sample_rows(torch.softmax(logits, dim=-1), generator)
@@ -127,7 +129,10 @@ def sample_rows(probs: Tensor, generator: torch.Generator | None) -> Tensor:
     vocabulary entry (9 ms at (8, 50,257) on one thread here, as long as the C decode step at GPT-2 size); this
     draws one uniform per row (0.4 ms). A zero-probability entry adds nothing to the running sum, so the first
     entry whose sum passes the draw is never one."""
-    cdf = probs.cumsum(-1)  # (B, V), non-decreasing
+    cdf = probs.cumsum(-1, dtype=torch.promote_types(probs.dtype, torch.float32))  # (B, V), non-decreasing
+    if not bool(torch.isfinite(cdf[:, -1]).all()):
+        raise UserError("cannot sample: the next-token probabilities are not finite (the model's logits hold NaN or "
+                         "inf); check the run (its training loss) or decode greedily")
     u = torch.rand(probs.size(0), 1, generator=generator, device=probs.device, dtype=cdf.dtype) * cdf[:, -1:]
     idx = torch.searchsorted(cdf, u, right=True).squeeze(1)  # (B,)
     return torch.where(idx < probs.size(-1), idx, probs.argmax(-1))  # u rounded up to the total: the likeliest
