@@ -96,6 +96,18 @@ def read_lines(path: str, n: int) -> list[str]:
         return [line.strip() for line, _ in zip(f, range(n))]
 
 
+def translate_split(run: str, data: str, **predict) -> tuple[list[dict], list[str]]:
+    """``seqlab.load(run).predict`` on the sources of ``data`` (a dataset's test split, or ``NAME?split=val``),
+    with ``predict``'s keyword arguments (beam, n_best, length_penalty, ...): (its outputs, the references)."""
+    import seqlab
+    from seqlab.data.pairs import read_pairs
+    from seqlab.data.sources import parse_source
+
+    loaded = seqlab.load(run)
+    pairs = read_pairs(parse_source(data, "--data"), loaded.data, "test", loaded.comp.train.seed)
+    return loaded.predict(list(pairs.src), **predict), list(pairs.tgt)
+
+
 def now() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 

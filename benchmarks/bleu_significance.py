@@ -19,11 +19,9 @@ import json
 import sys
 from pathlib import Path
 
-import seqlab
+from bench_util import translate_split
 from sacrebleu.metrics import BLEU
 from sacrebleu.significance import PairedTest
-from seqlab.data.pairs import read_pairs
-from seqlab.data.sources import parse_source
 from seqlab.errors import UserError
 
 
@@ -47,10 +45,8 @@ def parse_system(text: str) -> tuple[str, str, int, float]:
 
 def translate(run: str, data: str, beam: int, length_penalty: float) -> tuple[list[str], list[str]]:
     """(hypotheses, references) of ``run`` on the pairs of ``data``."""
-    loaded = seqlab.load(run)
-    pairs = read_pairs(parse_source(data, "--data"), loaded.data, "test", loaded.comp.train.seed)
-    outs = loaded.predict(list(pairs.src), beam=beam, length_penalty=length_penalty)
-    return [o["translation"] for o in outs], list(pairs.tgt)
+    outs, refs = translate_split(run, data, beam=beam, length_penalty=length_penalty)
+    return [o["translation"] for o in outs], refs
 
 
 def main() -> None:

@@ -23,10 +23,7 @@ from pathlib import Path
 
 from sacrebleu.metrics import BLEU, CHRF
 
-import seqlab
-from bench_util import git_commit, now
-from seqlab.data.pairs import read_pairs
-from seqlab.data.sources import parse_source
+from bench_util import git_commit, now, translate_split
 
 TEMPERATURES = (0.0, 0.5, 1.0, 2.0, 4.0)
 
@@ -49,11 +46,9 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
 
-    loaded = seqlab.load(args.run)
-    pairs = read_pairs(parse_source(args.data, "--data"), loaded.data, "test", loaded.comp.train.seed)
-    outs = loaded.predict(list(pairs.src), beam=args.beam, n_best=args.beam, length_penalty=args.length_penalty)
+    outs, refs = translate_split(args.run, args.data, beam=args.beam, n_best=args.beam,
+                                 length_penalty=args.length_penalty)
     nbest = [[(h["translation"], h["score"]) for h in o.get("n_best", [o])] for o in outs]
-    refs = list(pairs.tgt)
     bleu, sent_bleu, chrf = BLEU(), BLEU(effective_order=True), CHRF()
 
     def corpus(hyps: list[str]) -> float:
