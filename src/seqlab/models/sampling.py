@@ -135,7 +135,8 @@ def sample_rows(probs: Tensor, generator: torch.Generator | None) -> Tensor:
                          "inf); check the run (its training loss) or decode greedily")
     u = torch.rand(probs.size(0), 1, generator=generator, device=probs.device, dtype=cdf.dtype) * cdf[:, -1:]
     idx = torch.searchsorted(cdf, u, right=True).squeeze(1)  # (B,)
-    return torch.where(idx < probs.size(-1), idx, probs.argmax(-1))  # u rounded up to the total: the likeliest
+    over = idx >= probs.size(-1)  # u rounded up to the total (rare): the likeliest token
+    return torch.where(over, probs.argmax(-1), idx) if bool(over.any()) else idx
 
 
 # ---- the decoding loop ---------------------------------------------------------------------------------
