@@ -116,7 +116,7 @@ def pick_next(logits: Tensor, cfg: GenerationConfig, generator: torch.Generator 
     """(B, V) processed logits -> (B,) int64 next tokens: argmax, or one draw from softmax(logits)."""
     if cfg.greedy:
         if logits.device.type == "cpu" and logits.dtype in (torch.float32, torch.float64):
-            # numpy's argmax: one thread, ~10x PyTorch's at (8, 50257); the same ties (the first) and NaN
+            # numpy's argmax: one thread, 0.03 vs 0.37 ms at (8, 50257) (benchmarks/pick_speed.py); same ties, NaN
             return torch.from_numpy(logits.detach().contiguous().numpy().argmax(-1))
         return logits.argmax(-1)
     return sample_rows(torch.softmax(logits, dim=-1), generator)
@@ -126,8 +126,8 @@ def sample_rows(probs: Tensor, generator: torch.Generator | None) -> Tensor:
     """(B, V) probabilities (rows summing to ~1, zeros allowed) -> (B,) int64: one draw per row, by inverse CDF.
 
     The distribution of ``torch.multinomial(probs, 1)``, which on the CPU draws an exponential variate for every
-    vocabulary entry (9 ms at (8, 50,257) on one thread here, as long as the C decode step at GPT-2 size); this
-    draws one uniform per row (0.4 ms). A zero-probability entry adds nothing to the running sum, so the first
+    vocabulary entry (10 ms at (8, 50,257) on one thread here, as long as the C decode step at GPT-2 size); this
+    draws one uniform per row (0.5 ms; benchmarks/pick_speed.py). A zero-probability entry adds nothing to the running sum, so the first
     entry whose sum passes the draw is never one."""
     cdf = probs.cumsum(-1, dtype=torch.promote_types(probs.dtype, torch.float32))  # (B, V), non-decreasing
     if not bool(torch.isfinite(cdf[:, -1]).all()):
