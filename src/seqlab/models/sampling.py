@@ -127,8 +127,8 @@ def sample_rows(probs: Tensor, generator: torch.Generator | None) -> Tensor:
 
     The distribution of ``torch.multinomial(probs, 1)``, which on the CPU draws an exponential variate for every
     vocabulary entry (10 ms at (8, 50,257) on one thread here, as long as the C decode step at GPT-2 size); this
-    draws one uniform per row (0.5 ms; benchmarks/pick_speed.py). A zero-probability entry adds nothing to the running sum, so the first
-    entry whose sum passes the draw is never one."""
+    draws one uniform per row (0.5 ms; benchmarks/pick_speed.py). A zero-probability entry adds nothing to the
+    running sum, so the first entry whose sum passes the draw is never one."""
     cdf = probs.cumsum(-1, dtype=torch.promote_types(probs.dtype, torch.float32))  # (B, V), non-decreasing
     if not bool(torch.isfinite(cdf[:, -1]).all()):
         raise UserError("cannot sample: the next-token probabilities are not finite (the model's logits hold NaN or "
