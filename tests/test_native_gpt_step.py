@@ -99,11 +99,11 @@ def test_step_equals_the_same_arithmetic_in_pytorch(shape, weights, portable):
 
 
 def test_pack_layout():
-    w = torch.arange(70 * 5, dtype=torch.float32).view(70, 5)  # 70 outputs (2 blocks), 5 inputs (3 pairs)
+    w = torch.arange(38 * 5, dtype=torch.float32).view(38, 5)  # 38 outputs (2 blocks), 5 inputs (3 pairs)
     p = pack_bf16(w)
-    assert p.shape == (2, 3, 64, 2) and p.dtype == torch.bfloat16
-    for out, inp in [(0, 0), (3, 4), (63, 1), (64, 2), (69, 3)]:
-        assert p[out // 64, inp // 2, out % 64, inp % 2] == w[out, inp].to(torch.bfloat16)
+    assert p.shape == (2, 3, 32, 2) and p.dtype == torch.bfloat16
+    for out, inp in [(0, 0), (3, 4), (31, 1), (32, 2), (37, 3)]:
+        assert p[out // 32, inp // 2, out % 32, inp % 2] == w[out, inp].to(torch.bfloat16)
     assert p[1, :, 6:].abs().sum() == 0 and p[:, 2, :, 1].abs().sum() == 0  # padding is zero
 
 
@@ -125,32 +125,34 @@ def test_int8_vnni_and_portable_loops_give_the_same_bits():
     fast, plain = _step_or_skip(m, "int8"), _step_or_skip(m, "int8", portable=True)
     cfg = m.config
     g = torch.Generator().manual_seed(2)
-    k = torch.randn(cfg.n_layer, 3, cfg.n_head, cfg.block_size, 32, generator=g)
-    v = torch.randn(cfg.n_layer, 3, cfg.n_head, cfg.block_size, 32, generator=g)
-    a = fast(torch.tensor([1, 7, 30]), 5, k.clone(), v.clone())
-    b = plain(torch.tensor([1, 7, 30]), 5, k.clone(), v.clone())
+    tokens = torch.tensor([1, 7, 30, 2, 64, 0, 9, 11, 3])  # nine rows: four, four and one share each block's reads
+    k = torch.randn(cfg.n_layer, 9, cfg.n_head, cfg.block_size, 32, generator=g)
+    v = torch.randn(cfg.n_layer, 9, cfg.n_head, cfg.block_size, 32, generator=g)
+    a = fast(tokens, 5, k.clone(), v.clone())
+    b = plain(tokens, 5, k.clone(), v.clone())
     assert not plain.uses_vnni and torch.equal(a, b)
 
 
 def test_pack_f32_layout():
-    w = torch.randn(70, 5)
+    w = torch.randn(38, 5)
     p = pack_f32(w)
-    assert p.shape == (2, 5, 64) and p.dtype == torch.float32
-    assert torch.equal(p[0].t(), w[:64]) and torch.equal(p[1, :, :6].t(), w[64:]) and p[1, :, 6:].abs().sum() == 0
+    assert p.shape == (2, 5, 32) and p.dtype == torch.float32
+    assert torch.equal(p[0].t(), w[:32]) and torch.equal(p[1, :, :6].t(), w[32:]) and p[1, :, 6:].abs().sum() == 0
 
 
 @pytest.mark.parametrize("weights", ["bf16", "fp32", "int8"])
 def test_rows_of_a_batch_get_the_same_bits_as_each_row_alone(weights):
-    """Six rows (a group of four sharing each weight read, then two), each with its own left padding:
-    every row's logits and new keys/values equal that row stepped alone."""
-    m = tiny_gpt(n_embd=64, n_head=4)
+    """Eighteen rows, each with its own left padding: groups of eight (fp32, bf16: blocks of 32 outputs) or
+    four (int8: blocks of 64) sharing each read of a weight block, then the rest (C = 96, so some blocks
+    are partial). Every row's logits and new keys/values equal that row stepped alone."""
+    m = tiny_gpt(n_embd=96, n_head=4)
     step = _step_or_skip(m, weights)
-    cfg, B, slot = m.config, 6, 9
+    cfg, B, slot = m.config, 18, 9
     g = torch.Generator().manual_seed(0)
-    k = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 16, generator=g)
-    v = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 16, generator=g)
-    tokens = torch.tensor([3, 1, 4, 1, 5, 9])
-    start = torch.tensor([0, 2, 0, 5, 1, 9])  # the last row sees only its newest slot
+    k = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 24, generator=g)
+    v = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 24, generator=g)
+    tokens = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3])
+    start = torch.tensor([0, 2, 0, 5, 1, 9, 3, 0, 8, 4, 0, 1, 6, 2, 7, 0, 9, 5])  # rows 5, 16 see only their newest slot
     pos = slot - start
     kb, vb = k.clone(), v.clone()
     together = step(tokens, slot, kb, vb, pos, start)  # (B, V)

@@ -7,11 +7,12 @@
  * is fp32: activations, the residual stream, LayerNorm, softmax, the key/value cache (the same fp32 cache
  * PyTorch's prefill writes) and the logits.
  *
- * Linear weights are packed by seqlab/native/gpt_step.py in blocks of 64 output rows (padded), each block's
- * slab read front to back. bf16: [out/64][in/2][64][2] (inputs padded to an even count), so each 64-byte
+ * Linear weights are packed by seqlab/native/gpt_step.py in blocks of 32 output rows (padded), each block's
+ * slab read front to back once for up to 8 activation rows (2 x 8 accumulator registers: a batch of 8 reads
+ * the weights once). bf16: [out/32][in/2][32][2] (inputs padded to an even count), so each 64-byte
  * load holds two inputs for 16 outputs, the operand layout of AVX512-BF16's VDPBF16PS (acc[j] += w[2j] x0 +
  * w[2j+1] x1); the inputs are rounded to bf16 for it. Without AVX512-BF16 a portable loop computes the same
- * sums. fp32: [out/64][in][64], one broadcast input times 64 rows at a time. int8: [out/64][in/4][64][4]
+ * sums. fp32: [out/32][in][32], one broadcast input times 32 rows at a time. int8: [out/32][in/4][32][4]
  * (inputs padded to a multiple of 4), one scale per output row (W ~ scale[o] W_q[o]) and each row's sum of
  * W_q; the inputs are quantized per row, symmetric, to int8 and offset by 128 to uint8, the operand layout
  * of AVX512-VNNI's VPDPBUSD (acc[j] += sum_k x[4q+k] w[4j+k] in int32, exact), then y = s_x scale[o]
@@ -41,7 +42,7 @@
 enum { W_BF16 = 0, W_FP32 = 1, W_INT8 = 2 };
 
 typedef struct {
-    const void *w;        /* packed, see above: bf16 [out/64][in/2][64][2], fp32 [out/64][in][64], int8 [out/64][in/4][64][4] */
+    const void *w;        /* packed, see above: bf16 [out/32][in/2][32][2], fp32 [out/32][in][32], int8 [out/32][in/4][32][4] */
     const float *b;       /* (out,) or NULL */
     const float *wscale;  /* int8 only: (out,) per-row scales */
     const int32_t *wsum;  /* int8 only: (out,) per-row sums of W_q */
@@ -87,62 +88,67 @@ static inline float gelu_tanh(float x) { /* tanh(u) = 1 - 2 / (e^2u + 1) */
 
 static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
 
-#define SL_ROWS 4 /* activation rows sharing one read of a weight block */
+/* Output rows per block (gpt_step.py's BLOCKS) and activation rows sharing one read of a block: fp32 and
+ * bf16 take 8 rows x 32 outputs (16 accumulator registers; a batch of 8 reads the weights once, which is
+ * what bounds them); int8 takes 4 rows x 64 outputs (its products are bound by VPDPBUSD's throughput, and
+ * 32 outputs for 8 rows need twice the input broadcasts per product: 3-5% slower at batch 8, RESULTS #14). */
+#define SL_ROWS 8
+#define SL_BLOCK 32
+#define SL_ROWS_I8 4
+#define SL_BLOCK_I8 64
 
-/* acc[r] (64) <- one block of 64 output rows of a bf16 weight times row r's inputs xb[r] (P pairs of bf16),
- * for the R <= SL_ROWS rows given. Each row's sums run in the same order whatever R is. */
+/* acc[r] (32) <- one block of 32 output rows of a bf16 weight times row r's inputs xb[r] (P pairs of bf16),
+ * for the R <= SL_ROWS rows given. Each row's sums run in the same order whatever R is (and each output's
+ * in input order, whatever the block width). */
 static inline __attribute__((always_inline)) void block_bf16(const bf16 *restrict w, const bf16 *const *xb,
                                                                int P, int R, float *const *acc) {
 #ifdef SEQLAB_DPBF16
-    __m512 a[SL_ROWS][4];
+    __m512 a[SL_ROWS][2];
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_ps();
-    for (int p = 0; p < P; p++, w += 128) {
-        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w), w1 = (__m512bh)_mm512_loadu_si512(w + 32),
-                       w2 = (__m512bh)_mm512_loadu_si512(w + 64), w3 = (__m512bh)_mm512_loadu_si512(w + 96);
+        for (int c = 0; c < 2; c++) a[r][c] = _mm512_setzero_ps();
+    for (int p = 0; p < P; p++, w += 64) {
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w), w1 = (__m512bh)_mm512_loadu_si512(w + 32);
         for (int r = 0; r < R; r++) {
             const __m512bh xv = (__m512bh)_mm512_set1_epi32((int)((const uint32_t *)xb[r])[p]);
             a[r][0] = _mm512_dpbf16_ps(a[r][0], w0, xv);
             a[r][1] = _mm512_dpbf16_ps(a[r][1], w1, xv);
-            a[r][2] = _mm512_dpbf16_ps(a[r][2], w2, xv);
-            a[r][3] = _mm512_dpbf16_ps(a[r][3], w3, xv);
         }
     }
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < 4; c++) _mm512_storeu_ps(acc[r] + 16 * c, a[r][c]);
+        for (int c = 0; c < 2; c++) _mm512_storeu_ps(acc[r] + 16 * c, a[r][c]);
 #else
     for (int r = 0; r < R; r++)
-        for (int o = 0; o < 64; o++) acc[r][o] = 0.0f;
-    for (int p = 0; p < P; p++, w += 128)
+        for (int o = 0; o < SL_BLOCK; o++) acc[r][o] = 0.0f;
+    for (int p = 0; p < P; p++, w += 2 * SL_BLOCK)
         for (int r = 0; r < R; r++) {
             const float x0 = bf16_to_f32(xb[r][2 * p]), x1 = bf16_to_f32(xb[r][2 * p + 1]);
             float *restrict ar = acc[r];
-            for (int o = 0; o < 64; o++) ar[o] += bf16_to_f32(w[2 * o]) * x0 + bf16_to_f32(w[2 * o + 1]) * x1;
+            for (int o = 0; o < SL_BLOCK; o++) ar[o] += bf16_to_f32(w[2 * o]) * x0 + bf16_to_f32(w[2 * o + 1]) * x1;
         }
 #endif
 }
 
-/* acc[r] (64) <- one block of 64 output rows of an fp32 weight times row r's inputs x[r] (n of them) */
+/* acc[r] (32) <- one block of 32 output rows of an fp32 weight times row r's inputs x[r] (n of them) */
 static inline __attribute__((always_inline)) void block_f32(const float *restrict w, const float *const *x, int n,
                                                               int R, float *const *acc) {
-    float a[SL_ROWS][64];
+    float a[SL_ROWS][SL_BLOCK];
     for (int r = 0; r < R; r++)
-        for (int o = 0; o < 64; o++) a[r][o] = 0.0f;
-    for (int i = 0; i < n; i++, w += 64)
+        for (int o = 0; o < SL_BLOCK; o++) a[r][o] = 0.0f;
+    for (int i = 0; i < n; i++, w += SL_BLOCK)
         for (int r = 0; r < R; r++) {
             const float xi = x[r][i];
 #pragma omp simd
-            for (int o = 0; o < 64; o++) a[r][o] += w[o] * xi;
+            for (int o = 0; o < SL_BLOCK; o++) a[r][o] += w[o] * xi;
         }
     for (int r = 0; r < R; r++) memcpy(acc[r], a[r], sizeof a[r]);
 }
 
 /* acc[r] (64 int32) <- one block of 64 output rows of an int8 weight times row r's uint8 inputs xq[r] (Q
- * groups of 4), exact integer sums. */
+ * groups of 4), exact integer sums, for R <= SL_ROWS_I8 rows. */
 static inline __attribute__((always_inline)) void block_i8(const int8_t *restrict w, const uint8_t *const *xq,
                                                              int Q, int R, int32_t *const *acc) {
 #ifdef SEQLAB_VNNI
-    __m512i a[SL_ROWS][4];
+    __m512i a[SL_ROWS_I8][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_si512();
     for (int q = 0; q < Q; q++, w += 256) {
@@ -180,7 +186,7 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
     const int P = (L->in + 1) / 2;
     if (L->kind == W_INT8) { /* xb holds each row's uint8 inputs (Q groups of 4), then its scale (a float) */
         const int Q = (L->in + 3) / 4;
-        const int8_t *w = (const int8_t *)L->w + ob * Q * 256;
+        const int8_t *w = (const int8_t *)L->w + ob * Q * 4 * SL_BLOCK_I8;
         const uint8_t *xq[SL_ROWS];
         int32_t *ai[SL_ROWS];
         for (int r = 0; r < R; r++) {
@@ -193,11 +199,11 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
         case 3: block_i8(w, xq, Q, 3, ai); break;
         default: block_i8(w, xq, Q, 4, ai);
         }
-        const int o0 = (int)ob * 64, rows = L->out - o0 < 64 ? L->out - o0 : 64;
+        const int o0 = (int)ob * SL_BLOCK_I8, rows = L->out - o0 < SL_BLOCK_I8 ? L->out - o0 : SL_BLOCK_I8;
         for (int r = 0; r < R; r++) {
             float sx;
             memcpy(&sx, xq[r] + 4 * Q, sizeof sx);
-            for (int o = 0; o < 64; o++) {
+            for (int o = 0; o < SL_BLOCK_I8; o++) {
                 const int32_t v = ai[r][o];
                 acc[r][o] = o < rows ? sx * L->wscale[o0 + o] * (float)(v - 128 * L->wsum[o0 + o]) : 0.0f;
             }
@@ -205,20 +211,28 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
         return;
     }
     if (L->kind == W_FP32) {
-        const float *w = (const float *)L->w + ob * L->in * 64;
+        const float *w = (const float *)L->w + ob * L->in * SL_BLOCK;
         switch (R) {
         case 1: block_f32(w, x, L->in, 1, acc); break;
         case 2: block_f32(w, x, L->in, 2, acc); break;
         case 3: block_f32(w, x, L->in, 3, acc); break;
-        default: block_f32(w, x, L->in, 4, acc);
+        case 4: block_f32(w, x, L->in, 4, acc); break;
+        case 5: block_f32(w, x, L->in, 5, acc); break;
+        case 6: block_f32(w, x, L->in, 6, acc); break;
+        case 7: block_f32(w, x, L->in, 7, acc); break;
+        default: block_f32(w, x, L->in, 8, acc);
         }
     } else {
-        const bf16 *w = (const bf16 *)L->w + ob * P * 128;
+        const bf16 *w = (const bf16 *)L->w + ob * P * 2 * SL_BLOCK;
         switch (R) {
         case 1: block_bf16(w, xb, P, 1, acc); break;
         case 2: block_bf16(w, xb, P, 2, acc); break;
         case 3: block_bf16(w, xb, P, 3, acc); break;
-        default: block_bf16(w, xb, P, 4, acc);
+        case 4: block_bf16(w, xb, P, 4, acc); break;
+        case 5: block_bf16(w, xb, P, 5, acc); break;
+        case 6: block_bf16(w, xb, P, 6, acc); break;
+        case 7: block_bf16(w, xb, P, 7, acc); break;
+        default: block_bf16(w, xb, P, 8, acc);
         }
     }
 }
@@ -226,7 +240,8 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
 /* Y (B, out) <- epilogue(X Wᵀ + b) for the output blocks that are thread `id`'s of `n`; X (B, in) fp32;
  * xb scratch of B (in + 2) bf16 (X rounded to bf16, rows padded to an even length). */
 static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 *xb, int B, int id, int n) {
-    const int P = (L->in + 1) / 2, nb = (L->out + 63) / 64;
+    const int P = (L->in + 1) / 2, width = L->kind == W_INT8 ? SL_BLOCK_I8 : SL_BLOCK;
+    const int group = L->kind == W_INT8 ? SL_ROWS_I8 : SL_ROWS, nb = (L->out + width - 1) / width;
     if (L->kind == W_INT8)
         for (int b = 0; b < B; b++) { /* row b: 4 Q uint8 (x / s rounded, + 128; padding 128 = 0), then s */
             uint8_t *xr = (uint8_t *)(xb + (size_t)b * 2 * P);
@@ -257,9 +272,9 @@ static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 
             if (L->in & 1) xr[L->in] = 0;
         }
     for (int ob = nb * id / n; ob < nb * (id + 1) / n; ob++) {
-        for (int r0 = 0; r0 < B; r0 += SL_ROWS) {
-            const int R = B - r0 < SL_ROWS ? B - r0 : SL_ROWS;
-            float accs[SL_ROWS][64];
+        for (int r0 = 0; r0 < B; r0 += group) {
+            const int R = B - r0 < group ? B - r0 : group;
+            float accs[SL_ROWS][SL_BLOCK_I8]; /* room for either shape: R <= group rows of width outputs */
             const float *xs[SL_ROWS];
             const bf16 *xbs[SL_ROWS];
             float *as[SL_ROWS];
@@ -269,7 +284,7 @@ static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 
                 as[r] = accs[r];
             }
             block_rows(L, (size_t)ob, xs, xbs, R, as);
-            const int o0 = ob * 64, rows = L->out - o0 < 64 ? L->out - o0 : 64; /* the last block may be partial */
+            const int o0 = ob * width, rows = L->out - o0 < width ? L->out - o0 : width; /* the last block may be partial */
             for (int r = 0; r < R; r++) {
                 float *restrict acc = accs[r], *restrict dst = y + (size_t)(r0 + r) * L->out + o0;
                 if (L->b)
@@ -299,11 +314,20 @@ static void layer_norm(const float *x, float *y, const float *w, const float *b,
     for (int i = 0; i < n; i++) y[i] = (x[i] - mean) * r * w[i] + (b ? b[i] : 0.0f);
 }
 
+/* a . b over n floats: 16 running lanes (element i in lane i % 16), then a fixed tree over the lanes. (A
+ * reduction left to the compiler summed the lanes one at a time, from memory: the decode step's hottest
+ * loop after the matrix products once the context grows.) */
 static float dot(const float *restrict a, const float *restrict b, int n) {
-    float r = 0.0f;
-#pragma omp simd reduction(+ : r)
-    for (int i = 0; i < n; i++) r += a[i] * b[i];
-    return r;
+    float acc[16] = {0};
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+#pragma omp simd
+        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
+    for (int j = 0; i + j < n; j++) acc[j] += a[i + j] * b[i + j];
+    for (int w = 8; w >= 1; w /= 2)
+#pragma omp simd
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
 }
 
 /* sc (T) <- softmax(sc) in place */
@@ -321,13 +345,33 @@ static void softmax(float *restrict sc, int T) {
     for (int t = 0; t < T; t++) sc[t] *= inv;
 }
 
-/* o (hs) <- sum_t p[t] v[t] over t < T, v (T, hs) */
+/* o (hs) <- sum_t p[t] v[t] over t < T, v (T, hs); each o[j] summed in order of t from 0. Outputs go in
+ * chunks of 64 (then 16, then one) held in registers across t: an o[] in memory made every t wait for the
+ * previous t's store. */
 static void weighted_sum(const float *restrict p, const float *restrict v, int T, int hs, float *restrict o) {
-    for (int j = 0; j < hs; j++) o[j] = 0.0f;
-    for (int t = 0; t < T; t++) {
-        const float pt = p[t], *restrict vt = v + (size_t)t * hs;
+    int j0 = 0;
+    for (; j0 + 64 <= hs; j0 += 64) {
+        float acc[64] = {0};
+        for (int t = 0; t < T; t++) {
+            const float pt = p[t], *restrict vt = v + (size_t)t * hs + j0;
 #pragma omp simd
-        for (int j = 0; j < hs; j++) o[j] += pt * vt[j];
+            for (int j = 0; j < 64; j++) acc[j] += pt * vt[j];
+        }
+        memcpy(o + j0, acc, sizeof acc);
+    }
+    for (; j0 + 16 <= hs; j0 += 16) {
+        float acc[16] = {0};
+        for (int t = 0; t < T; t++) {
+            const float pt = p[t], *restrict vt = v + (size_t)t * hs + j0;
+#pragma omp simd
+            for (int j = 0; j < 16; j++) acc[j] += pt * vt[j];
+        }
+        memcpy(o + j0, acc, sizeof acc);
+    }
+    for (; j0 < hs; j0++) {
+        float acc = 0.0f;
+        for (int t = 0; t < T; t++) acc += p[t] * v[(size_t)t * hs + j0];
+        o[j0] = acc;
     }
 }
 
