@@ -99,11 +99,11 @@ def test_step_equals_the_same_arithmetic_in_pytorch(shape, weights, portable):
 
 
 def test_pack_layout():
-    w = torch.arange(38 * 5, dtype=torch.float32).view(38, 5)  # 38 outputs (2 blocks), 5 inputs (3 pairs)
+    w = torch.arange(70 * 5, dtype=torch.float32).view(70, 5)  # 70 outputs (2 blocks), 5 inputs (3 pairs)
     p = pack_bf16(w)
-    assert p.shape == (2, 3, 32, 2) and p.dtype == torch.bfloat16
-    for out, inp in [(0, 0), (3, 4), (31, 1), (32, 2), (37, 3)]:
-        assert p[out // 32, inp // 2, out % 32, inp % 2] == w[out, inp].to(torch.bfloat16)
+    assert p.shape == (2, 3, 64, 2) and p.dtype == torch.bfloat16
+    for out, inp in [(0, 0), (3, 4), (63, 1), (64, 2), (69, 3)]:
+        assert p[out // 64, inp // 2, out % 64, inp % 2] == w[out, inp].to(torch.bfloat16)
     assert p[1, :, 6:].abs().sum() == 0 and p[:, 2, :, 1].abs().sum() == 0  # padding is zero
 
 
@@ -142,8 +142,8 @@ def test_pack_f32_layout():
 
 @pytest.mark.parametrize("weights", ["bf16", "fp32", "int8"])
 def test_rows_of_a_batch_get_the_same_bits_as_each_row_alone(weights):
-    """Eighteen rows, each with its own left padding: groups of eight (fp32, bf16: blocks of 32 outputs) or
-    four (int8: blocks of 64) sharing each read of a weight block, then the rest (C = 96, so some blocks
+    """Eighteen rows, each with its own left padding: groups of eight (fp32: blocks of 32 outputs) or four
+    (bf16, int8: blocks of 64) sharing each read of a weight block, then the rest (C = 96, so some blocks
     are partial). Every row's logits and new keys/values equal that row stepped alone."""
     m = tiny_gpt(n_embd=96, n_head=4)
     step = _step_or_skip(m, weights)

@@ -7,12 +7,12 @@
  * is fp32: activations, the residual stream, LayerNorm, softmax, the key/value cache (the same fp32 cache
  * PyTorch's prefill writes) and the logits.
  *
- * Linear weights are packed by seqlab/native/gpt_step.py in blocks of 32 output rows (padded), each block's
- * slab read front to back once for up to 8 activation rows (2 x 8 accumulator registers: a batch of 8 reads
- * the weights once). bf16: [out/32][in/2][32][2] (inputs padded to an even count), so each 64-byte
+ * Linear weights are packed by seqlab/native/gpt_step.py in blocks of output rows (padded: 32 for fp32, 64
+ * for bf16 and int8), each block's slab read front to back for a group of activation rows (8 for fp32, 4
+ * otherwise). bf16: [out/64][in/2][64][2] (inputs padded to an even count), so each 64-byte
  * load holds two inputs for 16 outputs, the operand layout of AVX512-BF16's VDPBF16PS (acc[j] += w[2j] x0 +
  * w[2j+1] x1); the inputs are rounded to bf16 for it. Without AVX512-BF16 a portable loop computes the same
- * sums. fp32: [out/32][in][32], one broadcast input times 32 rows at a time. int8: [out/32][in/4][32][4]
+ * sums. fp32: [out/32][in][32], one broadcast input times 32 rows at a time. int8: [out/64][in/4][64][4]
  * (inputs padded to a multiple of 4), one scale per output row (W ~ scale[o] W_q[o]) and each row's sum of
  * W_q; the inputs are quantized per row, symmetric, to int8 and offset by 128 to uint8, the operand layout
  * of AVX512-VNNI's VPDPBUSD (acc[j] += sum_k x[4q+k] w[4j+k] in int32, exact), then y = s_x scale[o]
@@ -42,7 +42,7 @@
 enum { W_BF16 = 0, W_FP32 = 1, W_INT8 = 2 };
 
 typedef struct {
-    const void *w;        /* packed, see above: bf16 [out/32][in/2][32][2], fp32 [out/32][in][32], int8 [out/32][in/4][32][4] */
+    const void *w;        /* packed, see above: bf16 [out/64][in/2][64][2], fp32 [out/32][in][32], int8 [out/64][in/4][64][4] */
     const float *b;       /* (out,) or NULL */
     const float *wscale;  /* int8 only: (out,) per-row scales */
     const int32_t *wsum;  /* int8 only: (out,) per-row sums of W_q */
@@ -88,42 +88,44 @@ static inline float gelu_tanh(float x) { /* tanh(u) = 1 - 2 / (e^2u + 1) */
 
 static inline float gelu_erf(float x) { return 0.5f * x * (1.0f + erff(x * 0.7071067811865476f)); }
 
-/* Output rows per block (gpt_step.py's BLOCKS) and activation rows sharing one read of a block: fp32 and
- * bf16 take 8 rows x 32 outputs (16 accumulator registers; a batch of 8 reads the weights once, which is
- * what bounds them); int8 takes 4 rows x 64 outputs (its products are bound by VPDPBUSD's throughput, and
- * 32 outputs for 8 rows need twice the input broadcasts per product: 3-5% slower at batch 8, RESULTS #14). */
+/* Output rows per block (gpt_step.py's BLOCK_F32, BLOCK) and activation rows sharing one read of a block,
+ * 16 accumulator registers either way: fp32 takes 8 rows x 32 outputs (a batch of 8 reads its weights, the
+ * largest, once); bf16 and int8 take 4 rows x 64 outputs (two passes at batch 8; with 32 outputs their
+ * single rows were slower and their batches of 8 no faster, RESULTS #14). */
 #define SL_ROWS 8
 #define SL_BLOCK 32
-#define SL_ROWS_I8 4
-#define SL_BLOCK_I8 64
+#define SL_ROWS_64 4
+#define SL_BLOCK_64 64
 
-/* acc[r] (32) <- one block of 32 output rows of a bf16 weight times row r's inputs xb[r] (P pairs of bf16),
- * for the R <= SL_ROWS rows given. Each row's sums run in the same order whatever R is (and each output's
- * in input order, whatever the block width). */
+/* acc[r] (64) <- one block of 64 output rows of a bf16 weight times row r's inputs xb[r] (P pairs of bf16),
+ * for the R <= SL_ROWS_64 rows given. Each row's sums run in the same order whatever R is. */
 static inline __attribute__((always_inline)) void block_bf16(const bf16 *restrict w, const bf16 *const *xb,
                                                                int P, int R, float *const *acc) {
 #ifdef SEQLAB_DPBF16
-    __m512 a[SL_ROWS][2];
+    __m512 a[SL_ROWS_64][4];
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < 2; c++) a[r][c] = _mm512_setzero_ps();
-    for (int p = 0; p < P; p++, w += 64) {
-        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w), w1 = (__m512bh)_mm512_loadu_si512(w + 32);
+        for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_ps();
+    for (int p = 0; p < P; p++, w += 128) {
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w), w1 = (__m512bh)_mm512_loadu_si512(w + 32),
+                       w2 = (__m512bh)_mm512_loadu_si512(w + 64), w3 = (__m512bh)_mm512_loadu_si512(w + 96);
         for (int r = 0; r < R; r++) {
             const __m512bh xv = (__m512bh)_mm512_set1_epi32((int)((const uint32_t *)xb[r])[p]);
             a[r][0] = _mm512_dpbf16_ps(a[r][0], w0, xv);
             a[r][1] = _mm512_dpbf16_ps(a[r][1], w1, xv);
+            a[r][2] = _mm512_dpbf16_ps(a[r][2], w2, xv);
+            a[r][3] = _mm512_dpbf16_ps(a[r][3], w3, xv);
         }
     }
     for (int r = 0; r < R; r++)
-        for (int c = 0; c < 2; c++) _mm512_storeu_ps(acc[r] + 16 * c, a[r][c]);
+        for (int c = 0; c < 4; c++) _mm512_storeu_ps(acc[r] + 16 * c, a[r][c]);
 #else
     for (int r = 0; r < R; r++)
-        for (int o = 0; o < SL_BLOCK; o++) acc[r][o] = 0.0f;
-    for (int p = 0; p < P; p++, w += 2 * SL_BLOCK)
+        for (int o = 0; o < 64; o++) acc[r][o] = 0.0f;
+    for (int p = 0; p < P; p++, w += 128)
         for (int r = 0; r < R; r++) {
             const float x0 = bf16_to_f32(xb[r][2 * p]), x1 = bf16_to_f32(xb[r][2 * p + 1]);
             float *restrict ar = acc[r];
-            for (int o = 0; o < SL_BLOCK; o++) ar[o] += bf16_to_f32(w[2 * o]) * x0 + bf16_to_f32(w[2 * o + 1]) * x1;
+            for (int o = 0; o < 64; o++) ar[o] += bf16_to_f32(w[2 * o]) * x0 + bf16_to_f32(w[2 * o + 1]) * x1;
         }
 #endif
 }
@@ -144,11 +146,11 @@ static inline __attribute__((always_inline)) void block_f32(const float *restric
 }
 
 /* acc[r] (64 int32) <- one block of 64 output rows of an int8 weight times row r's uint8 inputs xq[r] (Q
- * groups of 4), exact integer sums, for R <= SL_ROWS_I8 rows. */
+ * groups of 4), exact integer sums, for R <= SL_ROWS_64 rows. */
 static inline __attribute__((always_inline)) void block_i8(const int8_t *restrict w, const uint8_t *const *xq,
                                                              int Q, int R, int32_t *const *acc) {
 #ifdef SEQLAB_VNNI
-    __m512i a[SL_ROWS_I8][4];
+    __m512i a[SL_ROWS_64][4];
     for (int r = 0; r < R; r++)
         for (int c = 0; c < 4; c++) a[r][c] = _mm512_setzero_si512();
     for (int q = 0; q < Q; q++, w += 256) {
@@ -186,7 +188,7 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
     const int P = (L->in + 1) / 2;
     if (L->kind == W_INT8) { /* xb holds each row's uint8 inputs (Q groups of 4), then its scale (a float) */
         const int Q = (L->in + 3) / 4;
-        const int8_t *w = (const int8_t *)L->w + ob * Q * 4 * SL_BLOCK_I8;
+        const int8_t *w = (const int8_t *)L->w + ob * Q * 4 * SL_BLOCK_64;
         const uint8_t *xq[SL_ROWS];
         int32_t *ai[SL_ROWS];
         for (int r = 0; r < R; r++) {
@@ -199,11 +201,11 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
         case 3: block_i8(w, xq, Q, 3, ai); break;
         default: block_i8(w, xq, Q, 4, ai);
         }
-        const int o0 = (int)ob * SL_BLOCK_I8, rows = L->out - o0 < SL_BLOCK_I8 ? L->out - o0 : SL_BLOCK_I8;
+        const int o0 = (int)ob * SL_BLOCK_64, rows = L->out - o0 < SL_BLOCK_64 ? L->out - o0 : SL_BLOCK_64;
         for (int r = 0; r < R; r++) {
             float sx;
             memcpy(&sx, xq[r] + 4 * Q, sizeof sx);
-            for (int o = 0; o < SL_BLOCK_I8; o++) {
+            for (int o = 0; o < SL_BLOCK_64; o++) {
                 const int32_t v = ai[r][o];
                 acc[r][o] = o < rows ? sx * L->wscale[o0 + o] * (float)(v - 128 * L->wsum[o0 + o]) : 0.0f;
             }
@@ -223,16 +225,12 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
         default: block_f32(w, x, L->in, 8, acc);
         }
     } else {
-        const bf16 *w = (const bf16 *)L->w + ob * P * 2 * SL_BLOCK;
+        const bf16 *w = (const bf16 *)L->w + ob * P * 2 * SL_BLOCK_64;
         switch (R) {
         case 1: block_bf16(w, xb, P, 1, acc); break;
         case 2: block_bf16(w, xb, P, 2, acc); break;
         case 3: block_bf16(w, xb, P, 3, acc); break;
-        case 4: block_bf16(w, xb, P, 4, acc); break;
-        case 5: block_bf16(w, xb, P, 5, acc); break;
-        case 6: block_bf16(w, xb, P, 6, acc); break;
-        case 7: block_bf16(w, xb, P, 7, acc); break;
-        default: block_bf16(w, xb, P, 8, acc);
+        default: block_bf16(w, xb, P, 4, acc);
         }
     }
 }
@@ -240,8 +238,8 @@ static void block_rows(const sl_linear *L, size_t ob, const float *const *x, con
 /* Y (B, out) <- epilogue(X Wᵀ + b) for the output blocks that are thread `id`'s of `n`; X (B, in) fp32;
  * xb scratch of B (in + 2) bf16 (X rounded to bf16, rows padded to an even length). */
 static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 *xb, int B, int id, int n) {
-    const int P = (L->in + 1) / 2, width = L->kind == W_INT8 ? SL_BLOCK_I8 : SL_BLOCK;
-    const int group = L->kind == W_INT8 ? SL_ROWS_I8 : SL_ROWS, nb = (L->out + width - 1) / width;
+    const int P = (L->in + 1) / 2, width = L->kind == W_FP32 ? SL_BLOCK : SL_BLOCK_64;
+    const int group = L->kind == W_FP32 ? SL_ROWS : SL_ROWS_64, nb = (L->out + width - 1) / width;
     if (L->kind == W_INT8)
         for (int b = 0; b < B; b++) { /* row b: 4 Q uint8 (x / s rounded, + 128; padding 128 = 0), then s */
             uint8_t *xr = (uint8_t *)(xb + (size_t)b * 2 * P);
@@ -274,7 +272,7 @@ static void linear(const sl_linear *L, const float *x, float *y, int mode, bf16 
     for (int ob = nb * id / n; ob < nb * (id + 1) / n; ob++) {
         for (int r0 = 0; r0 < B; r0 += group) {
             const int R = B - r0 < group ? B - r0 : group;
-            float accs[SL_ROWS][SL_BLOCK_I8]; /* room for either shape: R <= group rows of width outputs */
+            float accs[SL_ROWS][SL_BLOCK_64]; /* room for either shape: R <= group rows of width outputs */
             const float *xs[SL_ROWS];
             const bf16 *xbs[SL_ROWS];
             float *as[SL_ROWS];

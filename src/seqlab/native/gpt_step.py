@@ -43,12 +43,12 @@ class _Model(ctypes.Structure):
                 ("head", _Linear), ("layers", ctypes.POINTER(_Layer))]
 
 
-BLOCK, BLOCK_I8 = 32, 64  # output rows per packed block: fp32 and bf16, int8 (SL_BLOCK, SL_BLOCK_I8 in gpt_step.c)
+BLOCK_F32, BLOCK = 32, 64  # output rows per packed block: fp32, bf16 and int8 (SL_BLOCK, SL_BLOCK_64 in gpt_step.c)
 
 
 def pack_bf16(weight: Tensor) -> Tensor:
-    """W (out, in) -> bf16 (ceil(out/32), ceil(in/2), 32, 2): for each block of 32 output rows, input pairs
-    in order, each pair holding the two inputs' weights of all 32 rows (zero padded); see gpt_step.c."""
+    """W (out, in) -> bf16 (ceil(out/64), ceil(in/2), 64, 2): for each block of 64 output rows, input pairs
+    in order, each pair holding the two inputs' weights of all 64 rows (zero padded); see gpt_step.c."""
     out, n_in = weight.shape
     w = torch.zeros(math.ceil(out / BLOCK) * BLOCK, math.ceil(n_in / 2) * 2, dtype=torch.bfloat16)
     w[:out, :n_in] = weight.detach().to(torch.bfloat16)
@@ -60,9 +60,9 @@ def pack_f32(weight: Tensor) -> Tensor:
     each holding that input's weights of all 32 rows (zero padded). (PyTorch's own (out, in) layout read in
     place would save this copy; a dot-product kernel on it was 0.6-0.7x as fast at batch 8: RESULTS.md #14.)"""
     out, n_in = weight.shape
-    w = torch.zeros(math.ceil(out / BLOCK) * BLOCK, n_in, dtype=torch.float32)
+    w = torch.zeros(math.ceil(out / BLOCK_F32) * BLOCK_F32, n_in, dtype=torch.float32)
     w[:out] = weight.detach().float()
-    return w.view(-1, BLOCK, n_in).transpose(1, 2).contiguous()
+    return w.view(-1, BLOCK_F32, n_in).transpose(1, 2).contiguous()
 
 
 def quantize_rows(weight: Tensor) -> tuple[Tensor, Tensor]:
@@ -80,9 +80,9 @@ def pack_int8(weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     kernel's correction for its uint8 inputs' offset of 128)."""
     out, n_in = weight.shape
     w_q, scale = quantize_rows(weight)
-    p = torch.zeros(math.ceil(out / BLOCK_I8) * BLOCK_I8, math.ceil(n_in / 4) * 4, dtype=torch.int8)
+    p = torch.zeros(math.ceil(out / BLOCK) * BLOCK, math.ceil(n_in / 4) * 4, dtype=torch.int8)
     p[:out, :n_in] = w_q
-    packed = p.view(-1, BLOCK_I8, p.shape[1] // 4, 4).permute(0, 2, 1, 3).contiguous()
+    packed = p.view(-1, BLOCK, p.shape[1] // 4, 4).permute(0, 2, 1, 3).contiguous()
     return packed, scale, w_q.sum(1, dtype=torch.int32).contiguous()
 
 
