@@ -4,7 +4,11 @@
 
 Greedy: PyTorch's ``argmax`` against numpy's (what ``seqlab.models.sampling.pick_next`` uses on the CPU).
 Sampling from ``softmax(logits)``: ``torch.multinomial(probs, 1)`` against ``sample_rows`` (inverse CDF, what
-seqlab uses). Milliseconds per call, median of ``--calls`` calls after a warm-up.
+seqlab uses). Top-k and top-p sampling from the logits: the processors over the whole row and a draw
+(``full_*``: ``process_logits`` + ``pick_next``) against ``next_tokens`` (``cand_*``: filtering among the largest
+logits, :mod:`seqlab.models.candidates`); top-p alone on the N(0, 1) logits (a nucleus of ~30,000 tokens at
+p = 0.9: the candidates give up and the full row decides, so this times the fallback) and on logits x 4 (~270
+tokens, nearer a trained model's). Milliseconds per call, median of ``--calls`` calls after a warm-up.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from pathlib import Path
 import torch
 
 from bench_util import git_commit, machine, now
-from seqlab.models.sampling import sample_rows
+from seqlab.models.sampling import GenerationConfig, next_tokens, pick_next, process_logits, sample_rows
 
 
 def ms(fn, calls: int) -> float:
@@ -48,6 +52,13 @@ def main() -> None:
         "torch_multinomial": ms(lambda: torch.multinomial(probs, 1, generator=g), args.calls),
         "sample_rows": ms(lambda: sample_rows(probs, g), args.calls),
     }}
+    peaked = logits * 4
+    for name, cfg, x in [("top_k50", GenerationConfig(top_k=50), logits),
+                         ("top_k50_top_p0.9", GenerationConfig(top_k=50, top_p=0.9), logits),
+                         ("top_p0.9_flat", GenerationConfig(top_p=0.9), logits),
+                         ("top_p0.9_peaked", GenerationConfig(top_p=0.9), peaked)]:
+        result["ms"][f"full_{name}"] = ms(lambda: pick_next(process_logits(x, cfg, None), cfg, g), args.calls)
+        result["ms"][f"cand_{name}"] = ms(lambda: next_tokens(x, cfg, None, g), args.calls)
     print(json.dumps(result["ms"]))
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
 

@@ -197,3 +197,50 @@ def test_repetition_penalty_sees_prompt_tokens_equal_to_the_pad_id():
     # token 0 (also the pad id) is in the shorter, left-padded prompt: it must still be penalised
     out = generate(model, [[0], [2, 2, 2]], cfg, pad_id=0)
     assert out == [[1], [0]]
+
+
+@pytest.mark.parametrize("top_k,top_p,temperature", [(5, 1.0, 1.0), (50, 1.0, 0.7), (20, 0.8, 1.3), (0, 0.9, 1.0),
+                                                     (0, 0.3, 0.5)])
+def test_candidates_give_the_processors_distribution(top_k, top_p, temperature):
+    """Top-k and/or top-p among the largest logits only: the same kept tokens and probabilities as the
+    processors over the whole row."""
+    from seqlab.models.candidates import filter_candidates
+    from seqlab.models.sampling import scale_logits
+
+    cfg = GenerationConfig(top_k=top_k, top_p=top_p, temperature=temperature)
+    logits = torch.randn(6, 3000, generator=torch.Generator().manual_seed(top_k)) * 2.5
+    full = torch.softmax(process_logits(logits, cfg, None), dim=-1)  # (B, V)
+    vals, idx = filter_candidates(scale_logits(logits, cfg, None), top_k, top_p)
+    assert torch.equal(idx, idx.sort(-1).values)  # vocabulary order
+    fast = torch.zeros_like(full).scatter(-1, idx, torch.softmax(vals, dim=-1))
+    assert torch.equal(fast > 0, full > 0)
+    assert (fast - full).abs().max() < 1e-6
+
+
+def test_candidates_defer_to_the_full_row_when_they_cannot_decide():
+    from seqlab.models.candidates import filter_candidates
+
+    tied = torch.tensor([[5.0, 1.0, 4.0, 4.0, 0.0, 4.0]])  # the 2nd largest (4.0) ties with two more
+    assert filter_candidates(tied, 2, 1.0) is None
+    assert torch.isfinite(apply_top_k(tied, 2)).sum() == 4  # the full row keeps all three ties
+    flat = torch.zeros(2, 5000)  # the nucleus of p = 0.5 needs 2,500 tokens: more than any candidate set
+    assert filter_candidates(flat, 0, 0.5) is None
+    assert filter_candidates(flat, 0, 1.0) is None  # no filter: nothing to do
+
+
+def test_sampling_through_candidates_draws_what_the_full_row_draws():
+    """With the same seed, next_tokens (candidates) and the processors + pick (the full row) pick the same
+    tokens; a row with a tie at the k-th takes the full-row path and still samples among the ties."""
+    from seqlab.models.sampling import next_tokens, pick_next
+
+    logits = torch.randn(64, 5000, generator=torch.Generator().manual_seed(3)) * 3
+    for cfg in (GenerationConfig(top_k=40, seed=0), GenerationConfig(top_p=0.9, temperature=0.8, seed=0),
+                GenerationConfig(top_k=100, top_p=0.7, seed=0)):
+        for seed in range(5):
+            a = next_tokens(logits, cfg, None, torch.Generator().manual_seed(seed))
+            b = pick_next(process_logits(logits, cfg, None), cfg, torch.Generator().manual_seed(seed))
+            assert torch.equal(a, b)
+    tied = torch.full((4000, 8), -5.0)
+    tied[:, [1, 4, 6]] = 2.0  # top-k 2: all three tied tokens are kept, with equal chances
+    got = next_tokens(tied, GenerationConfig(top_k=2), None, torch.Generator().manual_seed(0))
+    assert set(got.tolist()) == {1, 4, 6} and torch.bincount(got, minlength=8)[[1, 4, 6]].min() > 1200

@@ -34,6 +34,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from ..errors import UserError
+from .candidates import filter_candidates
 from .gpt import GPT
 from .gpt_decode import GPTDecoder, has_int8_kernel, quantize_int8, torch_threads
 
@@ -99,17 +100,37 @@ def apply_top_p(logits: Tensor, p: float) -> Tensor:
     return logits.masked_fill(drop, float("-inf"))
 
 
-def process_logits(logits: Tensor, cfg: GenerationConfig, seen: Tensor | None) -> Tensor:
-    """Apply the configured processors to (B, V) logits (float32 on return)."""
+def scale_logits(logits: Tensor, cfg: GenerationConfig, seen: Tensor | None) -> Tensor:
+    """(B, V) logits -> float32, with the repetition penalty and (when sampling) the temperature applied."""
     logits = logits.float()
     if cfg.repetition_penalty != 1.0 and seen is not None:
         logits = apply_repetition_penalty(logits, seen, cfg.repetition_penalty)
+    if not cfg.greedy and cfg.temperature != 1.0:
+        logits = logits / cfg.temperature
+    return logits
+
+
+def process_logits(logits: Tensor, cfg: GenerationConfig, seen: Tensor | None) -> Tensor:
+    """Apply the configured processors to (B, V) logits (float32 on return)."""
+    logits = scale_logits(logits, cfg, seen)
     if cfg.greedy:
         return logits
-    if cfg.temperature != 1.0:
-        logits = logits / cfg.temperature
-    logits = apply_top_k(logits, cfg.top_k)
-    return apply_top_p(logits, cfg.top_p)
+    return apply_top_p(apply_top_k(logits, cfg.top_k), cfg.top_p)
+
+
+def next_tokens(logits: Tensor, cfg: GenerationConfig, seen: Tensor | None,
+                generator: torch.Generator | None) -> Tensor:
+    """(B, V) logits -> (B,) int64 next tokens: :func:`process_logits` then :func:`pick_next`, except that
+    top-k and top-p sampling filter and draw among the largest few logits when those decide
+    (:mod:`seqlab.models.candidates`: the same distribution, ~1 ms instead of 5-19 ms at (8, 50,257))."""
+    logits = scale_logits(logits, cfg, seen)
+    if not cfg.greedy:
+        found = filter_candidates(logits, cfg.top_k, cfg.top_p)
+        if found is not None:
+            vals, idx = found  # (B, m) each
+            return idx.gather(-1, sample_rows(torch.softmax(vals, dim=-1), generator)[:, None]).squeeze(1)
+        logits = apply_top_p(apply_top_k(logits, cfg.top_k), cfg.top_p)
+    return pick_next(logits, cfg, generator)
 
 
 def pick_next(logits: Tensor, cfg: GenerationConfig, generator: torch.Generator | None) -> Tensor:
@@ -210,8 +231,7 @@ def generate_stream(model, prompts: list[list[int]], cfg: GenerationConfig, *, p
         logits, state = model.prefill(ids, mask, cfg.max_new_tokens)  # (B, V)
         for step in range(cfg.max_new_tokens):
             with torch_threads(host_threads):
-                logits = process_logits(logits, cfg, seen)
-                tok = pick_next(logits, cfg, generator)  # (B,)
+                tok = next_tokens(logits, cfg, seen, generator)  # (B,)
             if seen is not None:
                 seen[torch.arange(B, device=device), tok] = True
             tok_list = tok.tolist()
