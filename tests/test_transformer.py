@@ -209,3 +209,21 @@ def test_copy_head_values_and_gradients_equal_the_dense_mixture_with_repeated_so
                                                            retain_graph=True)))
     for new, old in zip(*grads):
         torch.testing.assert_close(new, old, atol=1e-5, rtol=1e-4)
+
+
+def test_attention_and_feed_forward_dropout_can_differ_from_the_residual_rate():
+    """fairseq's split: ``dropout`` on embeddings and sub-layer outputs, ``attn_dropout`` on the attention
+    weights, ``ff_dropout`` after the feed-forward activation; None (the default) means ``dropout``."""
+    m = _model(dropout=0.3, attn_dropout=0.0, ff_dropout=0.5)
+    enc, dec = m.enc_layers[0], m.dec_layers[0]
+    assert enc.dropout.p == dec.dropout.p == 0.3
+    assert enc.self_attn.dropout == dec.self_attn.dropout == dec.cross_attn.dropout == 0.0
+    assert enc.ff.dropout.p == dec.ff.dropout.p == 0.5
+    same = _model(dropout=0.3)
+    assert same.enc_layers[0].self_attn.dropout == same.dec_layers[0].ff.dropout.p == 0.3
+    with pytest.raises(ValueError, match="attn_dropout must be in"):
+        TransformerConfig(attn_dropout=1.0)
+    from seqlab.config import apply_overrides
+
+    cfg = apply_overrides(TransformerConfig(), {"attn_dropout": "0", "ff_dropout": "none"}, "model")  # as --set reads them
+    assert cfg.attn_dropout == 0.0 and cfg.ff_dropout is None and cfg.p_ff == cfg.dropout

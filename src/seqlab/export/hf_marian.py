@@ -52,7 +52,7 @@ def marian_config(cfg, sos_id: int, eos_id: int) -> dict:
             "encoder_attention_heads": cfg.n_head, "decoder_attention_heads": cfg.n_head,
             "encoder_ffn_dim": cfg.d_ff, "decoder_ffn_dim": cfg.d_ff, "activation_function": cfg.activation,
             "max_position_embeddings": cfg.max_len, "scale_embedding": True, "dropout": cfg.dropout,
-            "attention_dropout": cfg.dropout, "activation_dropout": cfg.dropout, "pad_token_id": cfg.pad_id,
+            "attention_dropout": cfg.p_attn, "activation_dropout": cfg.p_ff, "pad_token_id": cfg.pad_id,
             "eos_token_id": eos_id, "bos_token_id": sos_id, "decoder_start_token_id": sos_id,
             "forced_eos_token_id": None, "tie_word_embeddings": bool(cfg.tie_output), "is_encoder_decoder": True,
             "torch_dtype": "float32"}

@@ -42,6 +42,8 @@ class TransformerConfig:
     n_dec_layer: int = 3  # decoder layers
     d_ff: int = 1024  # feed-forward inner size (4 * d_model as in the paper)
     dropout: float = 0.1  # on embeddings, attention weights and sub-layer outputs
+    attn_dropout: float | None = None  # on the attention weights instead; None = dropout (fairseq's attention_dropout)
+    ff_dropout: float | None = None  # after the feed-forward activation instead; None = dropout (activation_dropout)
     activation: str = "relu"  # relu | gelu, in the feed-forward network
     norm_first: bool = True  # pre-LN (LayerNorm before each sub-layer) + a final LayerNorm
     positions: str = "sinusoidal"  # sinusoidal | learned
@@ -61,13 +63,23 @@ class TransformerConfig:
             raise ValueError(f"activation must be relu or gelu; got {self.activation!r}")
         if self.positions not in ("sinusoidal", "learned"):
             raise ValueError(f"positions must be sinusoidal or learned; got {self.positions!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1); got {self.dropout}")
+        for name in ("dropout", "attn_dropout", "ff_dropout"):
+            p = getattr(self, name)
+            if p is not None and not 0.0 <= p < 1.0:
+                raise ValueError(f"{name} must be in [0, 1){' or None (= dropout)' if name != 'dropout' else ''}; got {p}")
         if self.copy and self.src_vocab != self.tgt_vocab:
             raise ValueError(f"copy needs one joint vocabulary; got src_vocab={self.src_vocab}, tgt_vocab={self.tgt_vocab}")
         if self.share_embeddings and self.src_vocab != self.tgt_vocab:
             raise ValueError(f"share_embeddings needs one joint vocabulary; got src_vocab={self.src_vocab}, "
                              f"tgt_vocab={self.tgt_vocab}")
+
+    @property
+    def p_attn(self) -> float:
+        return self.dropout if self.attn_dropout is None else self.attn_dropout
+
+    @property
+    def p_ff(self) -> float:
+        return self.dropout if self.ff_dropout is None else self.ff_dropout
 
 
 def sinusoidal_table(max_len: int, d_model: int) -> Tensor:
@@ -130,7 +142,7 @@ class FeedForward(nn.Module):
         super().__init__()
         self.linear1, self.linear2 = nn.Linear(cfg.d_model, cfg.d_ff), nn.Linear(cfg.d_ff, cfg.d_model)
         self.act = nn.ReLU() if cfg.activation == "relu" else nn.GELU()
-        self.dropout = Dropout(cfg.dropout)
+        self.dropout = Dropout(cfg.p_ff)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.linear2(self.dropout(self.act(self.linear1(x))))
@@ -139,7 +151,7 @@ class FeedForward(nn.Module):
 class EncoderLayer(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_head, cfg.dropout)
+        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_head, cfg.p_attn)
         self.ff = FeedForward(cfg)
         self.norm1, self.norm2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
         self.dropout = Dropout(cfg.dropout)
@@ -156,8 +168,8 @@ class EncoderLayer(nn.Module):
 class DecoderLayer(nn.Module):
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
-        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_head, cfg.dropout)
-        self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.n_head, cfg.dropout)
+        self.self_attn = MultiHeadAttention(cfg.d_model, cfg.n_head, cfg.p_attn)
+        self.cross_attn = MultiHeadAttention(cfg.d_model, cfg.n_head, cfg.p_attn)
         self.ff = FeedForward(cfg)
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(cfg.d_model) for _ in range(3))
         self.dropout = Dropout(cfg.dropout)
