@@ -343,34 +343,26 @@ static void softmax(float *restrict sc, int T) {
     for (int t = 0; t < T; t++) sc[t] *= inv;
 }
 
-/* o (hs) <- sum_t p[t] v[t] over t < T, v (T, hs); each o[j] summed in order of t from 0. Outputs go in
- * chunks of 64 (then 16, then one) held in registers across t: an o[] in memory made every t wait for the
- * previous t's store. */
+/* o (W) <- sum_t p[t] v[t][0..W) over t < T, v rows hs apart; W <= 64, a constant after inlining, so the
+ * sums stay in registers across t (an o[] in memory made every t wait for the previous t's store). */
+static inline __attribute__((always_inline)) void weighted_lanes(const float *restrict p, const float *restrict v,
+                                                                   int T, int hs, int W, float *restrict o) {
+    float acc[64] = {0};
+    for (int t = 0; t < T; t++) {
+        const float pt = p[t], *restrict vt = v + (size_t)t * hs;
+#pragma omp simd
+        for (int j = 0; j < W; j++) acc[j] += pt * vt[j];
+    }
+    memcpy(o, acc, (size_t)W * sizeof(float));
+}
+
+/* o (hs) <- sum_t p[t] v[t] over t < T, v (T, hs); each o[j] summed in order of t from 0, in chunks of 64
+ * outputs, then 16, then one. */
 static void weighted_sum(const float *restrict p, const float *restrict v, int T, int hs, float *restrict o) {
     int j0 = 0;
-    for (; j0 + 64 <= hs; j0 += 64) {
-        float acc[64] = {0};
-        for (int t = 0; t < T; t++) {
-            const float pt = p[t], *restrict vt = v + (size_t)t * hs + j0;
-#pragma omp simd
-            for (int j = 0; j < 64; j++) acc[j] += pt * vt[j];
-        }
-        memcpy(o + j0, acc, sizeof acc);
-    }
-    for (; j0 + 16 <= hs; j0 += 16) {
-        float acc[16] = {0};
-        for (int t = 0; t < T; t++) {
-            const float pt = p[t], *restrict vt = v + (size_t)t * hs + j0;
-#pragma omp simd
-            for (int j = 0; j < 16; j++) acc[j] += pt * vt[j];
-        }
-        memcpy(o + j0, acc, sizeof acc);
-    }
-    for (; j0 < hs; j0++) {
-        float acc = 0.0f;
-        for (int t = 0; t < T; t++) acc += p[t] * v[(size_t)t * hs + j0];
-        o[j0] = acc;
-    }
+    for (; j0 + 64 <= hs; j0 += 64) weighted_lanes(p, v + j0, T, hs, 64, o + j0);
+    for (; j0 + 16 <= hs; j0 += 16) weighted_lanes(p, v + j0, T, hs, 16, o + j0);
+    for (; j0 < hs; j0++) weighted_lanes(p, v + j0, T, hs, 1, o + j0);
 }
 
 /* ---- threads: a persistent pool, so a step costs no thread creation ------------------------------------
