@@ -2,7 +2,7 @@
 
 The plain processors (:mod:`seqlab.models.sampling`) filter a (B, V) row of logits: top-k compares every
 logit with the k-th largest and masks the rest, top-p sorts the whole row, then a softmax and a running sum
-cover all V entries again. At V = 50,257 and B = 8 that is 5 ms a step for top-k and 19 ms for top-k with
+cover all V entries again. At V = 50,257 and B = 8 that is 4-5 ms a step for top-k and ~20 ms for top-k with
 top-p on one thread (``benchmarks/pick_speed.py``), against a GPT-2-sized int8 decode step of ~10 ms. Every
 token they keep is among the largest few, so here the largest m logits are taken once (``torch.topk``,
 sorted) and everything after runs on (B, m):
