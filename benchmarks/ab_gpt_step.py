@@ -8,6 +8,9 @@ Here the base commit is checked out into a git worktree, its ``seqlab`` package 
 process; each pair of steps runs them back to back on the same weights, cache and tokens (order alternating),
 so a slow spell falls on both. Reported per precision, batch and cache slot: each side's median step, the
 median of the per-pair ratios base / head (> 1: the head is faster), and the largest logit difference.
+The base reads an fp32 cache; the head reads the cache ``--head-kv`` names (``auto``: what the decoder gives
+that precision, bf16 for bf16 and int8), a copy of the same values, so ``--base HEAD --head-kv bf16``
+measures the bf16 cache alone.
 
     OMP_NUM_THREADS=2 python benchmarks/ab_gpt_step.py --base HEAD~1 --size gpt2 --batches 1 8 --slots 17 80 140 \\
         --out benchmarks/results/ab_gpt_step.json
@@ -29,7 +32,7 @@ from bench_util import base_worktree, emit, git_commit, machine, now  # noqa: E4
 from engines import SIZES, build_gpt  # noqa: E402
 
 
-def pairs(steps: dict, tok, slot: int, k, v, n: int) -> dict:
+def pairs(steps: dict, tok, slot: int, caches: dict, n: int) -> dict:
     """n pairs of steps, order alternating: each side's median ms, median per-pair ratio base / head."""
     import time
 
@@ -37,7 +40,7 @@ def pairs(steps: dict, tok, slot: int, k, v, n: int) -> dict:
     for i in range(n):
         for name in (("base", "head") if i % 2 == 0 else ("head", "base")):
             t = time.perf_counter()
-            steps[name](tok, slot, k, v)
+            steps[name](tok, slot, *caches[name])
             times[name].append(time.perf_counter() - t)
     ratio = np.array(times["base"]) / np.array(times["head"])
     return {"base_ms": round(float(np.median(times["base"])) * 1e3, 3),
@@ -55,6 +58,8 @@ def main() -> None:
     ap.add_argument("--slots", nargs="+", type=int, default=[17, 80, 140], help="cache slots the step writes")
     ap.add_argument("--pairs", type=int, default=40)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--head-kv", choices=["fp32", "bf16", "auto"], default="fp32",
+                    help="the head's cache dtype (the base's is fp32); auto: bf16 for bf16 and int8 weights")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
@@ -82,11 +87,16 @@ def main() -> None:
             for B in args.batches:
                 shape = (cfg.n_layer, B, cfg.n_head, max(args.slots) + 1, cfg.n_embd // cfg.n_head)
                 k, v = torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g)
+                head_kv = args.head_kv if args.head_kv != "auto" else "fp32" if precision == "fp32" else "bf16"
+                if head_kv == "bf16":  # both sides read the same values: the fp32 cache holds the bf16 ones
+                    k, v = k.bfloat16().float(), v.bfloat16().float()
+                dt = torch.bfloat16 if head_kv == "bf16" else torch.float32
+                caches = {"base": (k, v), "head": (k.to(dt), v.to(dt))}
                 tok = torch.randint(1, cfg.vocab_size, (B,), generator=g)
                 for slot in args.slots:
-                    diff = (steps["base"](tok, slot, k, v) - steps["head"](tok, slot, k, v)).abs().max().item()
-                    row = {"precision": precision, "batch": B, "slot": slot, **pairs(steps, tok, slot, k, v, args.pairs),
-                           "max_abs_logit_diff": diff}
+                    diff = (steps["base"](tok, slot, *caches["base"]) - steps["head"](tok, slot, *caches["head"])).abs().max().item()
+                    row = {"precision": precision, "batch": B, "slot": slot, "head_kv": head_kv,
+                           **pairs(steps, tok, slot, caches, args.pairs), "max_abs_logit_diff": diff}
                     result["rows"].append(row)
                     print(f"{precision} B={B} slot={slot}: base {row['base_ms']} ms, head {row['head_ms']} ms, "
                           f"base/head {row['ratio_base_over_head']}", file=sys.stderr, flush=True)

@@ -54,6 +54,20 @@ def int8_emulated(model):
     return m
 
 
+def kv_rounded(model):
+    """``model`` with each block's keys and values rounded to bf16 as they leave c_attn (queries not): what the
+    kernel computes with a bf16 cache, where each key and value is rounded once, when written, and read back
+    into fp32. (In place; returns the model.)"""
+    C = model.config.n_embd
+
+    def round_kv(_, __, out):
+        return torch.cat([out[..., :C], out[..., C:].to(torch.bfloat16).float()], -1)
+
+    for blk in model.h:
+        blk.attn.c_attn.register_forward_hook(round_kv)
+    return model
+
+
 SHAPES = [
     dict(),  # C 32, 2 heads of 16, vocab 50 (one partial block of 64 outputs)
     dict(n_embd=40, n_head=4, vocab_size=70, bias=False, activation="gelu"),  # head size 10, no biases, erf GELU
@@ -65,36 +79,43 @@ SHAPES = [
                                               ("int8", False), ("int8", True)],
                          ids=["bf16", "bf16-portable", "fp32", "fp32-portable", "int8", "int8-portable"])
 @pytest.mark.parametrize("shape", SHAPES, ids=["small", "odd", "wide"])
-def test_step_equals_the_same_arithmetic_in_pytorch(shape, weights, portable):
+@pytest.mark.parametrize("kv", [torch.float32, torch.bfloat16], ids=["kv-fp32", "kv-bf16"])
+def test_step_equals_the_same_arithmetic_in_pytorch(kv, shape, weights, portable):
     """Each step from the same cache as the PyTorch module's step. With bf16 weights, fp32 sums in another
     order can round an activation to the neighbouring bf16 value now and then (a ~1e-3 change downstream),
     so: nearly every step agrees to fp32 rounding and none is off by more than such a flip. int8 likewise
-    (an input on a rounding boundary may go to the neighbouring int8 step). fp32: every step."""
+    (an input on a rounding boundary may go to the neighbouring int8 step), and a bf16 cache likewise (a
+    key on a rounding boundary). fp32 weights and cache: every step."""
     m = tiny_gpt(**shape)
     if weights == "bf16":
         step, ref = _step_or_skip(copy.deepcopy(m).to(torch.bfloat16), "bf16", portable), bf16_emulated(m)
     elif weights == "int8":
         step, ref = _step_or_skip(m, "int8", portable), int8_emulated(m)
     else:
-        step, ref = _step_or_skip(m, "fp32", portable), m
+        step, ref = _step_or_skip(m, "fp32", portable), copy.deepcopy(m)
+    if kv == torch.bfloat16:
+        ref = kv_rounded(ref)
     cfg = m.config
     ids = torch.randint(0, cfg.vocab_size, (1, 5), generator=torch.Generator().manual_seed(1))
     cache = KVCache(cfg, 1, cfg.block_size, "cpu", torch.float32)
     errs = []
     with torch.inference_mode():
-        ref(ids, cache=cache, last_only=True)  # the prefill fills slots 0..4
+        ref(ids, cache=cache, last_only=True)  # the prefill fills slots 0..4 (rounded to bf16 for a bf16 cache)
+        k, v = cache.k.to(kv), cache.v.to(kv)  # the step's cache; exact for the rounded values
         for slot in range(5, cfg.block_size):
             tok = (slot * 7 + 3) % cfg.vocab_size
             before = copy.deepcopy(cache)
+            before.k.copy_(k), before.v.copy_(v)  # the reference starts from the step's cache
             want = ref(torch.tensor([[tok]]), cache=before, last_only=True)[:, -1]  # (1, V)
-            got = step(torch.tensor([tok]), slot, cache.k, cache.v)  # (1, V), writes slot `slot` of the cache
+            got = step(torch.tensor([tok]), slot, k, v)  # (1, V), writes slot `slot` of the cache
+            cache.k.copy_(k), cache.v.copy_(v)
             cache.length = slot + 1
             assert got.shape == (1, cfg.vocab_size) and got.dtype == torch.float32
             scale = max(1.0, want.abs().max().item())
             errs.append(max((got - want).abs().max().item() / scale,
                             (cache.k[:, :, :, slot] - before.k[:, :, :, slot]).abs().max().item(),
                             (cache.v[:, :, :, slot] - before.v[:, :, :, slot]).abs().max().item()))
-    assert max(errs) <= (5e-3 if weights in ("bf16", "int8") else 1e-5)
+    assert max(errs) <= (5e-3 if weights in ("bf16", "int8") or kv == torch.bfloat16 else 1e-5)
     assert sum(e <= 1e-5 for e in errs) >= 0.75 * len(errs), errs
 
 
@@ -140,8 +161,9 @@ def test_pack_f32_layout():
     assert torch.equal(p[0].t(), w[:32]) and torch.equal(p[1, :, :6].t(), w[32:]) and p[1, :, 6:].abs().sum() == 0
 
 
+@pytest.mark.parametrize("kv", [torch.float32, torch.bfloat16], ids=["kv-fp32", "kv-bf16"])
 @pytest.mark.parametrize("weights", ["bf16", "fp32", "int8"])
-def test_rows_of_a_batch_get_the_same_bits_as_each_row_alone(weights):
+def test_rows_of_a_batch_get_the_same_bits_as_each_row_alone(weights, kv):
     """Eighteen rows, each with its own left padding: groups of eight (fp32: blocks of 32 outputs) or four
     (bf16, int8: blocks of 64) sharing each read of a weight block, then the rest (C = 96, so some blocks
     are partial). Every row's logits and new keys/values equal that row stepped alone."""
@@ -149,8 +171,8 @@ def test_rows_of_a_batch_get_the_same_bits_as_each_row_alone(weights):
     step = _step_or_skip(m, weights)
     cfg, B, slot = m.config, 18, 9
     g = torch.Generator().manual_seed(0)
-    k = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 24, generator=g)
-    v = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 24, generator=g)
+    k = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 24, generator=g).to(kv)
+    v = torch.randn(cfg.n_layer, B, cfg.n_head, cfg.block_size, 24, generator=g).to(kv)
     tokens = torch.tensor([3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5, 8, 9, 7, 9, 3, 2, 3])
     start = torch.tensor([0, 2, 0, 5, 1, 9, 3, 0, 8, 4, 0, 1, 6, 2, 7, 0, 9, 5])  # rows 5, 16 see only their newest slot
     pos = slot - start
@@ -172,8 +194,12 @@ def test_out_of_range_inputs_are_refused_before_the_kernel_reads_them():
         args = dict(tokens=torch.tensor([1]), slot=2, pos=None, start=None) | kw
         with pytest.raises(ValueError, match="out of range"):
             step(args["tokens"], args["slot"], cache.k, cache.v, args["pos"], args["start"])
-    with pytest.raises(ValueError, match="fp32 contiguous caches with 2 rows"):
+    with pytest.raises(ValueError, match=r"fp32 or bf16 caches of one shape \(n_layer, 2, "):
         step(torch.tensor([1, 2]), 0, cache.k, cache.v)
+    for k, v in ((cache.k.bfloat16(), cache.v), (cache.k.half(), cache.v.half()),
+                 (cache.k.transpose(3, 4), cache.v.transpose(3, 4))):  # mixed, fp16, not contiguous
+        with pytest.raises(ValueError, match="fp32 or bf16 caches"):
+            step(torch.tensor([1]), 0, k, v)
 
 
 def test_generation_of_a_padded_batch_equals_each_prompt_alone():
@@ -221,21 +247,21 @@ def test_builds_once_and_reuses_the_cached_library(monkeypatch, tmp_path):
     assert build.load.__wrapped__("gpt_step") is not None
 
 
-def _run(step, cfg, tokens):
-    cache = KVCache(cfg, 1, cfg.block_size, "cpu", torch.float32)
+def _run(step, cfg, tokens, kv=torch.float32):
+    cache = KVCache(cfg, 1, cfg.block_size, "cpu", kv)
     return torch.cat([step(torch.tensor([t]), s, cache.k, cache.v) for s, t in enumerate(tokens)])  # (T, V)
 
 
-@pytest.mark.parametrize("weights", ["bf16", "fp32"])
-def test_logits_are_the_same_bits_on_any_number_of_threads(weights):
+@pytest.mark.parametrize("weights,kv", [("bf16", torch.float32), ("fp32", torch.float32), ("int8", torch.bfloat16)])
+def test_logits_are_the_same_bits_on_any_number_of_threads(weights, kv):
     m = tiny_gpt(n_embd=128, n_head=4, vocab_size=200)  # 4 output blocks of the head, 4 heads to share out
     steps = [native_gpt_step(m, weights, threads=n) for n in (1, 2, 3, 5)]
     if steps[0] is None:
         pytest.skip("the native decode step cannot be compiled here")
     tokens = [(7 * i + 1) % 200 for i in range(20)]
-    one = _run(steps[0], m.config, tokens)
+    one = _run(steps[0], m.config, tokens, kv)
     for step in steps[1:]:
-        assert torch.equal(_run(step, m.config, tokens), one)
+        assert torch.equal(_run(step, m.config, tokens, kv), one)
 
 
 def test_concurrent_callers_get_their_own_answers():
@@ -326,6 +352,9 @@ def test_native_prefill_equals_the_modules_prompt_pass(weights, chunk, monkeypat
     d = GPTDecoder(m, weights)
     if d.native is None:
         pytest.skip("the native decode step cannot be compiled here")
+    assert d.kv_dtype == (torch.float32 if weights == "fp32" else torch.bfloat16)  # bf16, int8: a bf16 cache
+    if d.kv_dtype == torch.bfloat16:
+        ref_model = kv_rounded(ref_model)
     idx = torch.randint(0, 50, (3, 11), generator=torch.Generator().manual_seed(1))
     mask = torch.ones(3, 11, dtype=torch.bool)
     mask[0, :4] = False
@@ -342,8 +371,9 @@ def test_native_prefill_equals_the_modules_prompt_pass(weights, chunk, monkeypat
         assert (cache.n_pad is None) == (want_cache.n_pad is None)
         for b in range(3):
             s = min(int(n_pad[b]), 10)  # the all-padding row: its last slot, the one its logits come from
-            assert (cache.k[:, b, :, s:11] - want_cache.k[:, b, :, s:11]).abs().max().item() <= atol
-            assert (cache.v[:, b, :, s:11] - want_cache.v[:, b, :, s:11]).abs().max().item() <= atol
+            for got_kv, want_kv in ((cache.k, want_cache.k), (cache.v, want_cache.v)):  # bf16: a flip is 1 bf16 ulp
+                err = (got_kv[:, b, :, s:11].float() - want_kv[:, b, :, s:11]).abs()
+                assert (err <= atol + 2 ** -7 * want_kv[:, b, :, s:11].abs()).all()
 
 
 def test_native_prefill_refuses_what_the_module_refuses():

@@ -17,7 +17,9 @@ token for a 6-layer model. :class:`GPTDecoder` attacks both:
   CTranslate2's int8 do);
 - in every precision the step goes through :mod:`seqlab.native.gpt_step` instead where that C
   kernel can be compiled (and the PyTorch step's weights are then not bound at all): the whole step in
-  one call, fp32 activations, the weights streamed once (rows of a batch share each read) on all
+  one call, fp32 activations, a bf16 key/value cache for bf16 and int8 (half the bytes of the fp32 one;
+  at batch 8 and a few hundred slots, reading the cache costs as much as reading int8 weights), the
+  weights streamed once (rows of a batch share each read) on all
   ``threads`` threads, and none of the ~80 PyTorch calls' fixed costs (run A of benchmarks/RESULTS.md:
   3.9x the oneDNN bf16 step, 4.8x the addmm fp32 step).
 
@@ -174,10 +176,12 @@ class GPTDecoder(nn.Module):
     The step's logits match ``model``'s to float rounding (fp32: ~1e-6). ``native``: in fp32 and bf16,
     run the step in the C kernel when it can be built here. ``kernel`` says what runs the step:
     ``native-fp32``, ``native-avx512bf16``, ``native-bf16`` (portable C), ``onednn``, ``torch``, ``addmm``
-    or ``int8pack``.
+    or ``int8pack``. ``kv_dtype``: the key/value cache's dtype, None = bf16 for the C step's bf16 and int8
+    (half the bytes each step reads from the cache), fp32 otherwise; bf16 needs the C step.
     """
 
-    def __init__(self, model: GPT, precision: str = "fp32", threads: int | None = None, native: bool = True):
+    def __init__(self, model: GPT, precision: str = "fp32", threads: int | None = None, native: bool = True,
+                 kv_dtype: torch.dtype | None = None):
         super().__init__()
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}; got {precision!r}")
@@ -200,6 +204,14 @@ class GPTDecoder(nn.Module):
         self.exact_gelu = cfg.activation == "gelu"
         if self.native is None:
             self._bind_weights(model, make)
+        # the key/value cache: bf16 for the C step's bf16 and int8 (half the bytes a step reads from it; each
+        # key and value rounded once, when written), else fp32 (fp32: the module's bits; the PyTorch step's
+        # bf16 attention kernels are slower on the CPU for a single query, as GPT.prefill notes)
+        if kv_dtype is None:
+            kv_dtype = torch.bfloat16 if self.native is not None and precision != "fp32" else torch.float32
+        if kv_dtype not in (torch.float32, torch.bfloat16) or (kv_dtype == torch.bfloat16 and self.native is None):
+            raise ValueError(f"kv_dtype must be torch.float32, or torch.bfloat16 with the C step; got {kv_dtype}")
+        self.kv_dtype = kv_dtype
         self._bound: tuple | None = None  # (cache, per-layer K views, V views, padding mask (B, 1, 1, L) | None)
 
     def _bind_weights(self, model: GPT, make) -> None:
@@ -244,9 +256,7 @@ class GPTDecoder(nn.Module):
         if T > self.config.block_size:
             raise ValueError(f"sequence of {T} positions exceeds block_size {self.config.block_size}")
         capacity = min(self.config.block_size, T + max_new_tokens)
-        # the cache (and so attention) stays fp32 for bf16 weights too, as GPT.prefill does on the CPU: the
-        # bf16 attention kernels are slower there for a single query
-        cache = KVCache(self.config, B, capacity, idx.device, torch.float32)
+        cache = KVCache(self.config, B, capacity, idx.device, self.kv_dtype)
         self._bound = None
         if self.native is not None:
             with torch_threads(self.threads):
@@ -317,7 +327,7 @@ class GPTDecoder(nn.Module):
         slot = cache.length
         end = slot + 1
         cache.tokens[:, slot] = token
-        if self.native is not None:  # the prefill's cache is fp32, as the C step needs
+        if self.native is not None:  # the prefill's cache, fp32 or bf16 (kv_dtype), as the C step reads it
             n_pad = cache.n_pad
             pos = None if n_pad is None else (slot - n_pad).clamp(min=0)  # (B,), as below
             logits = self.native(token, slot, cache.k, cache.v, pos, n_pad)  # (B, V) fp32, on self.threads

@@ -3,9 +3,10 @@
  *
  * At batch 1 a token costs one read of every weight plus a few hundred small vector operations. Run as
  * ~80 PyTorch calls, the fixed cost of each call (dispatch, oneDNN primitive lookup) is larger than the
- * arithmetic; here the whole step is one C call. The matrices' weights are bf16 or fp32; everything else
- * is fp32: activations, the residual stream, LayerNorm, softmax, the key/value cache (the same fp32 cache
- * PyTorch's prefill writes) and the logits.
+ * arithmetic; here the whole step is one C call. The matrices' weights are bf16, fp32 or int8; everything
+ * else is fp32: activations, the residual stream, LayerNorm, softmax and the logits. The key/value cache is
+ * fp32 (the layout PyTorch's forward fills) or bf16, read back into fp32 (half the bytes: with a long
+ * context and a batch, reading the cache costs as much as reading the weights).
  *
  * Linear weights are packed by seqlab/native/gpt_step.py in blocks of output rows (padded: 32 for fp32, 64
  * for bf16 and int8), each block's slab read front to back for a group of activation rows (8 for fp32, 4
@@ -312,16 +313,31 @@ static void layer_norm(const float *x, float *y, const float *w, const float *b,
     for (int i = 0; i < n; i++) y[i] = (x[i] - mean) * r * w[i] + (b ? b[i] : 0.0f);
 }
 
-/* a . b over n floats: 16 running lanes (element i in lane i % 16), then a fixed tree over the lanes. (A
- * reduction left to the compiler summed the lanes one at a time, from memory: the decode step's hottest
- * loop after the matrix products once the context grows.) */
-static float dot(const float *restrict a, const float *restrict b, int n) {
+/* Element i of a cache row: fp32, or bf16 when `bf` (the bf16 and int8 steps' cache: half the bytes to read,
+ * the attention's main cost once the context grows). `bf` is a constant wherever this is inlined. */
+static inline __attribute__((always_inline)) float kv_at(const void *restrict p, size_t i, int bf) {
+    return bf ? bf16_to_f32(((const bf16 *)p)[i]) : ((const float *)p)[i];
+}
+
+/* cache row at element `at` <- src (n floats), rounded to bf16 when `bf` */
+static inline __attribute__((always_inline)) void kv_store(void *cache, size_t at, const float *src, int n, int bf) {
+    if (bf)
+        for (int i = 0; i < n; i++) ((bf16 *)cache)[at + i] = f32_to_bf16(src[i]);
+    else
+        memcpy((float *)cache + at, src, (size_t)n * sizeof(float));
+}
+
+/* a . b over n floats (b a cache row, fp32 or bf16): 16 running lanes (element i in lane i % 16), then a
+ * fixed tree over the lanes. (A reduction left to the compiler summed the lanes one at a time, from memory:
+ * the decode step's hottest loop after the matrix products once the context grows.) */
+static inline __attribute__((always_inline)) float dot(const float *restrict a, const void *restrict b, int n,
+                                                       int bf) {
     float acc[16] = {0};
     int i = 0;
     for (; i + 16 <= n; i += 16)
 #pragma omp simd
-        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j];
-    for (int j = 0; i + j < n; j++) acc[j] += a[i + j] * b[i + j];
+        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * kv_at(b, (size_t)(i + j), bf);
+    for (int j = 0; i + j < n; j++) acc[j] += a[i + j] * kv_at(b, (size_t)(i + j), bf);
     for (int w = 8; w >= 1; w /= 2)
 #pragma omp simd
         for (int j = 0; j < w; j++) acc[j] += acc[j + w];
@@ -343,26 +359,30 @@ static void softmax(float *restrict sc, int T) {
     for (int t = 0; t < T; t++) sc[t] *= inv;
 }
 
-/* o (W) <- sum_t p[t] v[t][0..W) over t < T, v rows hs apart; W <= 64, a constant after inlining, so the
- * sums stay in registers across t (an o[] in memory made every t wait for the previous t's store). */
-static inline __attribute__((always_inline)) void weighted_lanes(const float *restrict p, const float *restrict v,
-                                                                   int T, int hs, int W, float *restrict o) {
+/* o (W) <- sum_t p[t] v[t][0..W) over t < T, v rows hs apart (fp32, or bf16 when `bf`); W <= 64, a constant
+ * after inlining, so the sums stay in registers across t (an o[] in memory made every t wait for the
+ * previous t's store). */
+static inline __attribute__((always_inline)) void weighted_lanes(const float *restrict p, const void *restrict v,
+                                                                   int T, int hs, int W, int bf, float *restrict o) {
     float acc[64] = {0};
     for (int t = 0; t < T; t++) {
-        const float pt = p[t], *restrict vt = v + (size_t)t * hs;
+        const float pt = p[t];
+        const size_t row = (size_t)t * hs;
 #pragma omp simd
-        for (int j = 0; j < W; j++) acc[j] += pt * vt[j];
+        for (int j = 0; j < W; j++) acc[j] += pt * kv_at(v, row + j, bf);
     }
     memcpy(o, acc, (size_t)W * sizeof(float));
 }
 
-/* o (hs) <- sum_t p[t] v[t] over t < T, v (T, hs); each o[j] summed in order of t from 0, in chunks of 64
- * outputs, then 16, then one. */
-static void weighted_sum(const float *restrict p, const float *restrict v, int T, int hs, float *restrict o) {
+/* o (hs) <- sum_t p[t] v[t] over t < T, v (T, hs) fp32 or bf16 (`bf`); each o[j] summed in order of t from
+ * 0, in chunks of 64 outputs, then 16, then one. */
+static inline __attribute__((always_inline)) void weighted_sum(const float *restrict p, const void *restrict v,
+                                                                 int T, int hs, int bf, float *restrict o) {
+    const size_t esz = bf ? sizeof(bf16) : sizeof(float);
     int j0 = 0;
-    for (; j0 + 64 <= hs; j0 += 64) weighted_lanes(p, v + j0, T, hs, 64, o + j0);
-    for (; j0 + 16 <= hs; j0 += 16) weighted_lanes(p, v + j0, T, hs, 16, o + j0);
-    for (; j0 < hs; j0++) weighted_lanes(p, v + j0, T, hs, 1, o + j0);
+    for (; j0 + 64 <= hs; j0 += 64) weighted_lanes(p, (const char *)v + j0 * esz, T, hs, 64, bf, o + j0);
+    for (; j0 + 16 <= hs; j0 += 16) weighted_lanes(p, (const char *)v + j0 * esz, T, hs, 16, bf, o + j0);
+    for (; j0 < hs; j0++) weighted_lanes(p, (const char *)v + j0 * esz, T, hs, 1, bf, o + j0);
 }
 
 /* ---- threads: a persistent pool, so a step costs no thread creation ------------------------------------
@@ -379,11 +399,12 @@ typedef struct {
     const int64_t *tokens;
     const int32_t *pos, *start;
     int32_t B, slot, L, n;
-    float *k, *v, *logits, *scratch;
+    void *k, *v; /* the cache (n_layer, Bc, nh, L, hs): fp32, or bf16 when kv_bf16 */
+    float *logits, *scratch;
     /* seqlab_gpt_rows only (NULL in a decode step): per row its slot and cache row (of Bc), and the rows
      * whose logits are wanted (n_emit of them, in order) */
     const int32_t *slots, *crow, *emit;
-    int32_t Bc, n_emit;
+    int32_t Bc, n_emit, kv_bf16;
 } sl_job;
 
 static struct {
@@ -425,10 +446,45 @@ int64_t seqlab_gpt_scratch_floats(int32_t B, int32_t C, int32_t L, int32_t n_thr
     return 9 * (int64_t)B * C + (int64_t)n_threads * ((int64_t)B * C + L + (int64_t)B * (2 * C + 1));
 }
 
+/* Layer l's attention for this thread's (row, head) pairs u0..u1 (u = b nh + head): each row's new key and
+ * value go into the cache (fp32, or rounded to bf16 when `bf`), then att (B, C) <- softmax(q K^T / sqrt(hs)) V
+ * over the row's slots start[b]..slot. A many-rows call (j->slots) writes every key and value before any row
+ * attends, since rows may share a cache row. `bf` is a constant at each call. */
+static inline __attribute__((always_inline)) void attend(const sl_job *j, int l, const float *qkv, float *att,
+                                                         float *sc, int u0, int u1, int bf) {
+    const sl_model *m = j->m;
+    const int C = m->n_embd, nh = m->n_head, hs = C / nh, L = j->L;
+    const float scale = 1.0f / sqrtf((float)hs);
+    const size_t esz = bf ? sizeof(bf16) : sizeof(float);
+    if (j->slots) {
+        for (int u = u0; u < u1; u++) {
+            const int b = u / nh, hd = u % nh;
+            const size_t cache = (((size_t)l * j->Bc + j->crow[b]) * nh + hd) * L * hs + (size_t)j->slots[b] * hs;
+            const float *row = qkv + (size_t)b * 3 * C;
+            kv_store(j->k, cache, row + C + hd * hs, hs, bf);
+            kv_store(j->v, cache, row + 2 * C + hd * hs, hs, bf);
+        }
+        barrier(j->n);
+    }
+    for (int u = u0; u < u1; u++) {
+        const int b = u / nh, hd = u % nh, slot = j->slots ? j->slots[b] : j->slot, t0 = j->start[b];
+        const int T = slot + 1 - t0;
+        const size_t cache = (((size_t)l * j->Bc + (j->crow ? j->crow[b] : b)) * nh + hd) * L * hs; /* (n_layer, Bc, nh, L, hs) */
+        const float *row = qkv + (size_t)b * 3 * C, *q = row + hd * hs;
+        if (!j->slots) {
+            kv_store(j->k, cache + (size_t)slot * hs, row + C + hd * hs, hs, bf);
+            kv_store(j->v, cache + (size_t)slot * hs, row + 2 * C + hd * hs, hs, bf);
+        }
+        const char *Kh = (const char *)j->k + cache * esz, *Vh = (const char *)j->v + cache * esz;
+        for (int t = 0; t < T; t++) sc[t] = dot(q, Kh + (size_t)(t0 + t) * hs * esz, hs, bf) * scale;
+        softmax(sc, T);
+        weighted_sum(sc, Vh + (size_t)t0 * hs * esz, T, hs, bf, att + (size_t)b * C + hd * hs);
+    }
+}
+
 static void run(const sl_job *j, int id) {
     const sl_model *m = j->m;
-    const int C = m->n_embd, nh = m->n_head, hs = C / nh, L = j->L, n = j->n, B = j->B;
-    const float scale = 1.0f / sqrtf((float)hs);
+    const int C = m->n_embd, nh = m->n_head, L = j->L, n = j->n, B = j->B;
     float *x = j->scratch, *qkv = x + (size_t)B * C, *att = qkv + (size_t)B * 3 * C, *f = att + (size_t)B * C;
     float *h = f + (size_t)B * 4 * C + (size_t)id * ((size_t)B * C + L + (size_t)B * (2 * C + 1)), *sc = h + (size_t)B * C;
     bf16 *xb = (bf16 *)(sc + L); /* B rows of 4 C + 2 bf16: the widest input of a linear, rounded to bf16 */
@@ -445,30 +501,10 @@ static void run(const sl_job *j, int id) {
         linear(&ly->qkv, h, qkv, OUT_STORE, xb, B, id, n);
         barrier(n);
         const int u0 = B * nh * id / n, u1 = B * nh * (id + 1) / n; /* this thread's (row, head) pairs */
-        if (j->slots) { /* rows may share a cache row: every key and value is written before any is read */
-            for (int u = u0; u < u1; u++) {
-                const int b = u / nh, hd = u % nh;
-                const size_t cache = (((size_t)l * j->Bc + j->crow[b]) * nh + hd) * L * hs;
-                const float *row = qkv + (size_t)b * 3 * C;
-                memcpy(j->k + cache + (size_t)j->slots[b] * hs, row + C + hd * hs, hs * sizeof(float));
-                memcpy(j->v + cache + (size_t)j->slots[b] * hs, row + 2 * C + hd * hs, hs * sizeof(float));
-            }
-            barrier(n);
-        }
-        for (int u = u0; u < u1; u++) {
-            const int b = u / nh, hd = u % nh, slot = j->slots ? j->slots[b] : j->slot, t0 = j->start[b];
-            const int T = slot + 1 - t0;
-            const size_t cache = (((size_t)l * j->Bc + (j->crow ? j->crow[b] : b)) * nh + hd) * L * hs; /* (n_layer, Bc, nh, L, hs) */
-            float *Kh = j->k + cache, *Vh = j->v + cache;
-            const float *row = qkv + (size_t)b * 3 * C, *q = row + hd * hs;
-            if (!j->slots) {
-                memcpy(Kh + (size_t)slot * hs, row + C + hd * hs, hs * sizeof(float));
-                memcpy(Vh + (size_t)slot * hs, row + 2 * C + hd * hs, hs * sizeof(float));
-            }
-            for (int t = 0; t < T; t++) sc[t] = dot(q, Kh + (size_t)(t0 + t) * hs, hs) * scale;
-            softmax(sc, T);
-            weighted_sum(sc, Vh + (size_t)t0 * hs, T, hs, att + (size_t)b * C + hd * hs);
-        }
+        if (j->kv_bf16)
+            attend(j, l, qkv, att, sc, u0, u1, 1);
+        else
+            attend(j, l, qkv, att, sc, u0, u1, 0);
         barrier(n);
         linear(&ly->proj, att, x, OUT_ADD, xb, B, id, n);
         barrier(n);
@@ -544,15 +580,15 @@ static int32_t dispatch(sl_job job, int32_t n_threads) {
 }
 
 /* One token for each of B rows. tokens (B,); pos (B,): each token's position (row of wpe); k, v: the cache
- * (n_layer, B, nh, L, hs) fp32, contiguous; slot: where the tokens' keys and values go; row b attends to
+ * (n_layer, B, nh, L, hs), contiguous, fp32 or (kv_bf16 = 1) bf16; slot: where the tokens' keys and values go; row b attends to
  * slots start[b]..slot (start > 0: left padding). logits (B, V). scratch: at least
  * seqlab_gpt_scratch_floats(B, C, L, n_threads) floats. Returns the number of threads used (fewer than
  * asked if the system refused to start more), or -1 (and does nothing) if a token, a position or a slot is
  * out of range. */
 int32_t seqlab_gpt_step(const sl_model *m, int32_t B, const int64_t *tokens, const int32_t *pos,
-                        const int32_t *start, int32_t slot, int32_t L, float *k, float *v, float *logits,
-                        float *scratch, int32_t n_threads) {
-    sl_job job = {m, tokens, pos, start, B, slot, L, 1, k, v, logits, scratch, NULL, NULL, NULL, B, 0};
+                        const int32_t *start, int32_t slot, int32_t L, void *k, void *v, int32_t kv_bf16,
+                        float *logits, float *scratch, int32_t n_threads) {
+    sl_job job = {m, tokens, pos, start, B, slot, L, 1, k, v, logits, scratch, NULL, NULL, NULL, B, 0, kv_bf16 != 0};
     if (slot < 0 || slot >= L) return -1;
     for (int b = 0; b < B; b++)
         if (tokens[b] < 0 || tokens[b] >= m->head.out || pos[b] < 0 || pos[b] >= m->n_positions || start[b] < 0 ||
@@ -563,15 +599,15 @@ int32_t seqlab_gpt_step(const sl_model *m, int32_t B, const int64_t *tokens, con
 
 /* R tokens anywhere in a cache of Bc rows (the prompt's prefill, many positions at once): row r's token
  * tokens[r] at position pos[r] goes into slot slots[r] of cache row crow[r] and attends to that cache row's
- * slots start[r]..slots[r], which must already be filled or be written by this call (the keys and values of
+ * slots start[r]..slots[r] (k, v: fp32, or bf16 with kv_bf16 = 1), which must already be filled or be written by this call (the keys and values of
  * all R rows are written before any row attends, layer by layer). logits (n_emit, V): those of rows
  * emit[0..n_emit) (n_emit may be 0). scratch: seqlab_gpt_scratch_floats(R, C, L, n_threads) floats.
  * Returns the number of threads used, or -1 (and does nothing) if an index is out of range. */
 int32_t seqlab_gpt_rows(const sl_model *m, int32_t R, const int64_t *tokens, const int32_t *pos,
                         const int32_t *start, const int32_t *slots, const int32_t *crow, int32_t Bc, int32_t L,
-                        float *k, float *v, const int32_t *emit, int32_t n_emit, float *logits, float *scratch,
-                        int32_t n_threads) {
-    sl_job job = {m, tokens, pos, start, R, 0, L, 1, k, v, logits, scratch, slots, crow, emit, Bc, n_emit};
+                        void *k, void *v, int32_t kv_bf16, const int32_t *emit, int32_t n_emit, float *logits,
+                        float *scratch, int32_t n_threads) {
+    sl_job job = {m, tokens, pos, start, R, 0, L, 1, k, v, logits, scratch, slots, crow, emit, Bc, n_emit, kv_bf16 != 0};
     if (R < 1 || n_emit < 0 || n_emit > R) return -1;
     for (int r = 0; r < R; r++)
         if (tokens[r] < 0 || tokens[r] >= m->head.out || pos[r] < 0 || pos[r] >= m->n_positions || slots[r] < 0 ||

@@ -1,9 +1,10 @@
-"""The GPT decode step in C (gpt_step.c): bf16, fp32 or int8 weights, fp32 activations and cache, one call a step.
+"""The GPT decode step in C (gpt_step.c): bf16, fp32 or int8 weights, fp32 activations, an fp32 or bf16 cache,
+one call a step.
 
 :class:`NativeGPTStep` packs a :class:`~seqlab.models.gpt.GPT`'s weights once into the kernel's layout and
-runs one token per row through every block (rows share each read of a weight block, four at a time),
-reading and writing the same fp32
-:class:`~seqlab.models.gpt.KVCache` that PyTorch's forward fills, so the two paths mix freely;
+runs one token per row through every block (rows share each read of a weight block), reading and writing
+a :class:`~seqlab.models.gpt.KVCache`: in fp32, the same cache PyTorch's forward fills, so the two paths
+mix freely; or in bf16 (what :class:`~seqlab.models.gpt_decode.GPTDecoder` gives the bf16 and int8 steps);
 :meth:`NativeGPTStep.rows` runs many positions at once (a prompt, or the window re-encoded after a slide).
 :func:`native_gpt_step` returns None where the kernel cannot be built (no C compiler, SEQLAB_NATIVE=0).
 """
@@ -91,12 +92,14 @@ def _library(portable: bool):
     if lib is not None and not hasattr(lib, "_seqlab_typed"):
         lib.seqlab_gpt_step.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
                                         ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p,
-                                        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
+                                        ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                        ctypes.c_int32]
         lib.seqlab_gpt_step.restype = ctypes.c_int32
         lib.seqlab_gpt_rows.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
                                         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32,
-                                        ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                        ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32]
+                                        ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32,
+                                        ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                        ctypes.c_int32]
         lib.seqlab_gpt_rows.restype = ctypes.c_int32
         lib.seqlab_gpt_scratch_floats.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
         lib.seqlab_gpt_scratch_floats.restype = ctypes.c_int64
@@ -204,13 +207,12 @@ class NativeGPTStep:
 
     def __call__(self, tokens: Tensor, slot: int, k: Tensor, v: Tensor, pos: Tensor | None = None,
                  start: Tensor | None = None) -> Tensor:
-        """Run ``tokens`` (B,) into cache slot ``slot`` of ``k``/``v`` (n_layer, B, nh, L, hs) fp32 contiguous
-        (written in place) and return the next-token logits (B, V) fp32. ``pos`` (B,): the tokens'
+        """Run ``tokens`` (B,) into cache slot ``slot`` of ``k``/``v`` (n_layer, B, nh, L, hs) contiguous, both
+        fp32 or both bf16 (:func:`check_cache`; written in place) and return the next-token logits (B, V) fp32. ``pos`` (B,): the tokens'
         positions (default: ``slot``); ``start`` (B,): the first slot each row attends to (default 0; > 0
         skips a row's left padding)."""
         B, L = tokens.shape[0], k.shape[3]
-        if k.dtype != torch.float32 or not (k.is_contiguous() and v.is_contiguous()) or k.shape[1] != B:
-            raise ValueError(f"expected fp32 contiguous caches with {B} rows; got {k.dtype} {tuple(k.shape)}")
+        kv_bf16 = check_cache(k, v, B)
         tokens = tokens.to(torch.int64).contiguous()
         pos = torch.full((B,), slot, dtype=torch.int32) if pos is None else pos.to(torch.int32).contiguous()
         start = torch.zeros(B, dtype=torch.int32) if start is None else start.to(torch.int32).contiguous()
@@ -221,8 +223,8 @@ class NativeGPTStep:
         logits = torch.empty(B, self.config.vocab_size, dtype=torch.float32)
         t = time.perf_counter()
         used = self.lib.seqlab_gpt_step(ctypes.byref(self.model), B, tokens.data_ptr(), pos.data_ptr(),
-                                        start.data_ptr(), slot, L, k.data_ptr(), v.data_ptr(), logits.data_ptr(),
-                                        self._scratch.data_ptr(), n)
+                                        start.data_ptr(), slot, L, k.data_ptr(), v.data_ptr(), kv_bf16,
+                                        logits.data_ptr(), self._scratch.data_ptr(), n)
         if self.threads is None and used > 0:
             self._chooser.record(n, time.perf_counter() - t)
         if used < 0:
@@ -241,14 +243,13 @@ class NativeGPTStep:
              emit: Tensor | None = None) -> Tensor:
         """Run R tokens anywhere in the cache at once (a prompt's prefill): token ``tokens[r]`` at position
         ``pos[r]`` goes into slot ``slots[r]`` of cache row ``crow[r]`` of ``k``/``v`` (n_layer, Bc, nh, L, hs)
-        fp32 contiguous, written in place, and attends to that row's slots ``start[r] .. slots[r]``, each
+        (:func:`check_cache`), written in place, and attends to that row's slots ``start[r] .. slots[r]``, each
         filled before or by this call (all R rows' keys and values are written before any row attends,
         layer by layer). Returns the logits (E, V) fp32 of the rows ``emit`` (E,) (default: none, (0, V)).
         All index tensors are (R,). Uses every thread of :attr:`threads` (or PyTorch's setting): many rows
         share each read of the weights."""
         R, Bc, L = tokens.shape[0], k.shape[1], k.shape[3]
-        if k.dtype != torch.float32 or not (k.is_contiguous() and v.is_contiguous()):
-            raise ValueError(f"expected fp32 contiguous caches; got {k.dtype} {tuple(k.shape)}")
+        kv_bf16 = check_cache(k, v)
         i32 = [t.to(torch.int32).contiguous() for t in (pos, start, slots, crow)]
         emit = torch.zeros(0, dtype=torch.int32) if emit is None else emit.to(torch.int32).contiguous()
         tokens = tokens.to(torch.int64).contiguous()
@@ -256,13 +257,24 @@ class NativeGPTStep:
         scratch = self._scratch_for(R, L, n)
         logits = torch.empty(emit.shape[0], self.config.vocab_size, dtype=torch.float32)
         used = self.lib.seqlab_gpt_rows(ctypes.byref(self.model), R, tokens.data_ptr(), *(t.data_ptr() for t in i32[:4]),
-                                        Bc, L, k.data_ptr(), v.data_ptr(), emit.data_ptr(), emit.shape[0],
+                                        Bc, L, k.data_ptr(), v.data_ptr(), kv_bf16, emit.data_ptr(), emit.shape[0],
                                         logits.data_ptr(), scratch.data_ptr(), n)
         if used < 0:
             raise ValueError(f"out of range: {R} rows of tokens < {self.config.vocab_size}, positions < "
                              f"{self.model.n_positions}, slots < {L}, start <= slot, cache rows < {Bc}, "
                              f"emitted rows < {R}")
         return logits
+
+
+def check_cache(k: Tensor, v: Tensor, rows: int | None = None) -> int:
+    """The C step's cache: ``k`` and ``v`` contiguous, the same shape (n_layer, B, nh, L, hs), both fp32 or both
+    bf16 (read back into fp32: each key and value rounded once, when written), B = ``rows`` if given.
+    Returns 1 for bf16, else 0; ValueError otherwise."""
+    if (k.dtype not in (torch.float32, torch.bfloat16) or v.dtype != k.dtype or k.shape != v.shape or k.dim() != 5
+            or not (k.is_contiguous() and v.is_contiguous()) or (rows is not None and k.shape[1] != rows)):
+        raise ValueError(f"expected contiguous fp32 or bf16 caches of one shape (n_layer, {rows or 'B'}, nh, L, hs); "
+                         f"got k {k.dtype} {tuple(k.shape)}, v {v.dtype} {tuple(v.shape)}")
+    return int(k.dtype == torch.bfloat16)
 
 
 def fits(config, weights: str) -> bool:
