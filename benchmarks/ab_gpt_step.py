@@ -66,6 +66,7 @@ def main() -> None:
     import torch
 
     import seqlab
+    from seqlab.models.gpt_decode import default_kv_dtype
     from seqlab.native.gpt_step import native_gpt_step as head_step
 
     torch.set_num_threads(args.threads)
@@ -87,10 +88,11 @@ def main() -> None:
             for B in args.batches:
                 shape = (cfg.n_layer, B, cfg.n_head, max(args.slots) + 1, cfg.n_embd // cfg.n_head)
                 k, v = torch.randn(shape, generator=g) * 0.5, torch.randn(shape, generator=g)
-                head_kv = args.head_kv if args.head_kv != "auto" else "fp32" if precision == "fp32" else "bf16"
+                dt = (default_kv_dtype(precision, native=True) if args.head_kv == "auto"
+                      else torch.bfloat16 if args.head_kv == "bf16" else torch.float32)
+                head_kv = "bf16" if dt == torch.bfloat16 else "fp32"
                 if head_kv == "bf16":  # both sides read the same values: the fp32 cache holds the bf16 ones
                     k, v = k.bfloat16().float(), v.bfloat16().float()
-                dt = torch.bfloat16 if head_kv == "bf16" else torch.float32
                 caches = {"base": (k, v), "head": (k.to(dt), v.to(dt))}
                 tok = torch.randint(1, cfg.vocab_size, (B,), generator=g)
                 for slot in args.slots:

@@ -150,6 +150,14 @@ def _linear_kind(precision: str):
     return _OneDNNLinear if has_onednn_bf16() else _BF16Linear
 
 
+def default_kv_dtype(precision: str, native: bool) -> torch.dtype:
+    """The key/value cache's dtype for a step in ``precision``: bf16 for the C step's (``native``) bf16 and
+    int8 (half the bytes a step reads from it; each key and value rounded once, when written), else fp32
+    (fp32: the module's bits; the PyTorch step's bf16 attention kernels are slower on the CPU for a single
+    query, as GPT.prefill notes)."""
+    return torch.bfloat16 if native and precision != "fp32" else torch.float32
+
+
 @contextlib.contextmanager
 def torch_threads(n: int | None):
     """PyTorch's intra-op thread count set to ``n`` inside the block (None: left as it is), restored after."""
@@ -204,11 +212,8 @@ class GPTDecoder(nn.Module):
         self.exact_gelu = cfg.activation == "gelu"
         if self.native is None:
             self._bind_weights(model, make)
-        # the key/value cache: bf16 for the C step's bf16 and int8 (half the bytes a step reads from it; each
-        # key and value rounded once, when written), else fp32 (fp32: the module's bits; the PyTorch step's
-        # bf16 attention kernels are slower on the CPU for a single query, as GPT.prefill notes)
         if kv_dtype is None:
-            kv_dtype = torch.bfloat16 if self.native is not None and precision != "fp32" else torch.float32
+            kv_dtype = default_kv_dtype(precision, self.native is not None)
         if kv_dtype not in (torch.float32, torch.bfloat16) or (kv_dtype == torch.bfloat16 and self.native is None):
             raise ValueError(f"kv_dtype must be torch.float32, or torch.bfloat16 with the C step; got {kv_dtype}")
         self.kv_dtype = kv_dtype

@@ -580,8 +580,8 @@ static int32_t dispatch(sl_job job, int32_t n_threads) {
 }
 
 /* One token for each of B rows. tokens (B,); pos (B,): each token's position (row of wpe); k, v: the cache
- * (n_layer, B, nh, L, hs), contiguous, fp32 or (kv_bf16 = 1) bf16; slot: where the tokens' keys and values go; row b attends to
- * slots start[b]..slot (start > 0: left padding). logits (B, V). scratch: at least
+ * (n_layer, B, nh, L, hs), contiguous, fp32 or (kv_bf16 = 1) bf16; slot: where the tokens' keys and values
+ * go; row b attends to slots start[b]..slot (start > 0: left padding). logits (B, V). scratch: at least
  * seqlab_gpt_scratch_floats(B, C, L, n_threads) floats. Returns the number of threads used (fewer than
  * asked if the system refused to start more), or -1 (and does nothing) if a token, a position or a slot is
  * out of range. */
@@ -599,9 +599,9 @@ int32_t seqlab_gpt_step(const sl_model *m, int32_t B, const int64_t *tokens, con
 
 /* R tokens anywhere in a cache of Bc rows (the prompt's prefill, many positions at once): row r's token
  * tokens[r] at position pos[r] goes into slot slots[r] of cache row crow[r] and attends to that cache row's
- * slots start[r]..slots[r] (k, v: fp32, or bf16 with kv_bf16 = 1), which must already be filled or be written by this call (the keys and values of
- * all R rows are written before any row attends, layer by layer). logits (n_emit, V): those of rows
- * emit[0..n_emit) (n_emit may be 0). scratch: seqlab_gpt_scratch_floats(R, C, L, n_threads) floats.
+ * slots start[r]..slots[r] (k, v: fp32, or bf16 with kv_bf16 = 1), which must already be filled or be
+ * written by this call (the keys and values of all R rows are written before any row attends, layer by
+ * layer). logits (n_emit, V): those of rows emit[0..n_emit) (n_emit may be 0). scratch: seqlab_gpt_scratch_floats(R, C, L, n_threads) floats.
  * Returns the number of threads used, or -1 (and does nothing) if an index is out of range. */
 int32_t seqlab_gpt_rows(const sl_model *m, int32_t R, const int64_t *tokens, const int32_t *pos,
                         const int32_t *start, const int32_t *slots, const int32_t *crow, int32_t Bc, int32_t L,

@@ -208,9 +208,9 @@ class NativeGPTStep:
     def __call__(self, tokens: Tensor, slot: int, k: Tensor, v: Tensor, pos: Tensor | None = None,
                  start: Tensor | None = None) -> Tensor:
         """Run ``tokens`` (B,) into cache slot ``slot`` of ``k``/``v`` (n_layer, B, nh, L, hs) contiguous, both
-        fp32 or both bf16 (:func:`check_cache`; written in place) and return the next-token logits (B, V) fp32. ``pos`` (B,): the tokens'
-        positions (default: ``slot``); ``start`` (B,): the first slot each row attends to (default 0; > 0
-        skips a row's left padding)."""
+        fp32 or both bf16 (:func:`check_cache`; written in place) and return the next-token logits (B, V)
+        fp32. ``pos`` (B,): the tokens' positions (default: ``slot``); ``start`` (B,): the first slot each
+        row attends to (default 0; > 0 skips a row's left padding)."""
         B, L = tokens.shape[0], k.shape[3]
         kv_bf16 = check_cache(k, v, B)
         tokens = tokens.to(torch.int64).contiguous()
