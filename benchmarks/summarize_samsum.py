@@ -18,6 +18,7 @@ ROUGE-1/2/L) and the test set is scored once more with it. ``--decode-only RUN``
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -116,8 +117,10 @@ def main(argv=None) -> int:
             t = summary["test"]
             info = {"train_min": round(secs / 60, 1), "epochs_done": summary.get("epochs_done"),
                     "stop_reason": summary.get("stop_reason")}
-            rows.append({"system": model, **{k: round(t[k], 2) for k in ROUGE}, "no_repeat_ngram": 0, **info,
-                         "command": cmd})
+            data_cfg = json.loads((out / model / "config.json").read_text())["data"]  # the run's own decoding
+            rows.append({"system": model, **{k: round(t[k], 2) for k in ROUGE},
+                         "no_repeat_ngram": data_cfg.get("no_repeat_ngram", 0),
+                         "length_penalty": data_cfg.get("length_penalty"), **info, "command": cmd})
             rows.append(decoded_row(out / model, model, ngrams, penalties, info))
     write_results(out, "SAMSum test (819 dialogues): ROUGE F1 x100, rouge-score with stemming",
                   {"time_budget_min": args.time_budget}, rows, COLUMNS, args.smoke)
