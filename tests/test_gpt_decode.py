@@ -81,8 +81,73 @@ def test_decoder_threads_apply_to_the_step_only():
     seen = []
     real_step = d._step
     d._step = lambda tok, cache: seen.append(torch.get_num_threads()) or real_step(tok, cache)
-    generate(d, [[1, 2, 3]], GenerationConfig(max_new_tokens=3, greedy=True))
+    if d.native is not None:
+        real_fused = d.native.greedy
+        d.native.greedy = lambda *a: seen.append(-torch.get_num_threads()) or real_fused(*a)
+    generate(d, [[1, 2, 3]], GenerationConfig(max_new_tokens=3, greedy=False, seed=0))
     assert seen == [1, 1] and torch.get_num_threads() == before
+    seen.clear()
+    generate(d, [[1, 2, 3]], GenerationConfig(max_new_tokens=3, greedy=True))  # the C step: greedy steps in one call
+    assert seen == ([-1] if d.native is not None else [1, 1]) and torch.get_num_threads() == before
+
+
+def _stepwise(monkeypatch):
+    """generate's one-step-per-call loop: GPTDecoder without its fused greedy steps."""
+    monkeypatch.setattr(GPTDecoder, "fused_greedy", property(lambda self: False))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+@pytest.mark.parametrize("threads", [None, 1, 2])
+def test_fused_greedy_steps_give_the_stepwise_tokens(monkeypatch, precision, threads):
+    """Greedy decoding on the C step runs many steps per call, each picking its argmax in C: the same tokens as
+    one step per call with numpy's argmax, through left padding, the window sliding (block_size 32), an EOS that
+    ends rows early, a stop() and every chunk size."""
+    import seqlab.models.sampling as sampling
+
+    m = tiny_gpt(n_embd=64)
+    d = GPTDecoder(copy.deepcopy(m) if precision == "fp32" else copy.deepcopy(m).to(torch.bfloat16), precision,
+                   threads=threads)
+    if d.native is None:
+        pytest.skip("the native decode step cannot be compiled here")
+    prompts = [[3, 1, 4, 1, 5], [9, 2], [6, 5, 3, 5, 8, 9, 7]]
+    cfg = GenerationConfig(max_new_tokens=70, greedy=True)  # 7 + 70 > 32: the window slides twice
+    calls = []
+    real = d.native.greedy
+    d.native.greedy = lambda *a, **k: calls.append(a[4]) or real(*a, **k)
+    fused = generate(d, prompts, cfg)
+    assert len(calls) >= 2 and all(len(r) == 70 for r in fused)
+    eos = fused[1][20]  # a token row 1 emits: rows stop at their first one
+    stop = lambda row, ids: len(ids) >= 11 + 7 * row  # noqa: E731
+    fused_eos = generate(d, prompts, cfg, eos_id=eos)
+    fused_stop = generate(d, prompts, cfg, stop=stop)
+    sizes = []
+    for first, most in ((1, 1), (3, 5)):  # one step per call; odd sizes across the slides and the stops
+        monkeypatch.setattr(sampling, "FUSED_FIRST", first)
+        monkeypatch.setattr(sampling, "FUSED_MAX", most)
+        calls.clear()
+        assert generate(d, prompts, cfg) == fused and generate(d, prompts, cfg, eos_id=eos) == fused_eos
+        sizes += calls
+    assert set(sizes) >= {1, 3, 5}
+    monkeypatch.undo()
+    _stepwise(monkeypatch)
+    calls.clear()
+    assert generate(d, prompts, cfg) == fused and calls == []
+    assert generate(d, prompts, cfg, eos_id=eos) == fused_eos
+    assert generate(d, prompts, cfg, stop=stop) == fused_stop
+    assert fused_eos[1][-1] == eos and len(fused_eos[1]) <= 21 and [len(r) for r in fused_stop] == [11, 18, 25]
+
+
+def test_fused_greedy_picks_as_numpy_argmax_with_nan_logits(monkeypatch):
+    """A NaN logit is numpy's argmax (its first one): the C pick must choose it too."""
+    m = tiny_gpt()
+    with torch.no_grad():
+        m.lm_head.weight[7] = float("nan")  # tied to wte: token 7's logit is NaN, and so is all after feeding it
+    d = GPTDecoder(m, "fp32")
+    if d.native is None:
+        pytest.skip("the native decode step cannot be compiled here")
+    fused = generate(d, [[1, 2, 3]], GenerationConfig(max_new_tokens=6, greedy=True))
+    _stepwise(monkeypatch)
+    assert fused == generate(d, [[1, 2, 3]], GenerationConfig(max_new_tokens=6, greedy=True)) == [[7, 0, 0, 0, 0, 0]]
 
 
 def test_picking_between_native_steps_runs_on_one_pytorch_thread(monkeypatch):

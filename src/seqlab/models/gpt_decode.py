@@ -328,6 +328,31 @@ class GPTDecoder(nn.Module):
                 self._slide(cache)  # re-encodes the last 3/4 of the window
             return self._step(token, cache)
 
+    @property
+    def fused_greedy(self) -> bool:
+        """:meth:`decode_greedy` is available: the C step runs many greedy steps in one call."""
+        return self.native is not None
+
+    def decode_greedy(self, token: Tensor, cache: KVCache, n: int, eos_id: int | None = None,
+                      done: Tensor | None = None) -> Tensor:
+        """Up to ``n`` rounds of ``token = argmax(decode(token, cache))`` in one C call (C step only, see
+        :attr:`fused_greedy`): returns the picks (s, B) int64, the same tokens as the rounds would give. s < n
+        when every row is done (``done`` (B,) bool, updated in place with the rows that emitted ``eos_id``),
+        when the cache fills (the next call slides it), or when the thread chooser's pick ends sooner."""
+        with torch_threads(self.threads):
+            if cache.length == cache.capacity:
+                self._slide(cache)  # re-encodes the last 3/4 of the window
+            slot = cache.length
+            n_pad = cache.n_pad
+            pos = None if n_pad is None else (slot - n_pad).clamp(min=0)  # (B,), as _step
+            picks = self.native.greedy(token, slot, cache.k, cache.v, min(n, cache.capacity - slot), pos, n_pad,
+                                       eos_id, done)  # (s, B)
+            s = picks.shape[0]
+            cache.tokens[:, slot] = token
+            cache.tokens[:, slot + 1:slot + s] = picks[:-1].T  # each step's input: the previous step's pick
+            cache.length = slot + s
+            return picks
+
     def _step(self, token: Tensor, cache: KVCache) -> Tensor:
         slot = cache.length
         end = slot + 1

@@ -40,6 +40,8 @@ from .gpt_decode import GPTDecoder, has_int8_kernel, quantize_int8, torch_thread
 
 logger = logging.getLogger(__name__)
 
+FUSED_FIRST, FUSED_MAX, FUSED_SECONDS = 4, 64, 0.03  # greedy steps per C call: the first, at most, about how long
+
 
 @dataclass
 class GenerationConfig:
@@ -227,11 +229,18 @@ def generate_stream(model, prompts: list[list[int]], cfg: GenerationConfig, *, p
     generated: list[list[int]] = [[] for _ in range(B)]
     # GPTDecoder: 1 beside its C step's own threads. A plain greedy pick needs no setting: numpy's argmax is serial
     host_threads = None if cfg.greedy and seen is None else getattr(model, "host_threads", None)
+    # plain greedy on the C step: many steps per call, each picking its argmax in C (the same tokens)
+    fused = cfg.greedy and seen is None and getattr(model, "fused_greedy", False)
+    picked: list[Tensor] = []  # tokens the fused steps picked ahead, in order
+    chunk, finished = FUSED_FIRST, None
     with torch.inference_mode():
         logits, state = model.prefill(ids, mask, cfg.max_new_tokens)  # (B, V)
         for step in range(cfg.max_new_tokens):
-            with torch_threads(host_threads):
-                tok = next_tokens(logits, cfg, seen, generator)  # (B,)
+            if picked:
+                tok = picked.pop()
+            else:
+                with torch_threads(host_threads):
+                    tok = next_tokens(logits, cfg, seen, generator)  # (B,)
             if seen is not None:
                 seen[torch.arange(B, device=device), tok] = True
             tok_list = tok.tolist()
@@ -248,7 +257,21 @@ def generate_stream(model, prompts: list[list[int]], cfg: GenerationConfig, *, p
             if not running or step == cfg.max_new_tokens - 1:
                 break
             # finished rows keep stepping (batch shape is fixed) but their tokens are ignored
-            logits = model.decode(tok, state)
+            if not fused:
+                logits = model.decode(tok, state)
+            elif not picked:
+                if finished is None:
+                    finished = torch.ones(B, dtype=torch.bool)
+                finished.fill_(True)
+                finished[running] = False
+                t = time.perf_counter()
+                ahead = model.decode_greedy(tok, state, min(chunk, cfg.max_new_tokens - 1 - step), eos_id,
+                                           finished)
+                picked = list(ahead.unbind(0))[::-1]  # popped from the end: in order
+                # next chunk: about FUSED_SECONDS of steps (tokens arrive in bursts that long when streamed; a
+                # stop() that ends every row mid-chunk wastes at most that)
+                per_step = (time.perf_counter() - t) / len(picked)
+                chunk = max(1, min(FUSED_MAX, int(FUSED_SECONDS / max(per_step, 1e-6))))
 
 
 def generate(model, prompts: list[list[int]], cfg: GenerationConfig, *, pad_id: int = 0,

@@ -26,6 +26,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -616,4 +617,67 @@ int32_t seqlab_gpt_rows(const sl_model *m, int32_t R, const int64_t *tokens, con
     for (int e = 0; e < n_emit; e++)
         if (emit[e] < 0 || emit[e] >= R) return -1;
     return dispatch(job, n_threads);
+}
+
+/* The index of row x's (n floats) largest value as numpy's argmax picks it: the first NaN if there is one,
+ * else the first of the largest. */
+static int64_t argmax_row(const float *restrict x, int n) {
+    float top = -INFINITY;
+    int nan = 0;
+#pragma omp simd reduction(max : top) reduction(| : nan)
+    for (int i = 0; i < n; i++) {
+        top = x[i] > top ? x[i] : top;
+        nan |= x[i] != x[i];
+    }
+    for (int i = 0; i < n; i++)
+        if (nan ? x[i] != x[i] : x[i] == top) return i;
+    return 0;
+}
+
+/* Up to n_steps greedy tokens in one call (no Python between them): step s feeds tokens (B,) at slot + s,
+ * positions pos[b] + s, then out[s B + b] <- argmax of row b's logits, the next step's token. done (B,):
+ * rows already finished (1); with eos >= 0 a row that emits eos is marked done, and the call returns once
+ * every row is done. Finished rows keep stepping (the batch's shape is fixed); their tokens are the caller's
+ * to ignore. logits (B, V): the last step's. step_s (n_steps,): each step's seconds. Returns the number of
+ * steps run (>= 1), -1 (and does nothing) if a token, a position or a slot would be out of range, -2 if
+ * memory ran out; the other arguments as seqlab_gpt_step's. */
+int32_t seqlab_gpt_greedy(const sl_model *m, int32_t B, const int64_t *tokens, const int32_t *pos,
+                          const int32_t *start, int32_t slot, int32_t L, void *k, void *v, int32_t kv_bf16,
+                          int32_t n_steps, int64_t eos, int32_t *done, int64_t *out, float *logits, float *scratch,
+                          int32_t n_threads, double *step_s) {
+    if (B < 1 || n_steps < 1 || slot < 0 || slot + n_steps > L) return -1;
+    for (int b = 0; b < B; b++)
+        if (tokens[b] < 0 || tokens[b] >= m->head.out || pos[b] < 0 || pos[b] + n_steps > m->n_positions ||
+            start[b] < 0 || start[b] > slot)
+            return -1;
+    int32_t *p = malloc((size_t)B * sizeof *p);
+    int64_t *tok = malloc((size_t)B * sizeof *tok);
+    if (!p || !tok) {
+        free(p);
+        free(tok);
+        return -2;
+    }
+    const int V = m->head.out;
+    for (int b = 0; b < B; b++) {
+        p[b] = pos[b];
+        tok[b] = tokens[b];
+    }
+    int s = 0;
+    while (s < n_steps) {
+        sl_job job = {m, tok, p, start, B, slot + s, L, 1, k, v, logits, scratch, NULL, NULL, NULL, B, 0, kv_bf16 != 0};
+        const double t0 = now_s();
+        dispatch(job, n_threads);
+        int all_done = 1;
+        for (int b = 0; b < B; b++) {
+            tok[b] = out[(size_t)s * B + b] = argmax_row(logits + (size_t)b * V, V);
+            if (eos >= 0 && tok[b] == eos) done[b] = 1;
+            all_done &= done[b] != 0;
+            p[b]++;
+        }
+        step_s[s++] = now_s() - t0;
+        if (eos >= 0 && all_done) break;
+    }
+    free(p);
+    free(tok);
+    return s;
 }

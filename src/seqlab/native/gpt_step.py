@@ -101,6 +101,12 @@ def _library(portable: bool):
                                         ctypes.c_void_p, ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
                                         ctypes.c_int32]
         lib.seqlab_gpt_rows.restype = ctypes.c_int32
+        lib.seqlab_gpt_greedy.argtypes = [ctypes.POINTER(_Model), ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p,
+                                          ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p,
+                                          ctypes.c_void_p, ctypes.c_int32, ctypes.c_int32, ctypes.c_int64,
+                                          ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                          ctypes.c_int32, ctypes.c_void_p]
+        lib.seqlab_gpt_greedy.restype = ctypes.c_int32
         lib.seqlab_gpt_scratch_floats.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32]
         lib.seqlab_gpt_scratch_floats.restype = ctypes.c_int64
         lib.seqlab_has_dpbf16.restype = ctypes.c_int
@@ -132,6 +138,13 @@ class ThreadChooser:
         if self.n <= 1:
             return 1
         return self.other if self.probing else self.best
+
+    def horizon(self) -> int:
+        """How many more steps the current pick holds for: the probe's remaining steps, or those before the
+        next probe (what a call running many steps at one count may run)."""
+        if self.n <= 1:
+            return 1 << 30
+        return self.probing if self.probing else max(1, self.countdown)
 
     def record(self, count: int, seconds: float) -> None:
         if self.n <= 1:
@@ -232,6 +245,46 @@ class NativeGPTStep:
                              f"positions {pos.tolist()} (< {self.model.n_positions}), slot {slot} (< {L}), "
                              f"start {start.tolist()} (<= slot)")
         return logits
+
+    def greedy(self, tokens: Tensor, slot: int, k: Tensor, v: Tensor, n: int, pos: Tensor | None = None,
+               start: Tensor | None = None, eos: int | None = None, done: Tensor | None = None) -> Tensor:
+        """Up to ``n`` greedy steps in one C call, no Python between them: the first feeds ``tokens`` (B,) into
+        cache slot ``slot`` (``pos``, ``start`` as :meth:`__call__`), each next one the previous step's argmax
+        (numpy's: the first of the largest logits, a NaN first). Returns the picks (s, B) int64, the same as
+        ``s`` rounds of ``tokens = argmax(self(tokens, slot + i, ...))``; s < n when every row is done
+        (``done`` (B,) bool: rows already finished, updated in place with those that emitted ``eos``) or, with
+        the thread chooser on, when its pick of a thread count ends sooner."""
+        B, L = tokens.shape[0], k.shape[3]
+        kv_bf16 = check_cache(k, v, B)
+        tokens = tokens.to(torch.int64).contiguous()
+        pos = torch.full((B,), slot, dtype=torch.int32) if pos is None else pos.to(torch.int32).contiguous()
+        start = torch.zeros(B, dtype=torch.int32) if start is None else start.to(torch.int32).contiguous()
+        if self.threads is None and (self._chooser is None or self._chooser.n != torch.get_num_threads()):
+            self._chooser = ThreadChooser(torch.get_num_threads())
+        threads = self.threads if self.threads is not None else self._chooser.pick()
+        if self.threads is None:
+            n = min(n, self._chooser.horizon())
+        self._scratch_for(B, L, threads)
+        done_i = torch.zeros(B, dtype=torch.int32) if done is None else done.to(torch.int32).contiguous()
+        out = torch.empty(n, B, dtype=torch.int64)
+        seconds = torch.empty(n, dtype=torch.float64)
+        logits = torch.empty(B, self.config.vocab_size, dtype=torch.float32)
+        steps = self.lib.seqlab_gpt_greedy(ctypes.byref(self.model), B, tokens.data_ptr(), pos.data_ptr(),
+                                           start.data_ptr(), slot, L, k.data_ptr(), v.data_ptr(), kv_bf16, n,
+                                           -1 if eos is None else eos, done_i.data_ptr(), out.data_ptr(),
+                                           logits.data_ptr(), self._scratch.data_ptr(), threads, seconds.data_ptr())
+        if steps == -2:
+            raise MemoryError("seqlab_gpt_greedy: out of memory")
+        if steps < 0:
+            raise ValueError(f"out of range: tokens {tokens.tolist()} (vocabulary {self.config.vocab_size}), "
+                             f"positions {pos.tolist()} + {n} steps (< {self.model.n_positions}), slots {slot} + "
+                             f"{n} (<= {L}), start {start.tolist()} (<= slot)")
+        if self.threads is None:
+            for t in seconds[:steps].tolist():
+                self._chooser.record(threads, t)
+        if done is not None:
+            done.copy_(done_i.bool())
+        return out[:steps]
 
     def _scratch_for(self, rows: int, L: int, n: int) -> Tensor:
         size = self.lib.seqlab_gpt_scratch_floats(rows, self.config.n_embd, L, n)
