@@ -7,6 +7,11 @@ their hidden state)::
     model.decode(token (B,) int64, state) -> logits (B, V)      # appends one token, advances state
     model.context_size -> int | None                             # longest prompt it can read; None = any
 
+and, optionally, many greedy rounds in one call (``GPTDecoder`` on the C step; used for plain greedy decoding)::
+
+    model.fused_greedy -> bool
+    model.decode_greedy(token (B,), state, n, eos_id, done (B,) bool) -> picks (s <= n, B) int64
+
 Prompts of different lengths are left-padded and the mask (``True`` = real token) tells the model which
 slots are padding. Each step costs one position: the prefix is never recomputed.
 

@@ -1,5 +1,6 @@
 /* seqlab native decode step: one token per row through a GPT-2-layout decoder on the CPU (and, through
- * seqlab_gpt_rows, many positions at once: a prompt's prefill).
+ * seqlab_gpt_rows, many positions at once: a prompt's prefill; through seqlab_gpt_greedy, many greedy steps in
+ * one call, each picking its argmax in C, so no Python runs between the tokens).
  *
  * At batch 1 a token costs one read of every weight plus a few hundred small vector operations. Run as
  * ~80 PyTorch calls, the fixed cost of each call (dispatch, oneDNN primitive lookup) is larger than the

@@ -5,7 +5,8 @@ one call a step.
 runs one token per row through every block (rows share each read of a weight block), reading and writing
 a :class:`~seqlab.models.gpt.KVCache`: in fp32, the same cache PyTorch's forward fills, so the two paths
 mix freely; or in bf16 (what :class:`~seqlab.models.gpt_decode.GPTDecoder` gives the bf16 and int8 steps);
-:meth:`NativeGPTStep.rows` runs many positions at once (a prompt, or the window re-encoded after a slide).
+:meth:`NativeGPTStep.rows` runs many positions at once (a prompt, or the window re-encoded after a slide);
+:meth:`NativeGPTStep.greedy` many greedy steps in one call (argmax in C).
 :func:`native_gpt_step` returns None where the kernel cannot be built (no C compiler, SEQLAB_NATIVE=0).
 """
 
