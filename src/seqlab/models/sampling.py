@@ -188,7 +188,9 @@ def left_pad(prompts: list[list[int]], pad_id: int, device=None) -> tuple[Tensor
 def generate_stream(model, prompts: list[list[int]], cfg: GenerationConfig, *, pad_id: int = 0,
                     eos_id: int | None = None,
                     stop: Callable[[int, list[int]], bool] | None = None) -> Iterator[tuple[list[int], Tensor]]:
-    """Generate token by token, yielding ``(rows, tokens)`` after each step.
+    """Generate token by token, yielding ``(rows, tokens)`` after each step. (Plain greedy decoding on a model
+    with ``fused_greedy`` computes up to ~``FUSED_SECONDS`` of steps in one call and yields them one by one:
+    the same tokens, arriving in bursts.)
 
     Args:
         model: anything with ``prefill``/``decode``/``context_size`` (see the module docstring).
