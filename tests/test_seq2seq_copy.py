@@ -40,10 +40,11 @@ def test_summaries_turn_on_copying_and_trigram_blocking_translations_do_not():
     assert prof["overlap"] == pytest.approx(0.8)
     assert comp.data.copy_source == "on" and comp.data.shared_vocab and comp.data.no_repeat_ngram == 3
     assert comp.model.copy and comp.model.share_embeddings
+    assert comp.model.attn_dropout == comp.model.ff_dropout == 0.0 and comp.model.dropout == 0.1  # residual path only
     comp = _comp()
     resolve(comp, _req(), GERMAN, ENGLISH)
     assert comp.data.copy_source == "off" and not comp.data.shared_vocab and not comp.model.copy
-    assert comp.data.no_repeat_ngram == 0
+    assert comp.data.no_repeat_ngram == 0 and comp.model.attn_dropout is None and comp.model.ff_dropout is None
 
 
 def test_what_the_user_set_wins_and_on_or_off_are_not_measured_again():
@@ -56,6 +57,10 @@ def test_what_the_user_set_wins_and_on_or_off_are_not_measured_again():
     comp = _comp(copy_source="on")
     resolve(comp, _req(), GERMAN, ENGLISH)  # on even for a translation, when asked
     assert comp.model.copy and comp.data.shared_vocab and comp.data.no_repeat_ngram == 0  # same length: no blocking
+    assert comp.model.attn_dropout is None  # ... and every dropout site as the default
+    comp = _comp(TransformerConfig(attn_dropout=0.1))
+    resolve(comp, _req({"model": {"attn_dropout": "0.1"}}), DIALOGUES, SUMMARIES)
+    assert comp.model.attn_dropout == 0.1 and comp.model.ff_dropout == 0.0  # a site the user set keeps its rate
 
 
 def test_rnn_models_have_no_copy_head():

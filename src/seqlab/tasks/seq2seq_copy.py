@@ -6,8 +6,11 @@ help and cost nothing elsewhere in the data: one joint vocabulary for both sides
 the Transformer's pointer-generator output (``model.copy``, See et al. 2017) that can produce a source word
 however rare it is among the targets. Where the targets are also much shorter than their sources (a summary,
 not a copy or a reordering), beam search blocks repeated trigrams (``data.no_repeat_ngram=3``), as
-summarisers do (See et al. 2017, BART): repetition is the copy model's known failure. The measured gains on
-SAMSum are in RESULTS #17/#18.
+summarisers do (See et al. 2017, BART): repetition is the copy model's known failure; and the Transformer's
+dropout stays on the residual path only (``model.attn_dropout=0 model.ff_dropout=0``, fairseq's and BART's
+defaults): long sources give few epochs in any budget, so the two dropped masks buy steps (19% faster) where
+under-training, not over-fitting, is the risk (on Multi30k, many epochs of short pairs, the same change over-fit:
+RESULTS #18, twenty-fifth session). The measured gains on SAMSum are in RESULTS #17/#18.
 
 ``resolve(comp, req, pairs)`` turns ``auto`` into ``on`` or ``off`` from the training pairs and applies ``on``
 to every setting the user did not give (an explicit ``--set`` always wins).
@@ -70,11 +73,15 @@ def resolve(comp, req, src: list[str], tgt: list[str]) -> dict | None:
         prof = prof or profile(src, tgt)
         set_data = {"shared_vocab": True, **({"no_repeat_ngram": 3} if prof.length_ratio <= SUMMARY_RATIO else {})}
         set_model = {"copy": True, "share_embeddings": True}
+        if prof.length_ratio <= SUMMARY_RATIO and hasattr(model, "attn_dropout"):  # summaries: dropout on the residual path only
+            set_model.update(attn_dropout=0.0, ff_dropout=0.0)
         data = dataclasses.replace(data, **{k: v for k, v in set_data.items() if not req.given("data", k)})
         model = dataclasses.replace(model, **{k: v for k, v in set_model.items() if not req.given("model", k)})
         log.info("copying source words: one joint vocabulary (data.shared_vocab=%s), shared embeddings "
-                 "(model.share_embeddings=%s), the copy head (model.copy=%s), data.no_repeat_ngram=%d (targets are "
-                 "%.0f%% of their source's length); --set data.copy_source=off to turn this off",
-                 data.shared_vocab, model.share_embeddings, model.copy, data.no_repeat_ngram, 100 * prof.length_ratio)
+                 "(model.share_embeddings=%s), the copy head (model.copy=%s), data.no_repeat_ngram=%d, "
+                 "model.attn_dropout=%s, model.ff_dropout=%s (targets are %.0f%% of their source's length); --set "
+                 "data.copy_source=off to turn this off", data.shared_vocab, model.share_embeddings, model.copy,
+                 data.no_repeat_ngram, getattr(model, "attn_dropout", None), getattr(model, "ff_dropout", None),
+                 100 * prof.length_ratio)
     comp.data, comp.model = data, model
     return dataclasses.asdict(prof) if prof else None
