@@ -226,14 +226,7 @@ class NativeGPTStep:
         fp32. ``pos`` (B,): the tokens' positions (default: ``slot``); ``start`` (B,): the first slot each
         row attends to (default 0; > 0 skips a row's left padding)."""
         B, L = tokens.shape[0], k.shape[3]
-        kv_bf16 = check_cache(k, v, B)
-        tokens = tokens.to(torch.int64).contiguous()
-        pos = torch.full((B,), slot, dtype=torch.int32) if pos is None else pos.to(torch.int32).contiguous()
-        start = torch.zeros(B, dtype=torch.int32) if start is None else start.to(torch.int32).contiguous()
-        if self.threads is None and (self._chooser is None or self._chooser.n != torch.get_num_threads()):
-            self._chooser = ThreadChooser(torch.get_num_threads())
-        n = self.threads if self.threads is not None else self._chooser.pick()
-        self._scratch_for(B, L, n)
+        kv_bf16, tokens, pos, start, n = self._prepare(tokens, slot, k, v, pos, start)
         logits = torch.empty(B, self.config.vocab_size, dtype=torch.float32)
         t = time.perf_counter()
         used = self.lib.seqlab_gpt_step(ctypes.byref(self.model), B, tokens.data_ptr(), pos.data_ptr(),
@@ -256,16 +249,9 @@ class NativeGPTStep:
         (``done`` (B,) bool: rows already finished, updated in place with those that emitted ``eos``) or, with
         the thread chooser on, when its pick of a thread count ends sooner."""
         B, L = tokens.shape[0], k.shape[3]
-        kv_bf16 = check_cache(k, v, B)
-        tokens = tokens.to(torch.int64).contiguous()
-        pos = torch.full((B,), slot, dtype=torch.int32) if pos is None else pos.to(torch.int32).contiguous()
-        start = torch.zeros(B, dtype=torch.int32) if start is None else start.to(torch.int32).contiguous()
-        if self.threads is None and (self._chooser is None or self._chooser.n != torch.get_num_threads()):
-            self._chooser = ThreadChooser(torch.get_num_threads())
-        threads = self.threads if self.threads is not None else self._chooser.pick()
+        kv_bf16, tokens, pos, start, threads = self._prepare(tokens, slot, k, v, pos, start)
         if self.threads is None:
             n = min(n, self._chooser.horizon())
-        self._scratch_for(B, L, threads)
         done_i = torch.zeros(B, dtype=torch.int32) if done is None else done.to(torch.int32).contiguous()
         out = torch.empty(n, B, dtype=torch.int64)
         seconds = torch.empty(n, dtype=torch.float64)
@@ -286,6 +272,21 @@ class NativeGPTStep:
         if done is not None:
             done.copy_(done_i.bool())
         return out[:steps]
+
+    def _prepare(self, tokens: Tensor, slot: int, k: Tensor, v: Tensor, pos: Tensor | None,
+                 start: Tensor | None) -> tuple[int, Tensor, Tensor, Tensor, int]:
+        """A decode call's checked cache (1 = bf16), its int64 tokens and int32 positions and starts (defaults
+        filled in), and the thread count to run (the chooser's pick unless fixed); the scratch sized for it."""
+        B, L = tokens.shape[0], k.shape[3]
+        kv_bf16 = check_cache(k, v, B)
+        tokens = tokens.to(torch.int64).contiguous()
+        pos = torch.full((B,), slot, dtype=torch.int32) if pos is None else pos.to(torch.int32).contiguous()
+        start = torch.zeros(B, dtype=torch.int32) if start is None else start.to(torch.int32).contiguous()
+        if self.threads is None and (self._chooser is None or self._chooser.n != torch.get_num_threads()):
+            self._chooser = ThreadChooser(torch.get_num_threads())
+        n = self.threads if self.threads is not None else self._chooser.pick()
+        self._scratch_for(B, L, n)
+        return kv_bf16, tokens, pos, start, n
 
     def _scratch_for(self, rows: int, L: int, n: int) -> Tensor:
         size = self.lib.seqlab_gpt_scratch_floats(rows, self.config.n_embd, L, n)
