@@ -342,10 +342,8 @@ class GPTDecoder(nn.Module):
         with torch_threads(self.threads):
             if cache.length == cache.capacity:
                 self._slide(cache)  # re-encodes the last 3/4 of the window
-            slot = cache.length
-            n_pad = cache.n_pad
-            pos = None if n_pad is None else (slot - n_pad).clamp(min=0)  # (B,), as _step
-            picks = self.native.greedy(token, slot, cache.k, cache.v, min(n, cache.capacity - slot), pos, n_pad,
+            slot, pos, start = self._native_slot(cache)
+            picks = self.native.greedy(token, slot, cache.k, cache.v, min(n, cache.capacity - slot), pos, start,
                                        eos_id, done)  # (s, B)
             s = picks.shape[0]
             cache.tokens[:, slot] = token
@@ -353,14 +351,20 @@ class GPTDecoder(nn.Module):
             cache.length = slot + s
             return picks
 
+    @staticmethod
+    def _native_slot(cache: KVCache) -> tuple[int, Tensor | None, Tensor | None]:
+        """Where the C step writes next: the slot, the tokens' positions there (B,) and each row's first real
+        slot (B,) (both None without left padding; positions count real tokens, as in the PyTorch step below)."""
+        slot, n_pad = cache.length, cache.n_pad
+        return slot, (None if n_pad is None else (slot - n_pad).clamp(min=0)), n_pad
+
     def _step(self, token: Tensor, cache: KVCache) -> Tensor:
         slot = cache.length
         end = slot + 1
         cache.tokens[:, slot] = token
         if self.native is not None:  # the prefill's cache, fp32 or bf16 (kv_dtype), as the C step reads it
-            n_pad = cache.n_pad
-            pos = None if n_pad is None else (slot - n_pad).clamp(min=0)  # (B,), as below
-            logits = self.native(token, slot, cache.k, cache.v, pos, n_pad)  # (B, V) fp32, on self.threads
+            _, pos, start = self._native_slot(cache)
+            logits = self.native(token, slot, cache.k, cache.v, pos, start)  # (B, V) fp32, on self.threads
             cache.length = end
             return logits
         _, K, V, keep, n_pad = self._bind(cache)

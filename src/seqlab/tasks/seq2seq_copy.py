@@ -71,17 +71,17 @@ def resolve(comp, req, src: list[str], tgt: list[str]) -> dict | None:
         data = dataclasses.replace(data, copy_source="on" if on else "off")
     if data.copy_source == "on":
         prof = prof or profile(src, tgt)
-        set_data = {"shared_vocab": True, **({"no_repeat_ngram": 3} if prof.length_ratio <= SUMMARY_RATIO else {})}
-        set_model = {"copy": True, "share_embeddings": True}
-        if prof.length_ratio <= SUMMARY_RATIO and hasattr(model, "attn_dropout"):  # summaries: dropout on the residual path only
-            set_model.update(attn_dropout=0.0, ff_dropout=0.0)
+        summary = prof.length_ratio <= SUMMARY_RATIO
+        set_data = {"shared_vocab": True, **({"no_repeat_ngram": 3} if summary else {})}
+        # only the Transformer has a copy head: its dropout stays on the residual path for summaries
+        set_model = {"copy": True, "share_embeddings": True,
+                     **({"attn_dropout": 0.0, "ff_dropout": 0.0} if summary else {})}
         data = dataclasses.replace(data, **{k: v for k, v in set_data.items() if not req.given("data", k)})
         model = dataclasses.replace(model, **{k: v for k, v in set_model.items() if not req.given("model", k)})
         log.info("copying source words: one joint vocabulary (data.shared_vocab=%s), shared embeddings "
                  "(model.share_embeddings=%s), the copy head (model.copy=%s), data.no_repeat_ngram=%d, "
                  "model.attn_dropout=%s, model.ff_dropout=%s (targets are %.0f%% of their source's length); --set "
                  "data.copy_source=off to turn this off", data.shared_vocab, model.share_embeddings, model.copy,
-                 data.no_repeat_ngram, getattr(model, "attn_dropout", None), getattr(model, "ff_dropout", None),
-                 100 * prof.length_ratio)
+                 data.no_repeat_ngram, model.attn_dropout, model.ff_dropout, 100 * prof.length_ratio)
     comp.data, comp.model = data, model
     return dataclasses.asdict(prof) if prof else None
