@@ -17,8 +17,18 @@ def allocator_or_exit() -> None:
         sys.exit(2)
 
 
+def load_main():
+    """The click entry point (:func:`seqlab.cli.main.main`), imported: torch comes with it, a second or two.
+    Ctrl-C meanwhile ends the command as Ctrl-C later does ("interrupted", exit code 130; nothing has been done
+    yet), not with a traceback."""
+    try:
+        from .main import main as run
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    return run
+
+
 def main() -> int:
     allocator_or_exit()
-    from .main import main as run
-
-    return run()
+    return load_main()()
