@@ -67,6 +67,8 @@ class ClassifyData:
     teacher: str = ""  # a classify run to distil from (--teacher RUN): its soft targets join the labels (train/distill.py)
     distill_alpha: float = 0.5  # weight of the teacher's soft targets; 1 - alpha weighs the labels' cross-entropy
     distill_temperature: float = 2.0  # T softening both distributions (the soft term is scaled by T²)
+    adversarial: float = 0.0  # adversarial training on the word vectors (Miyato et al. 2017): the perturbation's size
+                              # relative to each text's vectors (0 = off; each step costs about twice; train/adversarial.py)
 
     def __post_init__(self):
         if self.tokenizer != "auto" and self.tokenizer not in KINDS:
@@ -78,6 +80,8 @@ class ClassifyData:
         if self.valid_split not in SPLITS:
             raise ValueError(f"valid_split must be one of {', '.join(SPLITS)}; found {self.valid_split!r}")
         DistillConfig(self.distill_alpha, self.distill_temperature)  # raises ValueError for values out of range
+        if not 0 <= self.adversarial < 1:
+            raise ValueError(f"adversarial is a relative perturbation size in [0, 1) (0 = off); found {self.adversarial}")
 
     def columns(self, **override) -> Columns:
         return Columns(**{"text_col": self.text_col, "label_col": self.label_col, "seq_col": self.seq_col, **override})
@@ -147,6 +151,12 @@ class ClassifyTask(TaskBase):
 
             loss_fn = distill_loss_fn(data, labels, train_ex.inputs, comp.train.device)
             meta["teacher"] = data.teacher
+        if data.adversarial and train_ex.numeric:
+            raise UserError("data.adversarial perturbs word vectors; numeric feature sequences have none (leave it at 0)")
+        if data.adversarial:  # the clean loss plus the loss under the worst small change of the word vectors
+            from ..train.adversarial import adversarial_loss_fn
+
+            loss_fn = adversarial_loss_fn(loss_fn, data.adversarial)
 
         valid_batches = [valid_enc.batch(b, pad_id, shortest) for b in bucket_batches(valid_enc.lengths, 256, shuffle=False)]
         device = pick_device(comp.train.device)
