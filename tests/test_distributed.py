@@ -158,6 +158,17 @@ def test_nproc_2_equals_one_process_classify(data, one_process, tmp_path):
     assert p.stdout.count("done: stopped by") == 1  # only rank 0 printed the summary
 
 
+def test_adversarial_training_on_2_processes_equals_one(data, tmp_path):
+    """data.adversarial: each text's perturbation is normalised per text, so a rank's share of the batch (its own
+    mean loss, then weighted) perturbs every text as the whole batch does on one process."""
+    adv = [*CLASSIFY, "--data", data, "--set", "data.adversarial=0.1", "--epochs", "1"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    _ok(seqlab(*adv, "--out", one))
+    _ok(seqlab(*adv, "--out", two, "--nproc", "2"))
+    assert_same_weights(one, two)
+    assert all(abs(a["train_loss"] - b["train_loss"]) < 1e-5 for a, b in zip(_metrics(one), _metrics(two)))
+
+
 @pytest.mark.parametrize("model", ["gpt", "gru"])
 def test_torchrun_2_equals_one_process_lm(model, tmp_path):
     """lm: GPT blocks, and the stateful GRU whose lanes carry state across batches (the 0-d reset flag)."""
