@@ -116,3 +116,26 @@ def test_classify_cli(cli, tmp_path):
                             "--out", tmp_path / "bad")
     assert code == 2 and "adversarial is a relative perturbation size in [0, 1)" in err and "Traceback" not in err
     assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.parametrize("name", ["rnn", "lstm", "gru", "textcnn", "transformer", "bert"])
+def test_the_perturbed_table_is_each_classifiers_word_table(name):
+    """The first nn.Embedding of every registered classifier is the one indexed by token ids (not positions)."""
+    from seqlab.tasks.classify import MODELS
+
+    spec = MODELS[name]
+    cfg = spec.default_config()
+    for key, value in {"embed_dim": 16, "hidden": 8, "n_maps": 4, "d_ff": 32, "d_model": 16, "n_head": 2,
+                       "n_layer": 1}.items():
+        if hasattr(cfg, key):
+            setattr(cfg, key, value)
+    vocab = 97  # neither a position count nor a segment count
+    model = spec.build(cfg, vocab_size=vocab, n_classes=2, pad_id=0)
+    table = word_table(model)
+    assert table.num_embeddings == vocab
+    seen = []
+    hook = table.register_forward_hook(lambda m, i, out: seen.append(i[0]))
+    ids = torch.randint(1, vocab, (2, 7))
+    model(ids, torch.ones(2, 7, dtype=torch.bool))
+    hook.remove()
+    assert len(seen) == 1 and ids.shape[0] == seen[0].shape[0] and torch.isin(ids, seen[0]).all()
