@@ -101,6 +101,7 @@ def train(ctx, task, data, valid, test, model, out, config_file, sets, epochs, b
       seqlab train embed --data corpus.txt --model skipgram --out runs/w2v
       seqlab train classify --data sst2 --model textcnn --teacher runs/sst2-gru --out runs/distilled
       seqlab train classify --data nsmc --model bert --pretrain 60 --time-budget 30 --out runs/nsmc-bert
+      seqlab train classify --data sst2 --set model.layers=2 --set data.adversarial=0.02 --out runs/sst2-adv
     """
     nproc = data_flags.pop("nproc")
     if nproc is not None:  # the same command line, launched on N processes by torchrun

@@ -151,9 +151,9 @@ class ClassifyTask(TaskBase):
 
             loss_fn = distill_loss_fn(data, labels, train_ex.inputs, comp.train.device)
             meta["teacher"] = data.teacher
-        if data.adversarial and train_ex.numeric:
-            raise UserError("data.adversarial perturbs word vectors; numeric feature sequences have none (leave it at 0)")
         if data.adversarial:  # the clean loss plus the loss under the worst small change of the word vectors
+            if train_ex.numeric:
+                raise UserError("data.adversarial perturbs word vectors; numeric feature sequences have none (leave it at 0)")
             from ..train.adversarial import adversarial_loss_fn
 
             loss_fn = adversarial_loss_fn(loss_fn, data.adversarial)

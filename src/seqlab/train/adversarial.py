@@ -61,21 +61,22 @@ def adversarial_loss_fn(loss_fn: Callable, eps: float) -> Callable:
             seen.append(out)
             return out
 
-        hook = table.register_forward_hook(capture)
-        try:
-            loss, tokens = loss_fn(model, batch)
-        finally:
-            hook.remove()
+        loss, tokens = _hooked(table, capture, loss_fn, model, batch)
         if len(seen) != 1:
             raise RuntimeError(f"adversarial training expects one word lookup per forward; found {len(seen)}")
         e = seen[0]  # (B, T, E)
         (g,) = torch.autograd.grad(loss, e, retain_graph=True)
         r = perturbation(e, g, eps)  # (B, T, E), a constant
-        hook = table.register_forward_hook(lambda m, i, out: out + r)
-        try:
-            adv, _ = loss_fn(model, batch)
-        finally:
-            hook.remove()
+        adv, _ = _hooked(table, lambda m, i, out: out + r, loss_fn, model, batch)
         return loss + adv, tokens
 
     return wrapped
+
+
+def _hooked(table: nn.Module, hook: Callable, loss_fn: Callable, model: nn.Module, batch) -> tuple:
+    """``loss_fn(model, batch)`` with ``hook`` on ``table``'s output for this one forward."""
+    handle = table.register_forward_hook(hook)
+    try:
+        return loss_fn(model, batch)
+    finally:
+        handle.remove()
